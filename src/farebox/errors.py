@@ -1,0 +1,101 @@
+"""Domain errors. Raised anywhere below the api layer, mapped to HTTP once (api/errors.py).
+
+Each error carries the HTTP status, OpenAI's error `type` and `code`, and a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FareboxError(Exception):
+    status: int = 400
+    type: str = "invalid_request_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.extra = extra
+
+
+class InvalidRequest(FareboxError):
+    status = 400
+    code = "invalid_request"
+
+
+class PayloadTooLarge(FareboxError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unauthorized(FareboxError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class Forbidden(FareboxError):
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
+class NotFound(FareboxError):
+    status = 404
+    code = "not_found"
+
+
+class UnknownModel(NotFound):
+    code = "model_not_found"
+
+
+class UnpricedModel(FareboxError):
+    """A model without a sale price is refused, never served free by accident."""
+
+    status = 400
+    code = "model_not_priced"
+
+
+class Conflict(FareboxError):
+    status = 409
+    code = "conflict"
+
+
+class InsufficientFunds(FareboxError):
+    """402: not even the minimum could be held. `extra` carries balance/reserved/available in USD."""
+
+    status = 402
+    type = "insufficient_quota"
+    code = "insufficient_funds"
+
+
+class KeyLimitReached(FareboxError):
+    status = 402
+    type = "insufficient_quota"
+    code = "key_limit_reached"
+
+
+class RateLimited(FareboxError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limited"
+
+
+class UpstreamError(FareboxError):
+    """Every route for a model failed before producing output. Nothing was charged."""
+
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
