@@ -1,0 +1,165 @@
+"""The catalog's value types: prices, routes, providers, models, and the catalog itself.
+
+All prices are integer nanodollars. Token prices are per 1,000,000 tokens.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from farebox.errors import InvalidRequest, UnknownModel, UnpricedModel
+
+from .errors import CatalogError
+
+MODEL_TYPES: tuple[str, ...] = ("chat", "embedding", "image", "video", "audio", "speech")
+"""Model types a catalog entry may have; `GET /v1/models?type=` accepts these and `all`."""
+
+PROVIDER_KINDS: frozenset[str] = frozenset({"openai", "anthropic", "deepgram", "elevenlabs", "fal"})
+"""Upstream wire formats. The provider layer refuses a kind it has no adapter for."""
+
+_EMPTY: Mapping[str, int] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPrices:
+    """Nanodollars per 1,000,000 tokens. A cache price of None means "not priced separately"."""
+
+    input: int
+    output: int
+    cache_read: int | None = None
+    cache_write: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way to reach a model: a provider and the model id sent upstream."""
+
+    provider: str
+    upstream_model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """An upstream service. Requests go to `base_url` + the endpoint path ("/chat/completions")."""
+
+    name: str
+    kind: str
+    base_url: str
+    api_key: str | None
+    connect_timeout_s: float = 5.0
+    first_byte_timeout_s: float = 120.0
+    idle_timeout_s: float = 60.0
+    api_key_env: str | None = None
+    """The env var the key is read from (for "set X" hints); None if the provider needs no key."""
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogModel:
+    """A servable model: its attributes, its sale price, its upstream cost and its routes."""
+
+    id: str
+    name: str
+    provider: str
+    type: str
+    context: int
+    max_output: int
+    date_added: str
+    tokenizer: str
+    price: TokenPrices
+    cost: TokenPrices | None
+    routes: tuple[Route, ...]
+    aliases: tuple[str, ...] = ()
+    is_free: bool = False
+    description: str = ""
+    unit_prices: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    """Nanodollars per unit name (per image, per second, ...). Loaded, not used yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnpricedEntry:
+    """A catalog entry with neither a price nor a resolvable cost: loaded, never served."""
+
+    id: str
+    reason: str
+    aliases: tuple[str, ...] = ()
+
+
+def parse_type_filter(type_filter: str | None) -> frozenset[str] | None:
+    """`all`, one type or `image,video` -> the set of types, or None for all. Raises InvalidRequest."""
+    if type_filter is None:
+        return None
+    wanted = {part.strip().lower() for part in type_filter.split(",") if part.strip()}
+    if not wanted or "all" in wanted:
+        return None
+    unknown = sorted(wanted.difference(MODEL_TYPES))
+    if unknown:
+        valid = ", ".join(("all", *MODEL_TYPES))
+        raise InvalidRequest(
+            f"Unknown model type {', '.join(repr(t) for t in unknown)}. Valid types: {valid} "
+            "(several may be given comma-separated, e.g. type=image,video).",
+            param="type",
+        )
+    return frozenset(wanted)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every model by id (priced ones only), the upstream providers, and the refused entries."""
+
+    models: Mapping[str, CatalogModel]
+    providers: Mapping[str, ProviderConfig]
+    unpriced: Mapping[str, UnpricedEntry] = field(default_factory=dict)
+    _index: Mapping[str, CatalogModel] = field(init=False, repr=False, compare=False)
+    _unpriced_index: Mapping[str, UnpricedEntry] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, CatalogModel] = {}
+        unpriced_index: dict[str, UnpricedEntry] = {}
+        owner: dict[str, str] = {}
+        entries: list[tuple[str, tuple[str, ...]]] = [
+            *((m.id, m.aliases) for m in self.models.values()),
+            *((u.id, u.aliases) for u in self.unpriced.values()),
+        ]
+        for model_id, aliases in entries:
+            for name in (model_id, *aliases):
+                if name in owner and owner[name] != model_id:
+                    raise CatalogError(
+                        f"model {model_id!r}: id or alias {name!r} is already used by "
+                        f"model {owner[name]!r}"
+                    )
+                owner[name] = model_id
+        for model in self.models.values():
+            for name in (model.id, *model.aliases):
+                index[name] = model
+        for entry in self.unpriced.values():
+            for name in (entry.id, *entry.aliases):
+                unpriced_index[name] = entry
+        object.__setattr__(self, "_index", MappingProxyType(index))
+        object.__setattr__(self, "_unpriced_index", MappingProxyType(unpriced_index))
+
+    def resolve(self, model_id: str) -> CatalogModel:
+        """The model named by id or alias. Raises UnknownModel or UnpricedModel."""
+        model = self._index.get(model_id)
+        if model is not None:
+            return model
+        entry = self._unpriced_index.get(model_id)
+        if entry is not None:
+            raise UnpricedModel(
+                f"The model {model_id!r} has no price on this gateway, so it cannot be used "
+                f"({entry.reason}). Pick another model from GET /v1/models, or ask the "
+                "operator to price it.",
+                param="model",
+            )
+        raise UnknownModel(
+            f"The model {model_id!r} does not exist on this gateway. "
+            "See GET /v1/models for the ids you can use.",
+            param="model",
+        )
+
+    def list(self, type_filter: str | None = None) -> builtins.list[CatalogModel]:
+        """Priced models in catalog order, optionally of some types (see parse_type_filter)."""
+        types = parse_type_filter(type_filter)
+        return [m for m in self.models.values() if types is None or m.type in types]

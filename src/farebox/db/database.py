@@ -1,0 +1,127 @@
+"""The database handle: one SQLAlchemy Core engine, used from a small pool of worker threads.
+
+Every unit of work is a plain function `fn(conn, *args)` that runs inside one transaction in a
+worker thread (`await db.write(fn, ...)` / `await db.read(fn, ...)`). One thread hop per
+transaction instead of one per statement keeps the hot path cheap, and the same code runs on
+SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_RETRIES = 5
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `postgresql://` / `postgres://` URLs and use the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def build_engine(url: str, pool_size: int = 4) -> Engine:
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front, so two writers never deadlock on an upgrade.
+        if conn.get_execution_options().get("farebox_read_only"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return any(
+        s in text
+        for s in ("deadlock detected", "could not serialize", "database is locked", "busy")
+    )
+
+
+class Database:
+    def __init__(self, url: str, threads: int = 4) -> None:
+        self.url = normalize_url(url)
+        self.engine = build_engine(self.url, pool_size=threads)
+        self.dialect = self.engine.dialect.name  # "sqlite" | "postgresql"
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="farebox-db")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(conn, *args) in one write transaction, retrying deadlocks and lock timeouts."""
+        for attempt in range(_RETRIES):
+            try:
+                with self.engine.begin() as conn:
+                    return fn(conn, *args)
+            except (OperationalError, DBAPIError) as exc:
+                if attempt == _RETRIES - 1 or not _is_retryable(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(farebox_read_only=True)
+            with conn.begin():
+                return fn(conn, *args)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(self.write_sync, fn, *args)
+        )
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(self.read_sync, fn, *args)
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()

@@ -1,0 +1,146 @@
+"""`farebox ledger check`: prove the ledger's invariants from its own rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select
+
+from farebox.db.schema import accounts, api_keys, holds, queries, transfers
+from farebox.ledger.types import (
+    DEBITS_MUST_NOT_EXCEED_CREDITS,
+    PENDING,
+    POST_PENDING,
+    VOID_PENDING,
+)
+
+
+@dataclass
+class CheckReport:
+    accounts: int = 0
+    transfers: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_ledger(conn: Connection) -> CheckReport:
+    report = CheckReport()
+    acct_rows = conn.execute(select(accounts)).fetchall()
+    report.accounts = len(acct_rows)
+    # Rebuild every balance from the transfers.
+    derived: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # dp, dP, cp, cP
+    pending: dict[str, tuple[str, str, int]] = {}
+    resolved: dict[str, int] = defaultdict(int)
+    posted_by_key: dict[str, int] = defaultdict(int)
+    query_posted: dict[str, int] = defaultdict(int)
+    for t in conn.execute(select(transfers)).yield_per(5000):
+        report.transfers += 1
+        amount = int(t.amount)
+        if amount < 0:
+            report.problems.append(f"transfer {t.id} has a negative amount")
+        if t.flags & PENDING:
+            pending[t.id] = (t.debit_account_id, t.credit_account_id, amount)
+            continue
+        if t.flags & (POST_PENDING | VOID_PENDING):
+            resolved[t.pending_id] += 1
+            if t.flags & VOID_PENDING:
+                continue
+        derived[t.debit_account_id][1] += amount
+        derived[t.credit_account_id][3] += amount
+        if t.key_id is not None:
+            posted_by_key[t.key_id] += amount
+        if t.code == "query":
+            query_posted[t.debit_account_id] += amount
+    open_holds = {r.transfer_id: r for r in conn.execute(select(holds)).fetchall()}
+    for pid, (debit, credit, amount) in pending.items():
+        n = resolved.get(pid, 0) + (1 if pid in open_holds else 0)
+        if n != 1:
+            report.problems.append(
+                f"pending transfer {pid} is resolved {resolved.get(pid, 0)} times and "
+                f"{'is' if pid in open_holds else 'is not'} open: it must be exactly one of the two"
+            )
+        if pid in open_holds:
+            if int(open_holds[pid].amount) != amount:
+                report.problems.append(f"hold {pid} amount differs from its pending transfer")
+            derived[debit][0] += amount
+            derived[credit][2] += amount
+    for pid in resolved:
+        if pid not in pending:
+            report.problems.append(f"a post or void names {pid}, which is not a pending transfer")
+    for tid in open_holds:
+        if tid not in pending:
+            report.problems.append(f"open hold {tid} has no pending transfer")
+    totals = [0, 0, 0, 0]
+    for a in acct_rows:
+        stored = [
+            int(a.debits_pending),
+            int(a.debits_posted),
+            int(a.credits_pending),
+            int(a.credits_posted),
+        ]
+        for i in range(4):
+            totals[i] += stored[i]
+        if stored != derived.get(a.id, [0, 0, 0, 0]):
+            report.problems.append(
+                f"account {a.id} balances {stored} (debits pending/posted, credits "
+                f"pending/posted) differ from the sum of its transfers {derived.get(a.id)}"
+            )
+        if a.flags & DEBITS_MUST_NOT_EXCEED_CREDITS and stored[0] + stored[1] > stored[3]:
+            report.problems.append(
+                f"account {a.id} has debits ({stored[0] + stored[1]}) exceeding credits "
+                f"({stored[3]}): its balance went below zero"
+            )
+    known = {a.id for a in acct_rows}
+    for account_id in derived:
+        if account_id not in known:
+            report.problems.append(f"transfers name account {account_id}, which does not exist")
+    if totals[1] != totals[3]:
+        report.problems.append(f"sum of debits posted {totals[1]} != credits posted {totals[3]}")
+    if totals[0] != totals[2]:
+        report.problems.append(f"sum of debits pending {totals[0]} != credits pending {totals[2]}")
+    _check_keys(conn, report, posted_by_key, open_holds)
+    _check_history(conn, report, query_posted)
+    return report
+
+
+def _check_keys(
+    conn: Connection,
+    report: CheckReport,
+    posted_by_key: dict[str, int],
+    open_holds: dict[str, Row[Any]],
+) -> None:
+    pending_by_key: dict[str, int] = defaultdict(int)
+    for h in open_holds.values():
+        if h.key_id is not None:
+            pending_by_key[h.key_id] += int(h.amount)
+    for k in conn.execute(
+        select(api_keys.c.id, api_keys.c.total_posted, api_keys.c.period_pending)
+    ).fetchall():
+        if int(k.total_posted) != posted_by_key.get(k.id, 0):
+            report.problems.append(
+                f"key {k.id} total usage {k.total_posted} differs from its posted transfers "
+                f"{posted_by_key.get(k.id, 0)}"
+            )
+        if int(k.period_pending) != pending_by_key.get(k.id, 0):
+            report.problems.append(
+                f"key {k.id} reserved {k.period_pending} differs from its open holds "
+                f"{pending_by_key.get(k.id, 0)}"
+            )
+
+
+def _check_history(conn: Connection, report: CheckReport, query_posted: dict[str, int]) -> None:
+    rows = conn.execute(
+        select(queries.c.account_id, func.sum(queries.c.price)).group_by(queries.c.account_id)
+    ).fetchall()
+    history = {r[0]: int(r[1] or 0) for r in rows}
+    for account_id in set(history) | set(query_posted):
+        if history.get(account_id, 0) != query_posted.get(account_id, 0):
+            report.problems.append(
+                f"account {account_id}: query history totals {history.get(account_id, 0)} but "
+                f"query transfers posted {query_posted.get(account_id, 0)}"
+            )

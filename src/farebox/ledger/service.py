@@ -1,0 +1,101 @@
+"""The ledger as the rest of farebox sees it: async, batched, one object passed in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from farebox.db.database import Database
+from farebox.ledger import ops
+from farebox.ledger.batcher import Batcher
+from farebox.ledger.check import CheckReport, check_ledger
+from farebox.ledger.types import (
+    Balance,
+    HoldRequest,
+    HoldResult,
+    Settlement,
+    SettleResult,
+    Transfer,
+)
+
+log = logging.getLogger("farebox.ledger")
+
+
+class Ledger:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._holds: Batcher[HoldRequest, HoldResult] = Batcher(self._hold_batch)
+        self._settles: Batcher[Settlement, SettleResult] = Batcher(self._settle_batch)
+
+    async def _hold_batch(self, requests: list[HoldRequest]) -> list[HoldResult]:
+        return await self.db.write(ops.hold_batch, requests)
+
+    async def _settle_batch(self, settlements: list[Settlement]) -> list[SettleResult]:
+        return await self.db.write(ops.settle_batch, settlements)
+
+    async def hold(self, request: HoldRequest) -> HoldResult:
+        return await self._holds.submit(request)
+
+    async def settle(self, settlement: Settlement) -> SettleResult:
+        return await self._settles.submit(settlement)
+
+    def settle_later(self, settlement: Settlement) -> asyncio.Future[SettleResult]:
+        """Group-commit a settlement; the future resolves once it is durable."""
+        return self._settles.submit_nowait(settlement)
+
+    async def flush(self) -> None:
+        await self._holds.flush()
+        await self._settles.flush()
+
+    async def record_progress(
+        self, request_id: str, recorded: int, recovery: str | None, timeout_at: float
+    ) -> None:
+        await self.db.write(ops.record_progress, request_id, recorded, recovery, timeout_at)
+
+    async def balance(self, account_id: str) -> Balance | None:
+        return await self.db.read(ops.get_balance, account_id)
+
+    async def transfer(self, t: Transfer) -> bool:
+        return await self.db.write(ops.transfer, t)
+
+    async def create_customer_account(self, account_id: str) -> None:
+        await self.db.write(ops.create_customer_account, account_id)
+
+    async def sweep(self) -> int:
+        return await self.db.write(ops.sweep_expired)
+
+    async def check(self) -> CheckReport:
+        return await self.db.read(check_ledger)
+
+
+class Sweeper:
+    """Resolves expired holds at start and then every `interval` seconds."""
+
+    def __init__(self, ledger: Ledger, interval: float) -> None:
+        self.ledger = ledger
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                swept = await self.ledger.sweep()
+                if swept:
+                    log.info("swept %d expired request holds", swept)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweeping expired holds failed; will retry")
+            await asyncio.sleep(self.interval)

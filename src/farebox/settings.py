@@ -1,0 +1,65 @@
+"""Configuration from the environment (FAREBOX_*) and CLI flags. One frozen object, passed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///farebox.db"
+    catalog_path: Path | None = None
+    admin_token: str | None = None
+    # Secret for encrypting API keys at rest and signing; generated into the database on first
+    # start when unset (see keys/crypto.py).
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    redis_url: str | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    hold_timeout_s: float = 300.0
+    sweep_interval_s: float = 5.0
+    stream_increment_tokens: int = 256
+    key_cache_ttl_s: float = 1.0
+    log_content: bool = False
+    db_threads: int = 4
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        catalog = env.get("FAREBOX_CATALOG")
+        return cls(
+            database_url=env.get("FAREBOX_DATABASE_URL") or cls.database_url,
+            catalog_path=Path(catalog) if catalog else None,
+            admin_token=env.get("FAREBOX_ADMIN_TOKEN") or None,
+            secret_key=env.get("FAREBOX_SECRET_KEY") or None,
+            redis_url=env.get("FAREBOX_REDIS_URL") or None,
+            max_body_bytes=_int(env, "FAREBOX_MAX_BODY_BYTES", cls.max_body_bytes),
+            hold_timeout_s=_float(env, "FAREBOX_HOLD_TIMEOUT_S", cls.hold_timeout_s),
+            sweep_interval_s=_float(env, "FAREBOX_SWEEP_INTERVAL_S", cls.sweep_interval_s),
+            stream_increment_tokens=_int(
+                env, "FAREBOX_STREAM_INCREMENT_TOKENS", cls.stream_increment_tokens
+            ),
+            key_cache_ttl_s=_float(env, "FAREBOX_KEY_CACHE_TTL_S", cls.key_cache_ttl_s),
+            log_content=env.get("FAREBOX_LOG_CONTENT", "") in ("1", "true", "yes"),
+            db_threads=_int(env, "FAREBOX_DB_THREADS", cls.db_threads),
+            extra_env=dict(env),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
