@@ -88,7 +88,7 @@ class UnpricedEntry:
 
 
 def parse_type_filter(type_filter: str | None) -> frozenset[str] | None:
-    """`all`, one type or `image,video` -> the set of types, or None for all. Raises InvalidRequest."""
+    """`all`, a type or `image,video` -> the set of types, None for all. Raises InvalidRequest."""
     if type_filter is None:
         return None
     wanted = {part.strip().lower() for part in type_filter.split(",") if part.strip()}
@@ -127,8 +127,8 @@ class Catalog:
             for name in (model_id, *aliases):
                 if name in owner and owner[name] != model_id:
                     raise CatalogError(
-                        f"model {model_id!r}: id or alias {name!r} is already used by "
-                        f"model {owner[name]!r}"
+                        f"{name!r} names both model {owner[name]!r} and model {model_id!r} "
+                        "(ids and aliases must be unique)"
                     )
                 owner[name] = model_id
         for model in self.models.values():

@@ -1,0 +1,68 @@
+"""`GET /v1/models`: OpenAI's list shape plus PayPerQ's columns (pricing, cost per prompt)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from farebox.money import NANOS_PER_USD, TOKENS_PER_MILLION, ceil_div, nanos_to_usd
+
+from .model import Catalog, CatalogModel, TokenPrices
+
+AVERAGE_PROMPT_INPUT_TOKENS = 1_000
+AVERAGE_PROMPT_OUTPUT_TOKENS = 500
+"""PayPerQ's "Average Cost" and "Prompts / $1" assume a prompt of this size."""
+
+
+def average_prompt_nanos(price: TokenPrices) -> int:
+    """The sale price of one average prompt, in nanodollars (rounded up)."""
+    total = AVERAGE_PROMPT_INPUT_TOKENS * price.input + AVERAGE_PROMPT_OUTPUT_TOKENS * price.output
+    return ceil_div(total, TOKENS_PER_MILLION)
+
+
+def prompts_per_usd(price: TokenPrices) -> int | None:
+    """Whole average prompts one dollar buys; None for a free model."""
+    cost = average_prompt_nanos(price)
+    return NANOS_PER_USD // cost if cost else None
+
+
+def models_payload(catalog: Catalog, type_filter: str | None = None) -> dict[str, Any]:
+    """`{"object": "list", "data": [...]}` for the priced models of the given types."""
+    return {"object": "list", "data": [model_entry(m) for m in catalog.list(type_filter)]}
+
+
+def model_entry(model: CatalogModel) -> dict[str, Any]:
+    """One model as OpenAI's model object plus PayPerQ's attributes. Aliases are listed inside."""
+    price = model.price
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": _unix(model.date_added),
+        "owned_by": model.provider,
+        "name": model.name,
+        "provider": model.provider,
+        "type": model.type,
+        "description": model.description,
+        "context_length": model.context,
+        "max_output_tokens": model.max_output,
+        "date_added": model.date_added,
+        "aliases": list(model.aliases),
+        "is_free": model.is_free,
+        "pricing": {
+            "input_per_1m_usd": nanos_to_usd(price.input),
+            "output_per_1m_usd": nanos_to_usd(price.output),
+            "cache_read_per_1m_usd": _usd_or_none(price.cache_read),
+            "cache_write_per_1m_usd": _usd_or_none(price.cache_write),
+        },
+        "average_cost_usd": nanos_to_usd(average_prompt_nanos(price)),
+        "prompts_per_usd": prompts_per_usd(price),
+    }
+
+
+def _unix(iso_date: str) -> int:
+    day = date.fromisoformat(iso_date)
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def _usd_or_none(nanos: int | None) -> float | None:
+    return None if nanos is None else nanos_to_usd(nanos)

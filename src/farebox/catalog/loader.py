@@ -1,0 +1,279 @@
+"""Load the catalog: the shipped default file, merged with the operator's file (FAREBOX_CATALOG).
+
+Then check every provider and model, and price each model (see pricing.py) or mark it unpriced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import bpe_openai
+import orjson
+
+from . import parse
+from .errors import CatalogError
+from .merge import Layer, Merged
+from .model import (
+    MODEL_TYPES,
+    PROVIDER_KINDS,
+    Catalog,
+    CatalogModel,
+    ProviderConfig,
+    Route,
+    UnpricedEntry,
+)
+from .parse import JsonObject, Where
+from .pricing import decide
+from .upstream_costs import CostNotFound, UpstreamCost, lookup_cost
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CATALOG_PATH = Path(__file__).with_name("default_catalog.json")
+CATALOG_ENV = "FAREBOX_CATALOG"
+
+_PROVIDER_KEYS = (
+    "kind",
+    "base_url",
+    "api_key_env",
+    "connect_timeout_s",
+    "first_byte_timeout_s",
+    "idle_timeout_s",
+)
+_MODEL_KEYS = (
+    "name",
+    "provider",
+    "type",
+    "context",
+    "max_output",
+    "date_added",
+    "tokenizer",
+    "price",
+    "cost",
+    "cost_ref",
+    "margin",
+    "routes",
+    "aliases",
+    "description",
+    "unit_prices",
+)
+_REQUIRED_MODEL_KEYS = ("provider", "type", "context", "max_output", "date_added", "routes")
+_DEFAULT_TOKENIZER = "o200k_base"
+
+
+def load_catalog(
+    override_path: Path | None = None,
+    *,
+    env: Mapping[str, str] = os.environ,
+    base: Path | None = None,
+    at: datetime | None = None,
+) -> Catalog:
+    """The shipped catalog (or `base`), merged with `override_path` or else $FAREBOX_CATALOG.
+
+    `at` picks the genai-prices rates in force (default: now).
+    """
+    base_path = base or DEFAULT_CATALOG_PATH
+    merged = Merged().apply(Layer.read(_read_json(base_path), str(base_path), override=False))
+    if override_path is None and env.get(CATALOG_ENV):
+        override_path = Path(env[CATALOG_ENV])
+    if override_path is not None:
+        layer = Layer.read(_read_json(override_path), str(override_path), override=True)
+        merged = merged.apply(layer)
+    return _build(merged, env, at or datetime.now(UTC))
+
+
+def catalog_from_dict(
+    data: Mapping[str, Any],
+    env: Mapping[str, str] = os.environ,
+    *,
+    at: datetime | None = None,
+    source: str = "<catalog>",
+) -> Catalog:
+    """A complete catalog from a dict in the file format (tests, demo mode); no merging."""
+    merged = Merged().apply(Layer.read(data, source, override=False))
+    return _build(merged, env, at or datetime.now(UTC))
+
+
+def _read_json(path: Path) -> object:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the catalog file ({exc.strerror})") from exc
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CatalogError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _build(merged: Merged, env: Mapping[str, str], at: datetime) -> Catalog:
+    providers = {
+        name: _provider(name, obj, env, Where(source).of(f"provider {name!r}"))
+        for name, (obj, source) in merged.providers.items()
+    }
+    default_margin = Decimal(0)
+    if "margin" in merged.defaults:
+        value, source = merged.defaults["margin"]
+        default_margin = parse.margin(value, Where(source), "defaults.margin")
+    models: dict[str, CatalogModel] = {}
+    unpriced: dict[str, UnpricedEntry] = {}
+    for model_id, (obj, source) in merged.models.items():
+        where = Where(source).of(f"model {model_id!r}")
+        entry = _model(model_id, obj, providers, default_margin, at, where)
+        if isinstance(entry, UnpricedEntry):
+            log.warning("%s: model %r is unpriced, refused: %s", source, model_id, entry.reason)
+            unpriced[model_id] = entry
+        else:
+            models[model_id] = entry
+    try:
+        return Catalog(
+            models=MappingProxyType(models),
+            providers=MappingProxyType(providers),
+            unpriced=MappingProxyType(unpriced),
+        )
+    except CatalogError as exc:
+        sources = sorted({source for _, source in merged.models.values()})
+        raise CatalogError(f"{', '.join(sources)}: {exc}") from exc
+
+
+def _provider(name: str, obj: JsonObject, env: Mapping[str, str], where: Where) -> ProviderConfig:
+    parse.check_keys(obj, _PROVIDER_KEYS, where)
+    for key in ("kind", "base_url"):
+        if key not in obj:
+            raise where.error("is required", key)
+    kind = parse.string(obj["kind"], where, "kind")
+    if kind not in PROVIDER_KINDS:
+        known = ", ".join(sorted(PROVIDER_KINDS))
+        raise where.error(f"unknown kind {kind!r} (known: {known})", "kind")
+    base_url = parse.string(obj["base_url"], where, "base_url").rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise where.error(f"must be an http:// or https:// URL, got {base_url!r}", "base_url")
+    key_env = obj.get("api_key_env")
+    if key_env is not None:
+        key_env = parse.string(key_env, where, "api_key_env")
+    timeouts = {
+        key: parse.seconds(obj[key], where, key)
+        for key in ("connect_timeout_s", "first_byte_timeout_s", "idle_timeout_s")
+        if key in obj
+    }
+    return ProviderConfig(
+        name=name,
+        kind=kind,
+        base_url=base_url,
+        api_key=(env.get(key_env) or None) if key_env else None,
+        api_key_env=key_env,
+        **timeouts,
+    )
+
+
+def _model(
+    model_id: str,
+    obj: JsonObject,
+    providers: Mapping[str, ProviderConfig],
+    default_margin: Decimal,
+    at: datetime,
+    where: Where,
+) -> CatalogModel | UnpricedEntry:
+    parse.check_keys(obj, _MODEL_KEYS, where)
+    for key in _REQUIRED_MODEL_KEYS:
+        if key not in obj:
+            raise where.error("is required", key)
+    model_type = parse.string(obj["type"], where, "type")
+    if model_type not in MODEL_TYPES:
+        raise where.error(f"unknown type {model_type!r} (known: {', '.join(MODEL_TYPES)})", "type")
+    context = parse.integer(obj["context"], where, "context", minimum=1)
+    max_output = parse.integer(obj["max_output"], where, "max_output")
+    if max_output > context:
+        raise where.error(f"{max_output} is larger than the context ({context})", "max_output")
+    tokenizer = parse.string(obj.get("tokenizer", _DEFAULT_TOKENIZER), where, "tokenizer")
+    if tokenizer not in bpe_openai.list_encoding_names():
+        known = ", ".join(bpe_openai.list_encoding_names())
+        raise where.error(f"unknown encoding {tokenizer!r} (known: {known})", "tokenizer")
+    routes = _routes(model_id, obj["routes"], providers, where)
+    aliases = parse.name_list(obj.get("aliases", []), where, "aliases")
+    explicit = parse.token_prices(obj["price"], where, "price") if "price" in obj else None
+    margin = parse.margin(obj["margin"], where, "margin") if "margin" in obj else default_margin
+    cost, missing_cost = _cost(obj, model_type, at, where)
+    pricing = decide(
+        explicit=explicit, cost=cost, margin=margin, context=context, missing_cost=missing_cost
+    )
+    unit_prices = parse.unit_prices(obj.get("unit_prices", {}), where, "unit_prices")
+    name = parse.string(obj.get("name", model_id), where, "name")
+    maker = parse.string(obj["provider"], where, "provider")
+    date_added = parse.iso_date(obj["date_added"], where, "date_added")
+    description = _description(obj, where)
+    if pricing.price is None:
+        return UnpricedEntry(id=model_id, reason=pricing.reason, aliases=aliases)
+    return CatalogModel(
+        id=model_id,
+        name=name,
+        provider=maker,
+        type=model_type,
+        context=context,
+        max_output=max_output,
+        date_added=date_added,
+        tokenizer=tokenizer,
+        price=pricing.price,
+        cost=pricing.cost,
+        routes=routes,
+        aliases=aliases,
+        is_free=pricing.is_free,
+        description=description,
+        unit_prices=unit_prices,
+    )
+
+
+def _description(obj: JsonObject, where: Where) -> str:
+    value = obj.get("description", "")
+    if not isinstance(value, str):
+        raise where.error("must be a string", "description")
+    return value
+
+
+def _routes(
+    model_id: str, value: object, providers: Mapping[str, ProviderConfig], where: Where
+) -> tuple[Route, ...]:
+    if not isinstance(value, list) or not value:
+        raise where.error('must be a non-empty list of {"provider", "model"} objects', "routes")
+    routes: list[Route] = []
+    for i, item in enumerate(value):
+        field_name = f"routes[{i}]"
+        obj = parse.as_object(item, where, field_name)
+        parse.check_keys(obj, ("provider", "model"), where, prefix=f"{field_name}.")
+        if "provider" not in obj:
+            raise where.error("is required", f"{field_name}.provider")
+        provider = parse.string(obj["provider"], where, f"{field_name}.provider")
+        if provider not in providers:
+            known = ", ".join(sorted(providers)) or "none"
+            raise where.error(
+                f"unknown provider {provider!r} (known: {known})", f"{field_name}.provider"
+            )
+        upstream = parse.string(obj.get("model", model_id), where, f"{field_name}.model")
+        routes.append(Route(provider=provider, upstream_model=upstream))
+    return tuple(routes)
+
+
+def _cost(
+    obj: JsonObject, model_type: str, at: datetime, where: Where
+) -> tuple[UpstreamCost | None, str]:
+    """The upstream cost (hand-typed `cost` beats `cost_ref`) and, if none, the reason why."""
+    if "cost" in obj:
+        return UpstreamCost(parse.token_prices(obj["cost"], where, "cost")), ""
+    if "cost_ref" not in obj:
+        return None, "it has neither a price nor a cost_ref"
+    ref = parse.as_object(obj["cost_ref"], where, "cost_ref")
+    parse.check_keys(ref, ("provider", "model"), where, prefix="cost_ref.")
+    for key in ("provider", "model"):
+        if key not in ref:
+            raise where.error("is required", f"cost_ref.{key}")
+    provider = parse.string(ref["provider"], where, "cost_ref.provider")
+    model = parse.string(ref["model"], where, "cost_ref.model")
+    try:
+        return lookup_cost(provider, model, at=at, requires_output=model_type != "embedding"), ""
+    except CostNotFound as exc:
+        return None, f"it has no price and {exc}"

@@ -1,0 +1,141 @@
+"""The shipped default catalog: loads, every model priced and routable, costs from genai-prices."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from decimal import Decimal
+
+import orjson
+import pytest
+from genai_prices import Usage, calc_price
+
+from farebox.catalog import DEFAULT_CATALOG_PATH, Catalog, load_catalog
+from farebox.catalog.pricing import apply_margin
+from farebox.catalog.upstream_costs import lookup_cost
+from farebox.money import decimal_usd_to_nanos
+
+RAW = orjson.loads(DEFAULT_CATALOG_PATH.read_bytes())
+MODEL_IDS = list(RAW["models"])
+
+
+@pytest.fixture(scope="module")
+def catalog(at: datetime) -> Catalog:
+    return load_catalog(env={}, at=at)
+
+
+def test_loads_all_shipped_models_priced(catalog: Catalog) -> None:
+    assert 25 <= len(catalog.models) <= 40
+    assert list(catalog.models) == MODEL_IDS
+    assert dict(catalog.unpriced) == {}
+
+
+def test_every_model_routable_and_sane(catalog: Catalog) -> None:
+    for model in catalog.models.values():
+        assert model.routes, model.id
+        for route in model.routes:
+            assert route.provider in catalog.providers, (model.id, route.provider)
+            assert route.upstream_model
+        assert model.price.input > 0 and not model.is_free, model.id
+        assert model.type != "chat" or model.price.output > 0, model.id
+        assert 0 <= model.max_output <= model.context
+        assert model.cost is not None
+
+
+def test_providers_are_real_services(catalog: Catalog) -> None:
+    for provider in catalog.providers.values():
+        assert provider.kind == "openai"
+        assert provider.base_url.startswith("https://")
+        assert not provider.base_url.endswith("/")
+        assert provider.api_key_env and provider.api_key_env.endswith("_API_KEY")
+        assert provider.api_key is None  # env={} here
+    assert {"openai", "anthropic", "google", "openrouter", "groq", "together"} <= set(
+        catalog.providers
+    )
+
+
+def test_api_keys_come_from_env(at: datetime) -> None:
+    catalog = load_catalog(env={"OPENAI_API_KEY": "sk-test", "GROQ_API_KEY": ""}, at=at)
+    assert catalog.providers["openai"].api_key == "sk-test"
+    assert catalog.providers["groq"].api_key is None
+
+
+def test_ppq_ids_and_aliases_resolve(catalog: Catalog) -> None:
+    for name, expected in [
+        ("claude-sonnet-4.6", "claude-sonnet-4.6"),
+        ("claude-sonnet-4-5", "claude-sonnet-4.5"),
+        ("claude-sonnet-4.5", "claude-sonnet-4.5"),
+        ("openai/gpt-5", "gpt-5"),
+        ("openai/text-embedding-3-small", "openai/text-embedding-3-small"),
+        ("text-embedding-3-small", "openai/text-embedding-3-small"),
+    ]:
+        assert catalog.resolve(name).id == expected
+
+
+def _per_million(usage: Usage, ref: dict[str, str], day: datetime, direction: str) -> int:
+    """genai-prices' own rate, from calc_price over 100K tokens, highest across the day."""
+    rates = []
+    for minute in range(0, 24 * 60, 30):
+        when = datetime.combine(day.date(), time(minute // 60, minute % 60), tzinfo=day.tzinfo)
+        result = calc_price(
+            usage, ref["model"], provider_id=ref["provider"], genai_request_timestamp=when
+        )
+        rates.append(getattr(result, f"{direction}_price") * 10)
+    return decimal_usd_to_nanos(max(rates))
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_cost_equals_genai_prices(catalog: Catalog, at: datetime, model_id: str) -> None:
+    ref = RAW["models"][model_id]["cost_ref"]
+    cost = catalog.models[model_id].cost
+    assert cost is not None
+    assert cost.input == _per_million(Usage(input_tokens=100_000), ref, at, "input")
+    assert cost.output == _per_million(
+        Usage(input_tokens=0, output_tokens=100_000), ref, at, "output"
+    )
+    if cost.cache_read is not None:
+        usage = Usage(input_tokens=100_000, cache_read_tokens=100_000)
+        assert cost.cache_read == _per_million(usage, ref, at, "input")
+    if cost.cache_write is not None:
+        usage = Usage(input_tokens=100_000, cache_write_tokens=100_000)
+        assert cost.cache_write == _per_million(usage, ref, at, "input")
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_sale_is_default_margin_over_cost(catalog: Catalog, model_id: str) -> None:
+    model = catalog.models[model_id]
+    assert model.cost is not None
+    margin = Decimal(RAW["defaults"]["margin"])
+    assert model.price.input == apply_margin(model.cost.input, margin)
+    assert model.price.output == apply_margin(model.cost.output, margin)
+    assert model.price.input * 5 == model.cost.input * 6  # 20 %, exact for these prices
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_context_never_reaches_a_higher_price_tier(
+    catalog: Catalog, at: datetime, model_id: str
+) -> None:
+    ref = RAW["models"][model_id]["cost_ref"]
+    model = catalog.models[model_id]
+    cost = lookup_cost(ref["provider"], ref["model"], at=at, requires_output=model.type == "chat")
+    assert cost.tier_threshold is None or model.context <= cost.tier_threshold
+
+
+GENAI_PROVIDER = {"xai": "x-ai"}  # our provider name -> genai-prices id, where they differ
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_no_route_sells_below_its_upstream_cost(
+    catalog: Catalog, at: datetime, model_id: str
+) -> None:
+    """Fallback routes too: the sale price covers every route genai-prices knows a price for."""
+    model = catalog.models[model_id]
+    for route in model.routes:
+        provider = GENAI_PROVIDER.get(route.provider, route.provider)
+        try:
+            cost = lookup_cost(
+                provider, route.upstream_model, at=at, requires_output=model.type == "chat"
+            )
+        except LookupError:
+            continue
+        assert model.price.input >= cost.prices.input, (route, cost)
+        assert model.price.output >= cost.prices.output, (route, cost)
