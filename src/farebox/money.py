@@ -47,3 +47,11 @@ def ceil_div(numerator: int, denominator: int) -> int:
 def decimal_usd_to_nanos(value: Decimal) -> int:
     """Round a Decimal USD amount up to a whole nanodollar (used for derived prices)."""
     return int((value * NANOS_PER_USD).to_integral_value(rounding=ROUND_CEILING))
+
+
+def format_usd(nanos: int) -> str:
+    """Exact decimal USD string for headers, e.g. 50400 -> "0.0000504"."""
+    sign = "-" if nanos < 0 else ""
+    whole, frac = divmod(abs(nanos), NANOS_PER_USD)
+    text = f"{whole}.{frac:09d}".rstrip("0").rstrip(".")
+    return sign + text

@@ -1,0 +1,80 @@
+"""Operator API (Authorization: Bearer $FAREBOX_ADMIN_TOKEN): grant credit."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from farebox.api.accounts import balance_payload
+from farebox.api.requests import read_json
+from farebox.api.responses import JSONResponse
+from farebox.api.services import Services
+from farebox.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from farebox.ledger.service import Ledger
+from farebox.ledger.types import GRANTS, Code, Transfer
+from farebox.money import MoneyError, usd_to_nanos
+
+MAX_GRANT_NANOS = 1_000_000 * 1_000_000_000  # $1M per grant, a typo guard
+
+
+def parse_grant_amount(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRequest("amount_usd must be a positive number", param="amount_usd")
+    try:
+        nanos = usd_to_nanos(value)
+    except MoneyError as exc:
+        raise InvalidRequest("amount_usd must be a positive number", param="amount_usd") from exc
+    if nanos <= 0:
+        raise InvalidRequest("amount_usd must be greater than zero", param="amount_usd")
+    if nanos > MAX_GRANT_NANOS:
+        raise InvalidRequest("amount_usd is larger than one grant may be", param="amount_usd")
+    return nanos
+
+
+async def grant(ledger: Ledger, credit_id: str, nanos: int, idempotency_key: str | None) -> str:
+    """Credit an account from the grants account; the same idempotency key grants once."""
+    if await ledger.balance(credit_id) is None or credit_id in (GRANTS, "revenue", "topups"):
+        raise NotFound(f"No account with credit_id {credit_id}.", param="credit_id")
+    transfer_id = (
+        "grant." + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{credit_id}/{idempotency_key}"))
+        if idempotency_key
+        else "grant." + uuid.uuid4().hex
+    )
+    await ledger.transfer(Transfer(transfer_id, GRANTS, credit_id, nanos, Code.GRANT))
+    return transfer_id
+
+
+def routes(services: Services) -> list[Route]:
+    token = services.settings.admin_token
+    limit = services.settings.max_body_bytes
+
+    def require_admin(request: Request) -> None:
+        if not token:
+            raise Forbidden("The admin API is off: set FAREBOX_ADMIN_TOKEN to turn it on.")
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
+            raise Unauthorized("Invalid admin token.")
+
+    async def admin_credits(request: Request) -> Response:
+        require_admin(request)
+        body = await read_json(request, limit)
+        credit_id = body.get("credit_id")
+        if not isinstance(credit_id, str) or not credit_id or len(credit_id) > 64:
+            raise InvalidRequest("credit_id is required", param="credit_id")
+        nanos = parse_grant_amount(body.get("amount_usd"))
+        idem = body.get("idempotency_key")
+        if idem is not None and not isinstance(idem, str):
+            raise InvalidRequest("idempotency_key must be a string", param="idempotency_key")
+        transfer_id = await grant(services.ledger, credit_id, nanos, idem)
+        balance = await services.ledger.balance(credit_id)
+        assert balance is not None
+        return JSONResponse(
+            {"status": "success", "transfer_id": transfer_id, **balance_payload(credit_id, balance)}
+        )
+
+    return [Route("/admin/credits", admin_credits, methods=["POST"])]

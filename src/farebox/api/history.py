@@ -1,0 +1,111 @@
+"""GET /queries/history (PPQ's auth options, filters and pagination)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from farebox.api.keys import iso
+from farebox.api.requests import bearer_key, query_bool, query_int
+from farebox.api.responses import JSONResponse
+from farebox.api.services import Services
+from farebox.errors import InvalidRequest, Unauthorized
+from farebox.history.store import MAX_PAGE_COUNT, HistoryFilter
+from farebox.money import nanos_to_usd
+
+
+def _date(request: Request, name: str, end_of_day: bool) -> float | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"{name} must be an ISO 8601 date such as 2026-11-01", param=name
+        ) from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if end_of_day and len(raw) <= 10:  # a bare date: include the whole day
+        when += timedelta(days=1) - timedelta(microseconds=1)
+    return when.timestamp()
+
+
+def routes(services: Services) -> list[Route]:
+    async def history(request: Request) -> Response:
+        params = request.query_params
+        raw_key = bearer_key(request)
+        credit_id = params.get("credit_id")
+        key_filter: str | None = None
+        if raw_key:
+            key = await services.keys.authenticate(raw_key)
+            account_id = key.account_id
+            if not query_bool(request, "all_keys"):
+                key_filter = key.id
+            if params.get("api_key"):
+                raise InvalidRequest(
+                    "api_key filters only when authenticated with credit_id", param="api_key"
+                )
+        elif credit_id:
+            account_id = await services.keys.require_account(credit_id)
+            if params.get("all_keys"):
+                raise InvalidRequest(
+                    "all_keys is only valid when authenticated with an API key", param="all_keys"
+                )
+            if params.get("api_key"):
+                key = await services.keys.authenticate(params["api_key"])
+                if key.account_id != account_id:
+                    raise Unauthorized("That api_key does not belong to this account.")
+                key_filter = key.id
+        else:
+            raise Unauthorized(
+                "Authenticate with 'Authorization: Bearer sk-...', an 'api-key' header, or "
+                "?credit_id=..."
+            )
+        page = query_int(request, "page", 1, 1, 10**9)
+        page_count = query_int(request, "page_count", 20, 1, MAX_PAGE_COUNT)
+        f = HistoryFilter(
+            account_id=account_id,
+            key_id=key_filter,
+            start=_date(request, "start_date", False),
+            end=_date(request, "end_date", True),
+            model=params.get("model") or None,
+            query_source=params.get("query_source") or None,
+            query_type=params.get("query_type") or None,
+            page=page,
+            page_count=page_count,
+        )
+        await services.ledger.flush()
+        result = await services.history.page(f)
+        data = [
+            {
+                "timestamp": iso(r.created_at),
+                "model": r.model,
+                "input_count": int(r.input_count),
+                "output_count": int(r.output_count),
+                "price_in_usd": nanos_to_usd(int(r.price)),
+                "query_type": r.query_type,
+                "query_source": r.query_source,
+                "api_key_id": r.key_id,
+                "isOnline": bool(r.is_online),
+                "isFreeModel": bool(r.is_free_model),
+            }
+            for r in result.rows
+        ]
+        return JSONResponse(
+            {
+                "status": "success",
+                "data": data,
+                "pagination": {
+                    "page": page,
+                    "page_count": page_count,
+                    "total": result.total,
+                    "total_pages": (result.total + page_count - 1) // page_count,
+                },
+            }
+        )
+
+    return [Route("/queries/history", history, methods=["GET"])]

@@ -1,0 +1,26 @@
+"""Everything the routes need, built once by app.py and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from farebox.catalog.model import Catalog
+from farebox.chat.service import ChatService
+from farebox.db.database import Database
+from farebox.history.store import History
+from farebox.keys.store import KeyStore
+from farebox.ledger.service import Ledger
+from farebox.providers.router import Router
+from farebox.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    ledger: Ledger
+    keys: KeyStore
+    catalog: Catalog
+    router: Router
+    chat: ChatService
+    history: History

@@ -1,0 +1,153 @@
+"""Build the gateway: storage, ledger, keys, catalog, providers, routes. No globals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from farebox.api import accounts, admin, chat, history, keys, models
+from farebox.api.responses import JSONResponse, error_response
+from farebox.api.services import Services
+from farebox.catalog.loader import load_catalog
+from farebox.catalog.model import Catalog
+from farebox.chat.service import ChatService
+from farebox.db.database import Database
+from farebox.db.migrate import upgrade_to_head
+from farebox.errors import FareboxError, InvalidRequest, NotFound
+from farebox.history.store import History
+from farebox.keys.secrets import KeyCipher, load_or_create_secret
+from farebox.keys.store import KeyStore
+from farebox.ledger.service import Ledger, Sweeper
+from farebox.providers.router import Router
+from farebox.settings import Settings
+
+log = logging.getLogger("farebox")
+
+
+def prepare_database(settings: Settings) -> Database:
+    """Open the database and bring its schema to head (safe with several processes)."""
+    db = Database(settings.database_url, threads=settings.db_threads)
+    upgrade_to_head(db.engine)
+    return db
+
+
+def build_services(settings: Settings, catalog: Catalog | None = None) -> Services:
+    db = prepare_database(settings)
+    secret = settings.secret_key or db.write_sync(load_or_create_secret)
+    ledger = Ledger(db)
+    key_store = KeyStore(db, KeyCipher(secret), cache_ttl_s=settings.key_cache_ttl_s)
+    if catalog is None:
+        catalog = load_catalog(settings.catalog_path, env=settings.extra_env)
+    router = Router.from_catalog(catalog)
+    chat_service = ChatService(
+        catalog,
+        router,
+        ledger,
+        key_store,
+        hold_timeout_s=settings.hold_timeout_s,
+        stream_increment_tokens=settings.stream_increment_tokens,
+    )
+    return Services(
+        settings=settings,
+        db=db,
+        ledger=ledger,
+        keys=key_store,
+        catalog=catalog,
+        router=router,
+        chat=chat_service,
+        history=History(db),
+    )
+
+
+def _health_routes(services: Services) -> list[Route]:
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await services.ledger.balance("revenue")
+        except Exception as exc:  # the database is what readiness depends on
+            return JSONResponse({"status": "unavailable", "database": repr(exc)}, 503)
+        return JSONResponse({"status": "ready", "database": services.db.dialect})
+
+    return [Route("/healthz", healthz), Route("/readyz", readyz)]
+
+
+async def _farebox_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FareboxError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"No such endpoint: {request.method} {request.url.path}"))
+    if exc.status_code == 405:
+        not_allowed = InvalidRequest(f"{request.method} is not allowed on {request.url.path}")
+        not_allowed.status = 405
+        return error_response(not_allowed)
+    other = FareboxError(str(exc.detail))
+    other.status = exc.status_code
+    return error_response(other)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    err = FareboxError("Internal error. Nothing was charged for this request.")
+    err.status = 500
+    err.type = "server_error"
+    return error_response(err)
+
+
+def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
+    services = build_services(settings, catalog)
+    sweeper = Sweeper(services.ledger, settings.sweep_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sweeper.start()
+        try:
+            yield
+        finally:
+            await sweeper.stop()
+            await services.ledger.flush()
+            await services.router.close()
+            services.db.close()
+
+    route_list = [
+        *chat.routes(services),
+        *models.routes(services),
+        *accounts.routes(services),
+        *keys.routes(services),
+        *history.routes(services),
+        *admin.routes(services),
+        *_health_routes(services),
+    ]
+    app = Starlette(
+        routes=route_list,
+        lifespan=lifespan,
+        exception_handlers={
+            FareboxError: _farebox_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.services = services
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Uvicorn factory for `--workers N` (each worker builds its own app from the env)."""
+    return create_app(Settings.from_env())
+
+
+def default_db_path() -> Path:
+    return Path.cwd() / "farebox.db"

@@ -1,0 +1,73 @@
+"""Counting tokens with a real tokenizer (bpe-openai ships its tables, so it works offline)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any, Protocol
+
+import bpe_openai
+
+# OpenAI's chat format adds a few tokens per message and for priming the reply.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_REPLY = 3
+# A conservative fixed estimate for one image part (OpenAI's high-detail 1024px tile cost).
+TOKENS_PER_IMAGE = 765
+DEFAULT_ENCODING = "o200k_base"
+
+
+class Encoder(Protocol):
+    def encode(self, text: str) -> list[int]: ...
+
+
+@lru_cache(maxsize=16)
+def encoder(name: str) -> Encoder:
+    try:
+        enc: Encoder = bpe_openai.get_encoding(name)
+    except Exception:
+        enc = bpe_openai.get_encoding(DEFAULT_ENCODING)
+    return enc
+
+
+def count_text(enc: Encoder, text: str) -> int:
+    return len(enc.encode(text)) if text else 0
+
+
+def _content_tokens(enc: Encoder, content: Any) -> int:
+    if isinstance(content, str):
+        return count_text(enc, content)
+    total = 0
+    if isinstance(content, list):
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("text"), str):
+                total += count_text(enc, part["text"])
+            elif kind in ("image_url", "image", "input_image") or kind == "input_audio":
+                total += TOKENS_PER_IMAGE
+    return total
+
+
+def count_messages(enc: Encoder, messages: Iterable[Any]) -> int:
+    """Prompt tokens of OpenAI chat messages, as OpenAI counts them (text, tool calls, images)."""
+    total = TOKENS_PER_REPLY
+    for msg in messages:
+        if not isinstance(msg, dict):
+            continue
+        total += TOKENS_PER_MESSAGE
+        total += _content_tokens(enc, msg.get("content"))
+        name = msg.get("name")
+        if isinstance(name, str):
+            total += count_text(enc, name)
+        for call in msg.get("tool_calls") or ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict):
+                total += count_text(enc, str(fn.get("name", "")))
+                total += count_text(enc, str(fn.get("arguments", "")))
+    return total
+
+
+def count_json(enc: Encoder, raw: bytes) -> int:
+    """Tokens of a JSON-encoded value (tool schemas, response formats) as the upstream sees them."""
+    return count_text(enc, raw.decode())

@@ -1,0 +1,1 @@
+"""Chat completions: the paid request pipeline for OpenAI-format chat."""

@@ -1,0 +1,118 @@
+"""Reading an OpenAI chat request: validate what billing depends on, pass everything else through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from farebox.billing.tokens import count_json, count_messages, encoder
+from farebox.catalog.model import Catalog, CatalogModel
+from farebox.errors import InvalidRequest
+
+MAX_N = 8
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+@dataclass(slots=True)
+class ChatCall:
+    model: CatalogModel
+    body: dict[str, Any]
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None  # per choice, as the customer asked (None = not set)
+    max_tokens_field: str  # "max_tokens" or "max_completion_tokens"
+    n: int
+    prompt_tokens: int  # our count, from the model's tokenizer
+
+
+def _positive_int(body: dict[str, Any], name: str, upper: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(f"{name} must be a whole number", param=name)
+    if value < 1:
+        raise InvalidRequest(f"{name} must be at least 1", param=name)
+    if value > upper:
+        raise InvalidRequest(f"{name} must be at most {upper} for this model", param=name)
+    return value
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise InvalidRequest("The request body is empty: send a JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+def _check_messages(messages: Any) -> list[Any]:
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages must be a non-empty array of messages", param="messages")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise InvalidRequest(f"messages[{i}] must be an object", param=f"messages[{i}]")
+        role = msg.get("role")
+        if role not in _ROLES:
+            raise InvalidRequest(
+                f"messages[{i}].role must be one of {', '.join(sorted(_ROLES))}",
+                param=f"messages[{i}].role",
+            )
+        content = msg.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise InvalidRequest(
+                f"messages[{i}].content must be a string or an array of content parts",
+                param=f"messages[{i}].content",
+            )
+    return messages
+
+
+def parse_chat(raw: bytes, catalog: Catalog) -> ChatCall:
+    body = parse_json_object(raw)
+    model_id = body.get("model")
+    if not isinstance(model_id, str) or not model_id:
+        raise InvalidRequest("model is required: a model id from GET /v1/models", param="model")
+    model = catalog.resolve(model_id)
+    if model.type != "chat":
+        raise InvalidRequest(f"{model.id} is a {model.type} model, not a chat model", param="model")
+    messages = _check_messages(body.get("messages"))
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise InvalidRequest("stream must be true or false", param="stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise InvalidRequest("stream_options must be an object", param="stream_options")
+    include_usage = bool(options and options.get("include_usage"))
+    field = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    max_tokens = _positive_int(body, field, model.max_output)
+    n = _positive_int(body, "n", MAX_N) or 1
+    enc = encoder(model.tokenizer)
+    prompt_tokens = count_messages(enc, messages)
+    for extra in ("tools", "functions", "response_format"):
+        if body.get(extra) is not None:
+            prompt_tokens += count_json(enc, orjson.dumps(body[extra]))
+    if prompt_tokens > model.context:
+        raise InvalidRequest(
+            f"The prompt is about {prompt_tokens} tokens, more than {model.id}'s context of "
+            f"{model.context} tokens. Shorten the messages.",
+            param="messages",
+        )
+    body["model"] = model.id
+    return ChatCall(
+        model=model,
+        body=body,
+        stream=stream,
+        include_usage=include_usage,
+        max_tokens=max_tokens,
+        max_tokens_field=field,
+        n=n,
+        prompt_tokens=prompt_tokens,
+    )

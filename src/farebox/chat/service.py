@@ -1,0 +1,171 @@
+"""One paid chat completion: quote, hold, call the upstream, meter, settle (DESIGN §3)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from farebox.billing.charge import Charge
+from farebox.billing.pricing import (
+    TokenUsage,
+    input_cost,
+    output_cost,
+    tokens_for_budget,
+    usage_cost,
+)
+from farebox.billing.tokens import count_text, encoder
+from farebox.catalog.model import Catalog
+from farebox.chat.request import ChatCall, parse_chat
+from farebox.chat.stream import StreamRelay
+from farebox.chat.usage import usage_from_upstream, usage_payload
+from farebox.errors import UpstreamError
+from farebox.keys.store import ApiKey, KeyStore
+from farebox.ledger.service import Ledger
+from farebox.ledger.types import KeyBudget, QueryRecord
+from farebox.providers.base import UpstreamFailure
+from farebox.providers.router import Router
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """Either a whole JSON body with its cost, or a stream of SSE bytes."""
+
+    body: bytes | None = None
+    cost_nanos: int | None = None
+    stream: AsyncIterator[bytes] | None = None
+    request_id: str = ""
+
+
+class ChatService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        router: Router,
+        ledger: Ledger,
+        keys: KeyStore,
+        hold_timeout_s: float,
+        stream_increment_tokens: int,
+    ) -> None:
+        self.catalog = catalog
+        self.router = router
+        self.ledger = ledger
+        self.keys = keys
+        self.hold_timeout_s = hold_timeout_s
+        self.stream_increment_tokens = stream_increment_tokens
+
+    def _charge(self, key: ApiKey) -> Charge:
+        async def reload() -> KeyBudget:
+            fresh = await self.keys.reload(key.id, key.account_id)
+            return fresh.budget()
+
+        return Charge(
+            ledger=self.ledger,
+            account_id=key.account_id,
+            key=key.budget(),
+            hold_timeout_s=self.hold_timeout_s,
+            reload_key=reload,
+        )
+
+    async def complete(self, key: ApiKey, raw: bytes, source: str = "api") -> ChatResult:
+        call = parse_chat(raw, self.catalog)
+        prices = call.model.price
+        input_nanos = input_cost(prices, call.prompt_tokens)
+        minimum = input_nanos + output_cost(prices, call.n)
+        query = QueryRecord(
+            model=call.model.id,
+            input_count=call.prompt_tokens,
+            output_count=0,
+            query_type="chat",
+            query_source=source,
+            is_free_model=call.model.is_free,
+        )
+        charge = self._charge(key)
+        if call.stream:
+            return await self._stream(call, charge, input_nanos, minimum, query)
+        return await self._complete(call, charge, input_nanos, minimum, query)
+
+    async def _complete(
+        self, call: ChatCall, charge: Charge, input_nanos: int, minimum: int, query: QueryRecord
+    ) -> ChatResult:
+        prices = call.model.price
+        per_choice = call.max_tokens or call.model.max_output
+        held = await charge.open(input_nanos + output_cost(prices, per_choice * call.n), minimum)
+        affordable = tokens_for_budget(prices.output, held - input_nanos) // call.n
+        if affordable < per_choice:
+            # Cap the answer to what the customer can pay for rather than refuse it.
+            call.body[call.max_tokens_field] = max(affordable, 1)
+        try:
+            reply = await self.router.chat(call.model, call.body, stream=False)
+            raw = await reply.read()
+        except UpstreamFailure as failure:
+            charge.void()
+            raise UpstreamError(f"{failure.message}. Nothing was charged.") from failure
+        except BaseException:
+            charge.void()
+            raise
+        try:
+            body = orjson.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            charge.void()
+            raise UpstreamError(
+                "The upstream provider sent an unreadable response. Nothing was charged."
+            ) from exc
+        reported = body.get("usage")
+        usage = usage_from_upstream(reported) or TokenUsage(
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=_completion_tokens(call, body),
+        )
+        cost = min(usage_cost(prices, usage), held)
+        charge.settle(
+            cost,
+            QueryRecord(
+                model=query.model,
+                input_count=usage.prompt_tokens,
+                output_count=usage.completion_tokens,
+                query_type=query.query_type,
+                query_source=query.query_source,
+                is_online=query.is_online,
+                is_free_model=query.is_free_model,
+            ),
+        )
+        body["usage"] = usage_payload(usage, cost, reported if isinstance(reported, dict) else None)
+        return ChatResult(body=orjson.dumps(body), cost_nanos=cost, request_id=charge.request_id)
+
+    async def _stream(
+        self, call: ChatCall, charge: Charge, input_nanos: int, minimum: int, query: QueryRecord
+    ) -> ChatResult:
+        prices = call.model.price
+        limit = (call.max_tokens or call.model.max_output) * call.n
+        first = min(self.stream_increment_tokens, limit)
+        await charge.open(input_nanos + output_cost(prices, first), minimum)
+        try:
+            reply = await self.router.chat(call.model, call.body, stream=True)
+        except BaseException:
+            charge.void()
+            raise
+        relay = StreamRelay(call, charge, reply, input_nanos, self.stream_increment_tokens, query)
+        return ChatResult(stream=relay.events(), request_id=charge.request_id)
+
+
+def _completion_tokens(call: ChatCall, body: dict[str, Any]) -> int:
+    """Count the answer ourselves when the upstream reports no usage."""
+    enc = encoder(call.model.tokenizer)
+    total = 0
+    for choice in body.get("choices") or ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            total += count_text(enc, content)
+        for tool_call in message.get("tool_calls") or ():
+            fn = tool_call.get("function") if isinstance(tool_call, dict) else None
+            if isinstance(fn, dict):
+                total += count_text(enc, str(fn.get("name", "")))
+                total += count_text(enc, str(fn.get("arguments", "")))
+    return total

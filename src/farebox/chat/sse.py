@@ -1,0 +1,51 @@
+"""Server-sent events: splitting an upstream byte stream into whole events, and writing events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+DONE = b"[DONE]"
+
+
+class SseSplitter:
+    """Feeds raw bytes, yields each complete event's raw bytes (with its blank-line terminator)."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self._buffer + data if self._buffer else data
+        if b"\r\n" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        events = []
+        start = 0
+        while True:
+            end = buf.find(b"\n\n", start)
+            if end < 0:
+                break
+            events.append(buf[start : end + 2])
+            start = end + 2
+        self._buffer = buf[start:]
+        return events
+
+
+def event_data(event: bytes) -> bytes | None:
+    """The data payload of an event (joined if on several lines), or None for comments."""
+    if event.startswith(b"data: ") and event.count(b"\n") == 2:
+        return event[6:-2]
+    parts = []
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            parts.append(line[5:].lstrip(b" "))
+    return b"\n".join(parts) if parts else None
+
+
+def data_event(obj: Any) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+DONE_EVENT = b"data: [DONE]\n\n"

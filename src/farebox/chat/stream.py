@@ -1,0 +1,259 @@
+"""Relaying a streamed completion while metering it against what the customer has paid for.
+
+Chunks go to the customer as the upstream sent them (no re-serialising) unless they must change.
+Output is counted with the model's tokenizer as it passes; the hold is extended in the background
+before it runs out; a chunk the customer cannot pay for is not sent: the stream ends there with
+`finish_reason: "length"`. Whatever ends the stream (done, cut, client gone, upstream broken), the
+customer pays for the input and the output that was delivered, never more than was held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from farebox.billing.charge import Charge
+from farebox.billing.pricing import TokenUsage, output_cost, tokens_for_budget, usage_cost
+from farebox.billing.tokens import Encoder, count_text, encoder
+from farebox.chat.request import ChatCall
+from farebox.chat.sse import DONE, DONE_EVENT, SseSplitter, data_event, event_data
+from farebox.chat.usage import usage_from_upstream, usage_payload
+from farebox.ledger.ops import encode_recovery
+from farebox.ledger.types import QueryRecord
+from farebox.providers.base import UpstreamReply
+
+log = logging.getLogger("farebox.chat")
+
+
+def delta_tokens(enc: Encoder, choices: list[Any]) -> int:
+    """Tokens of everything a chunk's choices add: text, reasoning, refusals, tool calls."""
+    total = 0
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        for field in ("content", "reasoning", "reasoning_content", "refusal"):
+            text = delta.get(field)
+            if isinstance(text, str) and text:
+                total += count_text(enc, text)
+        for call in delta.get("tool_calls") or ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict):
+                for part in (fn.get("name"), fn.get("arguments")):
+                    if isinstance(part, str) and part:
+                        total += count_text(enc, part)
+    return total
+
+
+class StreamRelay:
+    def __init__(
+        self,
+        call: ChatCall,
+        charge: Charge,
+        reply: UpstreamReply,
+        input_nanos: int,
+        increment_tokens: int,
+        query: QueryRecord,
+    ) -> None:
+        self.call = call
+        self.charge = charge
+        self.reply = reply
+        self.input_nanos = input_nanos
+        self.increment_tokens = increment_tokens
+        self.query = query
+        self.prices = call.model.price
+        self.enc = encoder(call.model.tokenizer)
+        limit = call.max_tokens if call.max_tokens is not None else call.model.max_output
+        self.max_total = limit * call.n
+        self.produced = 0
+        self.exhausted = False
+        self._extension: asyncio.Task[None] | None = None
+        self._meta: dict[str, Any] = {}
+
+    @property
+    def budget(self) -> int:
+        """Output tokens the holds pay for."""
+        paid = tokens_for_budget(self.prices.output, self.charge.held - self.input_nanos)
+        return min(paid, self.max_total)
+
+    async def _extend(self, needed: int) -> None:
+        """Hold for more output: at least `needed` more tokens, ideally a whole increment."""
+        room = self.max_total - self.budget
+        if room <= 0 or self.exhausted:
+            self.exhausted = True
+            return
+        want_tokens = min(max(self.increment_tokens, needed, self.budget), room)
+        recorded = self.input_nanos + output_cost(self.prices, self.produced)
+        held = await self.charge.extend(
+            output_cost(self.prices, want_tokens),
+            output_cost(self.prices, max(needed, 1)),
+            recorded,
+            encode_recovery(self._query(self.produced, None)),
+        )
+        if held == 0:
+            self.exhausted = True
+
+    def _start_extension(self) -> None:
+        if self._extension is None and not self.exhausted and self.budget < self.max_total:
+            self._extension = asyncio.get_running_loop().create_task(self._extend(1))
+            self._extension.add_done_callback(self._extension_done)
+
+    def _extension_done(self, task: asyncio.Task[None]) -> None:
+        self._extension = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("extending a hold failed: %r", task.exception())
+            self.exhausted = True
+
+    async def _make_room(self, tokens: int) -> bool:
+        """True when the customer has paid for `tokens` more output tokens."""
+        while self.produced + tokens > self.budget and not self.exhausted:
+            if self._extension is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._extension)
+            else:
+                await self._extend(self.produced + tokens - self.budget)
+        return self.produced + tokens <= self.budget
+
+    def _query(self, output_count: int, usage: TokenUsage | None) -> QueryRecord:
+        prompt = usage.prompt_tokens if usage else self.call.prompt_tokens
+        return QueryRecord(
+            model=self.query.model,
+            input_count=prompt,
+            output_count=output_count,
+            query_type=self.query.query_type,
+            query_source=self.query.query_source,
+            is_online=self.query.is_online,
+            is_free_model=self.query.is_free_model,
+        )
+
+    def _chunk(self, choices: list[Any], usage: dict[str, Any] | None = None) -> bytes:
+        obj: dict[str, Any] = {
+            "id": self._meta.get("id", "chatcmpl-" + self.charge.request_id),
+            "object": "chat.completion.chunk",
+            "created": self._meta.get("created", int(time.time())),
+            "model": self._meta.get("model", self.call.model.id),
+            "choices": choices,
+        }
+        if usage is not None:
+            obj["usage"] = usage
+        return data_event(obj)
+
+    async def events(self) -> AsyncIterator[bytes]:
+        splitter = SseSplitter()
+        upstream_usage: dict[str, Any] | None = None
+        finished = cut = False
+        choice_indexes: set[int] = set()
+        error_event: bytes | None = None
+        try:
+            try:
+                async for data in self.reply.chunks():
+                    out: list[bytes] = []
+                    for event in splitter.feed(data):
+                        payload = event_data(event)
+                        if payload is None:
+                            out.append(event)
+                            continue
+                        if payload == DONE:
+                            finished = True
+                            continue
+                        try:
+                            obj = orjson.loads(payload)
+                        except orjson.JSONDecodeError:
+                            out.append(event)
+                            continue
+                        if not isinstance(obj, dict):
+                            out.append(event)
+                            continue
+                        if "error" in obj:
+                            error_event = event
+                            continue
+                        if not self._meta and "id" in obj:
+                            self._meta = {k: obj.get(k) for k in ("id", "created", "model")}
+                        usage = obj.get("usage")
+                        if usage:
+                            upstream_usage = usage
+                        choices = obj.get("choices") or []
+                        if not choices:
+                            continue  # the upstream's usage chunk: ours replaces it at the end
+                        tokens = delta_tokens(self.enc, choices)
+                        if tokens and not await self._make_room(tokens):
+                            cut = True
+                            break
+                        self.produced += tokens
+                        for choice in choices:
+                            choice_indexes.add(int(choice.get("index", 0)))
+                        if usage:
+                            del obj["usage"]
+                            out.append(data_event(obj))
+                        else:
+                            out.append(event)
+                        if self.produced * 2 >= self.budget:
+                            self._start_extension()
+                    if out:
+                        yield b"".join(out)
+                    if cut or finished:
+                        break
+            except Exception as exc:  # the upstream broke off mid-stream
+                log.warning("upstream stream for %s broke: %r", self.call.model.id, exc)
+                error_event = error_event or data_event(
+                    {
+                        "error": {
+                            "message": "The upstream provider broke off the stream. You are "
+                            "charged only for the output you received.",
+                            "type": "upstream_error",
+                            "code": "upstream_stream_broken",
+                        }
+                    }
+                )
+            if cut:
+                self.reply.close()
+                yield self._chunk(
+                    [
+                        {"index": i, "delta": {}, "finish_reason": "length"}
+                        for i in sorted(choice_indexes or {0})
+                    ]
+                )
+            complete = finished and not cut and error_event is None
+            usage = self._final_usage(upstream_usage if complete else None, upstream_usage)
+            cost = self._settle(usage)
+            yield self._chunk([], usage_payload(usage, cost, upstream_usage))
+            if error_event is not None:
+                yield error_event
+            yield DONE_EVENT
+        finally:
+            if not self.charge.settled:
+                # The customer went away (or something failed): bill what was delivered.
+                self._settle(self._final_usage(None, upstream_usage))
+            self.reply.close()
+
+    def _final_usage(
+        self, reported: dict[str, Any] | None, any_reported: dict[str, Any] | None
+    ) -> TokenUsage:
+        if reported is not None:
+            usage = usage_from_upstream(reported)
+            if usage is not None:
+                return usage
+        prompt = self.call.prompt_tokens
+        if any_reported is not None:
+            partial = usage_from_upstream(any_reported)
+            if partial is not None:
+                prompt = partial.prompt_tokens
+        return TokenUsage(prompt_tokens=prompt, completion_tokens=self.produced)
+
+    def _settle(self, usage: TokenUsage) -> int:
+        cost = min(usage_cost(self.prices, usage), self.charge.held)
+        query = self._query(usage.completion_tokens, usage)
+        pending = self._extension
+        if pending is not None and not pending.done():
+            # Settle once the extension's hold is known, so it is resolved with the rest.
+            self.charge.settled = True
+            pending.add_done_callback(lambda _task: self.charge.settle(cost, query))
+        else:
+            self.charge.settle(cost, query)
+        return cost

@@ -1,0 +1,194 @@
+"""The `farebox` command: serve, sim, admin, ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+
+import click
+import orjson
+import uvicorn
+
+from farebox import __version__
+from farebox.app import create_app, prepare_database
+from farebox.demo import build_demo_catalog, create_demo_account, demo_banner
+from farebox.keys.secrets import KeyCipher, load_or_create_secret
+from farebox.keys.store import create_account_with_key
+from farebox.ledger import ops
+from farebox.ledger.check import check_ledger
+from farebox.ledger.types import GRANTS, Code, Transfer
+from farebox.money import MoneyError, nanos_to_usd, usd_to_nanos
+from farebox.settings import Settings
+from farebox.sim.cli import sim_command
+from farebox.sim.config import SimConfig
+from farebox.sim.server import start_sim
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="farebox")
+def main() -> None:
+    """farebox: a self-hostable pay-per-query AI API.
+
+    Configuration comes from FAREBOX_* environment variables (see the README); flags override.
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Also start `farebox sim` on a free port, serve a catalog routed to it, and create a "
+    "funded demo account (printed with a curl line to try).",
+)
+@click.option("--database-url", default=None, help="Overrides FAREBOX_DATABASE_URL.")
+@click.option("--catalog", default=None, help="Operator catalog file (overrides FAREBOX_CATALOG).")
+@click.option("--log-level", default="warning", show_default=True)
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    demo: bool,
+    database_url: str | None,
+    catalog: str | None,
+    log_level: str,
+) -> None:
+    """Run the gateway. Migrations run at start."""
+    if database_url:
+        os.environ["FAREBOX_DATABASE_URL"] = database_url
+    if catalog:
+        os.environ["FAREBOX_CATALOG"] = catalog
+    settings = Settings.from_env().with_overrides(host=host, port=port, workers=workers)
+    if demo:
+        asyncio.run(_serve_demo(settings, log_level))
+        return
+    prepare_database(settings).close()
+    if workers > 1:
+        uvicorn.run(
+            "farebox.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level=log_level,
+        )
+        return
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=log_level,
+    )
+
+
+async def _serve_demo(settings: Settings, log_level: str) -> None:
+    sim = await start_sim(SimConfig(tokens_per_second=200.0))
+    catalog = build_demo_catalog(sim.url)
+    app = create_app(settings, catalog=catalog)
+    services = app.state.services
+    credit_id, api_key = await create_demo_account(services)
+    click.echo(demo_banner(settings, sim.url, credit_id, api_key))
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="none",
+        http="httptools",
+        access_log=False,
+        log_level=log_level,
+    )
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        await sim.close()
+
+
+main.add_command(sim_command, "sim")
+
+
+@main.group()
+def admin() -> None:
+    """Operator commands that work on the database directly."""
+
+
+@admin.command("grant")
+@click.argument("credit_id")
+@click.argument("usd")
+def admin_grant(credit_id: str, usd: str) -> None:
+    """Grant USD of credit to an account (recorded as a grants -> customer transfer)."""
+    try:
+        nanos = usd_to_nanos(usd)
+    except MoneyError as exc:
+        raise click.BadParameter(str(exc), param_hint="USD") from exc
+    if nanos <= 0:
+        raise click.BadParameter("must be greater than zero", param_hint="USD")
+    db = prepare_database(Settings.from_env())
+    try:
+        if db.read_sync(ops.get_balance, credit_id) is None:
+            raise click.ClickException(f"no account with credit_id {credit_id}")
+        transfer = Transfer("grant." + uuid.uuid4().hex, GRANTS, credit_id, nanos, Code.GRANT)
+        db.write_sync(ops.transfer, transfer)
+        balance = db.read_sync(ops.get_balance, credit_id)
+        assert balance is not None
+        click.echo(
+            f"granted ${nanos_to_usd(nanos)} to {credit_id}; "
+            f"balance ${nanos_to_usd(balance.balance)}"
+        )
+    finally:
+        db.close()
+
+
+@admin.command("create-account")
+@click.option("--usd", default="0", show_default=True, help="Credit to grant at once.")
+def admin_create_account(usd: str) -> None:
+    """Create an account with one API key; print {credit_id, api_key} as JSON."""
+    settings = Settings.from_env()
+    db = prepare_database(settings)
+    try:
+        secret = settings.secret_key or db.write_sync(load_or_create_secret)
+        credit_id, _key, raw = db.write_sync(create_account_with_key, KeyCipher(secret))
+        nanos = usd_to_nanos(usd)
+        if nanos > 0:
+            db.write_sync(
+                ops.transfer,
+                Transfer("grant." + uuid.uuid4().hex, GRANTS, credit_id, nanos, Code.GRANT),
+            )
+        click.echo(orjson.dumps({"credit_id": credit_id, "api_key": raw}).decode())
+    finally:
+        db.close()
+
+
+@main.group()
+def ledger() -> None:
+    """Ledger tools."""
+
+
+@ledger.command("check")
+def ledger_check() -> None:
+    """Prove the ledger's invariants; exit 1 naming each broken one."""
+    db = prepare_database(Settings.from_env())
+    try:
+        report = db.read_sync(check_ledger)
+    finally:
+        db.close()
+    if report.ok:
+        click.echo(f"ledger ok: {report.accounts} accounts, {report.transfers} transfers")
+        return
+    for problem in report.problems:
+        click.echo(f"BROKEN: {problem}", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""`farebox serve --demo`: the shipped catalog routed to a local simulator, and a funded account."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from farebox.api.services import Services
+from farebox.catalog.loader import load_catalog
+from farebox.catalog.model import Catalog, ProviderConfig, Route
+from farebox.ledger.types import GRANTS, Code, Transfer
+from farebox.settings import Settings
+
+DEMO_CREDIT_NANOS = 5_000_000_000  # $5
+DEMO_MODEL = "gpt-5-mini"
+
+
+def build_demo_catalog(sim_url: str) -> Catalog:
+    """Every shipped chat model, at its real price, answered by the simulator."""
+    shipped = load_catalog(None, env={})
+    sim = ProviderConfig(name="sim", kind="openai", base_url=sim_url + "/v1", api_key="sim")
+    models = {
+        model_id: dataclasses.replace(model, routes=(Route("sim", model_id),))
+        for model_id, model in shipped.models.items()
+        if model.type == "chat"
+    }
+    return Catalog(models=models, providers={"sim": sim})
+
+
+async def create_demo_account(services: Services) -> tuple[str, str]:
+    credit_id, _key, raw = await services.keys.create_account()
+    await services.ledger.transfer(
+        Transfer("grant.demo." + uuid.uuid4().hex, GRANTS, credit_id, DEMO_CREDIT_NANOS, Code.GRANT)
+    )
+    return credit_id, raw
+
+
+def demo_banner(settings: Settings, sim_url: str, credit_id: str, api_key: str) -> str:
+    base = f"http://{settings.host}:{settings.port}"
+    return "\n".join(
+        [
+            "farebox demo",
+            f"  gateway:    {base}  (database {settings.database_url})",
+            f"  simulator:  {sim_url}  (every catalog model answers from it)",
+            f"  credit_id:  {credit_id}  ($5.00 granted)",
+            f"  api_key:    {api_key}",
+            "",
+            "Try:",
+            f"  curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {api_key}' "
+            "-H 'Content-Type: application/json' "
+            f'-d \'{{"model":"{DEMO_MODEL}","messages":[{{"role":"user","content":"Hello there"}}]}}\'',
+            f"  curl -s {base}/credits/balance -H 'Content-Type: application/json' "
+            f'-d \'{{"credit_id":"{credit_id}"}}\'',
+            "",
+        ]
+    )

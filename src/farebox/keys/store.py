@@ -1,0 +1,361 @@
+"""API keys: rows, validation, the in-process cache used on every request, and CRUD."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from farebox.db.database import Database
+from farebox.db.schema import accounts, api_keys
+from farebox.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from farebox.keys.periods import RESET_PERIODS, next_reset, period_key
+from farebox.keys.secrets import KeyCipher, hash_key, key_hint, new_api_key, new_key_id
+from farebox.ledger import ops as ledger_ops
+from farebox.ledger.types import KeyBudget
+from farebox.money import usd_to_nanos
+
+MIN_LIMIT_NANOS = 10_000_000  # $0.01
+NAME_MAX = 25
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    account_id: str
+    name: str
+    hint: str
+    usage_limit: int | None
+    reset_period: str | None
+    generation: int
+    expire_at: float | None
+    created_at: float
+    updated_at: float
+    revoked_at: float | None
+    period_key: str = ""
+    period_posted: int = 0
+    period_pending: int = 0
+    total_posted: int = 0
+    encrypted: str = ""
+
+    def budget(self, now: float | None = None) -> KeyBudget:
+        when = datetime.fromtimestamp(now or time.time(), UTC)
+        return KeyBudget(
+            self.id, period_key(self.reset_period, self.generation, when), self.generation
+        )
+
+    def current_period_usage(self, now: float | None = None) -> int:
+        when = datetime.fromtimestamp(now or time.time(), UTC)
+        current = period_key(self.reset_period, self.generation, when)
+        return self.period_posted if self.period_key == current else 0
+
+    def reset_at(self, now: float | None = None) -> datetime | None:
+        return next_reset(self.reset_period, datetime.fromtimestamp(now or time.time(), UTC))
+
+    def is_expired(self, now: float) -> bool:
+        return self.expire_at is not None and self.expire_at <= now
+
+
+def _row_to_key(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        hint=row.key_hint,
+        usage_limit=None if row.usage_limit is None else int(row.usage_limit),
+        reset_period=row.reset_period,
+        generation=int(row.period_generation),
+        expire_at=row.expire_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        revoked_at=row.revoked_at,
+        period_key=row.period_key,
+        period_posted=int(row.period_posted),
+        period_pending=int(row.period_pending),
+        total_posted=int(row.total_posted),
+        encrypted=row.key_encrypted,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation of customer input (USD amounts, names, periods, dates)
+
+
+def parse_limit(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRequest(
+            "usage_limit_usd must be a number of US dollars or null", param="usage_limit_usd"
+        )
+    try:
+        nanos = usd_to_nanos(value)
+    except ValueError as exc:
+        raise InvalidRequest(
+            "usage_limit_usd must be a number of US dollars or null", param="usage_limit_usd"
+        ) from exc
+    if nanos < MIN_LIMIT_NANOS:
+        raise InvalidRequest("usage_limit_usd must be at least 0.01", param="usage_limit_usd")
+    if nanos > 10**18:
+        raise InvalidRequest("usage_limit_usd is too large", param="usage_limit_usd")
+    return nanos
+
+
+def parse_name(value: Any) -> str:
+    if not isinstance(value, str) or not (1 <= len(value.strip()) <= NAME_MAX):
+        raise InvalidRequest(f"name must be a string of 1 to {NAME_MAX} characters", param="name")
+    return value.strip()
+
+
+def parse_reset_period(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in RESET_PERIODS:
+        raise InvalidRequest(
+            "reset_period must be one of daily, weekly, monthly, or null", param="reset_period"
+        )
+    return str(value)
+
+
+def parse_expire_at(value: Any, now: float) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(
+            "expire_at must be an ISO 8601 datetime such as 2027-01-01T00:00:00Z", param="expire_at"
+        )
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRequest(
+            "expire_at must be an ISO 8601 datetime such as 2027-01-01T00:00:00Z", param="expire_at"
+        ) from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    ts = when.timestamp()
+    if ts <= now:
+        raise InvalidRequest("expire_at must be in the future", param="expire_at")
+    return ts
+
+
+# ---------------------------------------------------------------------------------------------
+# Transaction functions
+
+
+def _name_taken(conn: Connection, account_id: str, name: str, except_id: str | None) -> bool:
+    stmt = (
+        select(func.count())
+        .select_from(api_keys)
+        .where(api_keys.c.account_id == account_id)
+        .where(api_keys.c.name == name)
+        .where(api_keys.c.revoked_at.is_(None))
+    )
+    if except_id is not None:
+        stmt = stmt.where(api_keys.c.id != except_id)
+    return int(conn.execute(stmt).scalar_one()) > 0
+
+
+def insert_key(
+    conn: Connection,
+    cipher: KeyCipher,
+    account_id: str,
+    name: str,
+    usage_limit: int | None,
+    reset_period: str | None,
+    expire_at: float | None,
+) -> tuple[ApiKey, str]:
+    if _name_taken(conn, account_id, name, None):
+        raise Conflict(f"an active key named {name!r} already exists on this account", param="name")
+    raw = new_api_key()
+    now = time.time()
+    values = {
+        "id": new_key_id(),
+        "account_id": account_id,
+        "name": name,
+        "key_hash": hash_key(raw),
+        "key_encrypted": cipher.encrypt(raw),
+        "key_hint": key_hint(raw),
+        "usage_limit": usage_limit,
+        "reset_period": reset_period,
+        "period_generation": 0,
+        "period_key": "",
+        "period_posted": 0,
+        "period_pending": 0,
+        "total_posted": 0,
+        "expire_at": expire_at,
+        "created_at": now,
+        "updated_at": now,
+        "revoked_at": None,
+    }
+    conn.execute(insert(api_keys).values(**values))
+    row = conn.execute(select(api_keys).where(api_keys.c.id == values["id"])).one()
+    return _row_to_key(row), raw
+
+
+def create_account_with_key(conn: Connection, cipher: KeyCipher) -> tuple[str, ApiKey, str]:
+    credit_id = str(uuid.uuid4())
+    ledger_ops.create_customer_account(conn, credit_id)
+    key, raw = insert_key(conn, cipher, credit_id, "default", None, None, None)
+    return credit_id, key, raw
+
+
+def _customer_exists(conn: Connection, account_id: str) -> bool:
+    row = conn.execute(select(accounts.c.kind).where(accounts.c.id == account_id)).first()
+    return row is not None and row[0] == "customer"
+
+
+def _load_by_hash(conn: Connection, digest: str) -> ApiKey | None:
+    row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest)).first()
+    return _row_to_key(row) if row is not None else None
+
+
+def _load_one(conn: Connection, account_id: str, key_id: str) -> ApiKey:
+    row = conn.execute(
+        select(api_keys).where(api_keys.c.id == key_id).where(api_keys.c.account_id == account_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no API key with id {key_id} on this account", param="id")
+    return _row_to_key(row)
+
+
+def _list(conn: Connection, account_id: str, include_disabled: bool) -> list[ApiKey]:
+    stmt = select(api_keys).where(api_keys.c.account_id == account_id)
+    if not include_disabled:
+        stmt = stmt.where(api_keys.c.revoked_at.is_(None))
+    return [_row_to_key(r) for r in conn.execute(stmt.order_by(api_keys.c.created_at)).fetchall()]
+
+
+def _patch(conn: Connection, account_id: str, key_id: str, changes: dict[str, Any]) -> ApiKey:
+    key = _load_one(conn, account_id, key_id)
+    if key.revoked_at is not None:
+        raise InvalidRequest("this API key has been revoked and can no longer be changed")
+    values: dict[str, Any] = {"updated_at": time.time()}
+    if "name" in changes:
+        if _name_taken(conn, account_id, changes["name"], key_id):
+            raise Conflict(
+                f"an active key named {changes['name']!r} already exists on this account",
+                param="name",
+            )
+        values["name"] = changes["name"]
+    if "usage_limit" in changes:
+        values["usage_limit"] = changes["usage_limit"]
+    if "expire_at" in changes:
+        values["expire_at"] = changes["expire_at"]
+    if "reset_period" in changes:
+        period = changes["reset_period"]
+        limit = changes.get("usage_limit", key.usage_limit)
+        if period is not None and limit is None:
+            raise InvalidRequest("reset_period requires usage_limit_usd", param="reset_period")
+        values["reset_period"] = period
+        # A new generation names a new counter period: usage starts again from $0.
+        values["period_generation"] = api_keys.c.period_generation + 1
+        values["period_posted"] = 0
+    conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**values))
+    return _load_one(conn, account_id, key_id)
+
+
+def _revoke(conn: Connection, account_id: str, key_id: str) -> ApiKey:
+    key = _load_one(conn, account_id, key_id)
+    if key.revoked_at is None:
+        now = time.time()
+        conn.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=now, updated_at=now)
+        )
+    return _load_one(conn, account_id, key_id)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class KeyStore:
+    """Keys for the request path (cached by hash) and for account management."""
+
+    def __init__(self, db: Database, cipher: KeyCipher, cache_ttl_s: float = 1.0) -> None:
+        self.db = db
+        self.cipher = cipher
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+
+    async def authenticate(self, raw: str) -> ApiKey:
+        """The live key for a raw API key, or Unauthorized with the reason."""
+        digest = hash_key(raw)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and now - hit[0] < self.cache_ttl_s:
+            key = hit[1]
+        else:
+            key = await self.db.read(_load_by_hash, digest)
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[digest] = (now, key)
+        if key is None:
+            raise Unauthorized("Invalid API key. Check the key, or create one with POST /keys.")
+        if key.revoked_at is not None:
+            raise Unauthorized("This API key has been revoked. Create a new one with POST /keys.")
+        if key.is_expired(time.time()):
+            raise Unauthorized("This API key has expired. Create a new one with POST /keys.")
+        return key
+
+    def invalidate(self, key_id: str | None = None) -> None:
+        if key_id is None:
+            self._cache.clear()
+            return
+        for digest, (_, key) in list(self._cache.items()):
+            if key is not None and key.id == key_id:
+                del self._cache[digest]
+
+    async def require_account(self, credit_id: str | None) -> str:
+        """Authenticate account management by `x-credit-id`."""
+        if not credit_id:
+            raise Unauthorized(
+                "Missing x-credit-id header: send your account's credit_id "
+                "(from POST /accounts/create).",
+                param="x-credit-id",
+            )
+        if len(credit_id) > 64 or not await self.db.read(_customer_exists, credit_id):
+            raise Unauthorized("Unknown credit_id. Check x-credit-id.", param="x-credit-id")
+        return credit_id
+
+    async def create_account(self) -> tuple[str, ApiKey, str]:
+        return await self.db.write(create_account_with_key, self.cipher)
+
+    async def create(
+        self,
+        account_id: str,
+        name: str,
+        usage_limit: int | None,
+        reset_period: str | None,
+        expire_at: float | None,
+    ) -> tuple[ApiKey, str]:
+        if reset_period is not None and usage_limit is None:
+            raise InvalidRequest("reset_period requires usage_limit_usd", param="reset_period")
+        return await self.db.write(
+            insert_key, self.cipher, account_id, name, usage_limit, reset_period, expire_at
+        )
+
+    async def list(self, account_id: str, include_disabled: bool) -> list[ApiKey]:
+        return await self.db.read(_list, account_id, include_disabled)
+
+    async def get(self, account_id: str, key_id: str) -> ApiKey:
+        return await self.db.read(_load_one, account_id, key_id)
+
+    async def patch(self, account_id: str, key_id: str, changes: dict[str, Any]) -> ApiKey:
+        key = await self.db.write(_patch, account_id, key_id, changes)
+        self.invalidate(key_id)
+        return key
+
+    async def revoke(self, account_id: str, key_id: str) -> ApiKey:
+        key = await self.db.write(_revoke, account_id, key_id)
+        self.invalidate(key_id)
+        return key
+
+    async def reload(self, key_id: str, account_id: str) -> ApiKey:
+        self.invalidate(key_id)
+        return await self.db.read(_load_one, account_id, key_id)
+
+    def reveal(self, key: ApiKey) -> str:
+        return self.cipher.decrypt(key.encrypted)

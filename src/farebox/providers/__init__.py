@@ -1,0 +1,1 @@
+"""Provider adapters: one small port per upstream wire format (httpx's transport is the model)."""

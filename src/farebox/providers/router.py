@@ -1,0 +1,100 @@
+"""Routing a model to its upstreams: the ordered routes, falling back before the first byte."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from farebox.catalog.model import Catalog, CatalogModel, ProviderConfig
+from farebox.errors import FareboxError, UpstreamError, UpstreamUnavailable
+from farebox.providers.base import ChatProvider, UpstreamFailure, UpstreamReply
+from farebox.providers.openai_compat import OpenAICompatible
+
+log = logging.getLogger("farebox.providers")
+
+
+class UpstreamRejected(FareboxError):
+    """The upstream refused the request itself (e.g. 400): passed back, nothing charged."""
+
+    type = "upstream_error"
+    code = "upstream_rejected"
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def build_provider(config: ProviderConfig) -> ChatProvider | None:
+    if config.kind == "openai":
+        return OpenAICompatible(config)
+    return None
+
+
+def _upstream_message(failure: UpstreamFailure) -> str:
+    try:
+        data = orjson.loads(failure.body or b"")
+        msg = data.get("error", {}).get("message") if isinstance(data, dict) else None
+        if isinstance(msg, str):
+            return msg
+    except orjson.JSONDecodeError:
+        pass
+    return failure.message
+
+
+class Router:
+    def __init__(self, providers: Mapping[str, ChatProvider]) -> None:
+        self.providers = dict(providers)
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> Router:
+        providers = {}
+        for name, config in catalog.providers.items():
+            provider = build_provider(config)
+            if provider is not None:
+                providers[name] = provider
+        return cls(providers)
+
+    async def chat(
+        self,
+        model: CatalogModel,
+        body: dict[str, Any],
+        stream: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> UpstreamReply:
+        """Try each route in order; the first that answers (and, streaming, sends a byte) wins."""
+        failures: list[UpstreamFailure] = []
+        for route in model.routes:
+            provider = self.providers.get(route.provider)
+            if provider is None:
+                continue
+            try:
+                return await provider.chat(route.upstream_model, body, stream, headers or {})
+            except UpstreamFailure as failure:
+                log.warning("route %s/%s failed: %s", route.provider, model.id, failure.message)
+                if not failure.retryable:
+                    raise UpstreamRejected(
+                        f"The upstream provider refused the request: {_upstream_message(failure)}",
+                        status=failure.status or 400,
+                    ) from failure
+                failures.append(failure)
+        if not failures:
+            raise UpstreamUnavailable(
+                f"Model {model.id} has no reachable provider configured. The operator must add "
+                "a provider for it to the catalog (and its API key)."
+            )
+        summary = "; ".join(f"{f.provider}: {f.message}" for f in failures)
+        if all(f.status in (429, 503) for f in failures):
+            raise UpstreamUnavailable(
+                f"Every provider for {model.id} is busy or unavailable ({summary}). "
+                "Nothing was charged; try again shortly."
+            )
+        raise UpstreamError(
+            f"Every provider for {model.id} failed ({summary}). Nothing was charged."
+        )
+
+    async def close(self) -> None:
+        for provider in self.providers.values():
+            await provider.close()

@@ -1,0 +1,92 @@
+"""`farebox sim`: run the upstream simulator from the command line."""
+
+from __future__ import annotations
+
+import click
+
+from farebox.sim.config import SimConfig
+from farebox.sim.faults import FAULT_KEYS
+from farebox.sim.server import run_sim
+
+_EPILOG = f"""
+\b
+Endpoints (OpenAI wire format):
+  POST /v1/chat/completions   stream and not, tools; text = the prompt's words, cycled
+  GET  /v1/models
+  GET  /health, GET /sim/stats, POST /sim/reset
+\b
+Faults per request, as a body field or a URL prefix (the body wins):
+  {{"sim": {{"status": 429}}}}
+  http://127.0.0.1:9000/sim/status=503,latency_ms=50/v1   (as a base URL)
+\b
+Keys: {", ".join(FAULT_KEYS)}
+"""
+
+
+@click.command(
+    "sim",
+    epilog=_EPILOG,
+    context_settings={"show_default": True, "max_content_width": 100},
+)
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option("--port", default=9000, type=click.IntRange(0, 65535), help="Port (0 = any free).")
+@click.option(
+    "--latency-ms", default=0.0, type=click.FloatRange(min=0), help="Delay before headers."
+)
+@click.option(
+    "--ttft-ms",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="Extra delay before the first token (stream) or the body (non-stream).",
+)
+@click.option(
+    "--tokens-per-second",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="Output pace; 0 sends all tokens at once.",
+)
+@click.option(
+    "--output-tokens",
+    default=20,
+    type=click.IntRange(min=0),
+    help="Completion length when a request sets no max_tokens or sim.output_tokens.",
+)
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of requests answered 503 at random.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for --fault-rate.")
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="FAREBOX_SIM_API_KEY",
+    help="Require this bearer key (default: any bearer key is accepted).",
+)
+def sim_command(
+    host: str,
+    port: int,
+    latency_ms: float,
+    ttft_ms: float,
+    tokens_per_second: float,
+    output_tokens: int,
+    fault_rate: float,
+    seed: int | None,
+    api_key: str | None,
+) -> None:
+    """Run a simulated upstream AI provider on loopback, for tests, demos and benchmarks.
+
+    It answers in OpenAI's chat format with the latency, speed and faults you set, and counts
+    what it was asked (GET /sim/stats).
+    """
+    config = SimConfig(
+        latency_ms=latency_ms,
+        ttft_ms=ttft_ms,
+        tokens_per_second=tokens_per_second,
+        default_output_tokens=output_tokens,
+        fault_rate=fault_rate,
+        seed=seed,
+        api_key=api_key,
+    )
+    run_sim(config, host, port)
