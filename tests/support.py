@@ -1,0 +1,263 @@
+"""Test harness: real databases (SQLite file, a fresh PostgreSQL database), a real simulator and
+a real gateway, each served over loopback HTTP from its own thread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+import uvicorn
+
+from farebox.app import create_app
+from farebox.catalog.loader import catalog_from_dict
+from farebox.catalog.model import Catalog
+from farebox.db.database import Database
+from farebox.ledger.check import CheckReport, check_ledger
+from farebox.settings import Settings
+from farebox.sim.config import SimConfig
+from farebox.sim.server import SimServer, start_sim
+
+T = TypeVar("T")
+
+PG_ADMIN_URL = os.environ.get("FAREBOX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+ADMIN_TOKEN = "test-admin-token"
+NANOS = 1_000_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LoopThread:
+    """An asyncio loop running in a daemon thread; run coroutines on it from sync tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Awaitable[T], timeout: float = 60) -> T:
+        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        return fut.result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+def pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test module; dropped afterwards."""
+    name = "farebox_t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@contextmanager
+def database_url(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'farebox.db'}"
+        return
+    with fresh_pg_database() as url:
+        yield url
+
+
+# Prices chosen so costs are easy to check: $1 per 1M input tokens, $2 per 1M output tokens.
+TEST_PRICE = {"input_per_1m": "1", "output_per_1m": "2"}
+
+
+def test_catalog(sim_url: str) -> Catalog:
+    base = {
+        "provider": "Test",
+        "type": "chat",
+        "context": 100_000,
+        "max_output": 4096,
+        "date_added": "2026-01-01",
+        "price": TEST_PRICE,
+    }
+    return catalog_from_dict(
+        {
+            "providers": {
+                "sim": {"kind": "openai", "base_url": f"{sim_url}/v1", "api_key_env": "SIM_KEY"},
+                "sim503": {"kind": "openai", "base_url": f"{sim_url}/sim/status=503/v1"},
+                "sim500": {"kind": "openai", "base_url": f"{sim_url}/sim/status=500/v1"},
+                "sim429": {"kind": "openai", "base_url": f"{sim_url}/sim/status=429/v1"},
+                "dead": {"kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1"},
+            },
+            "models": {
+                "test-model": {**base, "routes": [{"provider": "sim", "model": "sim-chat"}]},
+                "pricey-model": {
+                    **base,
+                    "price": {"input_per_1m": "1000", "output_per_1m": "2000"},
+                    "routes": [{"provider": "sim", "model": "sim-chat"}],
+                },
+                "fallback-model": {
+                    **base,
+                    "routes": [
+                        {"provider": "sim503", "model": "sim-chat"},
+                        {"provider": "dead", "model": "sim-chat"},
+                        {"provider": "sim", "model": "sim-chat"},
+                    ],
+                },
+                "failing-model": {
+                    **base,
+                    "routes": [
+                        {"provider": "sim503", "model": "sim-chat"},
+                        {"provider": "sim500", "model": "sim-chat"},
+                    ],
+                },
+                "busy-model": {**base, "routes": [{"provider": "sim429", "model": "sim-chat"}]},
+                "free-model": {
+                    **base,
+                    "price": {"input_per_1m": "0", "output_per_1m": "0"},
+                    "routes": [{"provider": "sim", "model": "sim-chat"}],
+                },
+                "unpriced-model": {
+                    **{k: v for k, v in base.items() if k != "price"},
+                    "routes": [{"provider": "sim", "model": "sim-chat"}],
+                },
+            },
+        },
+        env={"SIM_KEY": "sim-upstream-key"},
+    )
+
+
+@dataclass
+class Gateway:
+    """A live farebox on loopback, with helpers to make accounts and read the ledger."""
+
+    url: str
+    settings: Settings
+    app: Any
+    loop: LoopThread
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def create_account(self, usd: float | str = 0) -> tuple[str, str]:
+        with self.client() as c:
+            r = c.post("/accounts/create")
+            r.raise_for_status()
+            data = r.json()
+            if float(usd) > 0:
+                g = c.post(
+                    "/admin/credits",
+                    json={"credit_id": data["credit_id"], "amount_usd": str(usd)},
+                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                )
+                g.raise_for_status()
+        return data["credit_id"], data["api_key"]
+
+    def balance(self, credit_id: str) -> dict[str, float]:
+        with self.client() as c:
+            r = c.post("/credits/balance", json={"credit_id": credit_id})
+            r.raise_for_status()
+            return dict(r.json())
+
+    def nanos(self, credit_id: str) -> tuple[int, int]:
+        """(balance, reserved) in nanodollars, straight from the ledger after a flush."""
+        self.loop.run(self.services.ledger.flush())
+        bal = self.loop.run(self.services.ledger.balance(credit_id))
+        assert bal is not None
+        return bal.balance, bal.reserved
+
+    def history_total_nanos(self, credit_id: str) -> int:
+        self.loop.run(self.services.ledger.flush())
+        return int(self.loop.run(self.services.history.total_spent(credit_id)))
+
+    def check(self) -> CheckReport:
+        self.loop.run(self.services.ledger.flush())
+        return check_ledger_at(self.settings.database_url)
+
+
+def check_ledger_at(url: str) -> CheckReport:
+    db = Database(url, threads=1)
+    try:
+        return db.read_sync(check_ledger)
+    finally:
+        db.close()
+
+
+@contextmanager
+def running_sim(config: SimConfig | None = None) -> Iterator[tuple[SimServer, LoopThread]]:
+    loop = LoopThread()
+    sim = loop.run(start_sim(config or SimConfig()))
+    try:
+        yield sim, loop
+    finally:
+        loop.run(sim.close())
+        loop.stop()
+
+
+@contextmanager
+def running_gateway(db_url: str, catalog: Catalog, **overrides: Any) -> Iterator[Gateway]:
+    settings = Settings(
+        database_url=db_url,
+        admin_token=ADMIN_TOKEN,
+        sweep_interval_s=overrides.pop("sweep_interval_s", 0.5),
+        **overrides,
+    )
+    app = create_app(settings, catalog=catalog)
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, loop="none", log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    loop = LoopThread()
+    task = asyncio.run_coroutine_threadsafe(server.serve(), loop.loop)
+    for _ in range(200):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        threading.Event().wait(0.02)
+    try:
+        yield Gateway(f"http://127.0.0.1:{port}", settings, app, loop)
+    finally:
+        server.should_exit = True
+        task.result(15)
+        loop.stop()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = threading.Event()
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return True
+        deadline.wait(0.05)
+    return predicate()
