@@ -7,6 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from farebox.sim.config import SimConfig
+from farebox.sim.server import SimServer
+
 from support import (
     Gateway,
     database_url,
@@ -15,9 +19,6 @@ from support import (
     running_sim,
     test_catalog,
 )
-
-from farebox.sim.config import SimConfig
-from farebox.sim.server import SimServer
 
 DB_KINDS = ["sqlite", "postgresql"]
 
