@@ -4,10 +4,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from openai import AsyncOpenAI
-from sim_support import openai_client
 
 from farebox.sim import SimConfig, SimServer, start_sim
 from farebox.sim.tokens import Tokenizer
+
+from sim_support import openai_client
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
-from sim_support import PROMPT, cycled, openai_client, user
 
 from farebox.sim import SimConfig, SimServer, start_sim
 from farebox.sim.openai_chat import PER_MESSAGE_TOKENS, PRIMING_TOKENS
 from farebox.sim.tokens import Tokenizer
+
+from sim_support import PROMPT, cycled, openai_client, user
 
 WEATHER_TOOL = {
     "type": "function",

@@ -80,7 +80,7 @@ async def start_sim(config: SimConfig, host: str = "127.0.0.1", port: int = 0) -
     app = create_sim_app(config)
     runner = web.AppRunner(app, **_runner_options())  # type: ignore[arg-type]
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    site = web.TCPSite(runner, host, port, backlog=1024)
     try:
         await site.start()
     except BaseException:
