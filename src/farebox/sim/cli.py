@@ -5,21 +5,25 @@ from __future__ import annotations
 import click
 
 from farebox.sim.config import SimConfig
-from farebox.sim.faults import FAULT_KEYS
 from farebox.sim.server import run_sim
 
-_EPILOG = f"""
+_EPILOG = """
 \b
-Endpoints (OpenAI wire format):
-  POST /v1/chat/completions   stream and not, tools; text = the prompt's words, cycled
+Endpoints (OpenAI wire format, also under /sim/<faults>/):
+  POST /v1/chat/completions  stream or not, tools; text = the prompt's words
   GET  /v1/models
-  GET  /health, GET /sim/stats, POST /sim/reset
+  GET  /health   GET /sim/stats   POST /sim/reset
 \b
-Faults per request, as a body field or a URL prefix (the body wins):
-  {{"sim": {{"status": 429}}}}
-  http://127.0.0.1:9000/sim/status=503,latency_ms=50/v1   (as a base URL)
+Faults, per request in the body or per base URL as a path prefix:
+  {"sim": {"status": 429, "output_tokens": 5}}
+  http://127.0.0.1:9000/sim/fail_first=2,latency_ms=50/v1
 \b
-Keys: {", ".join(FAULT_KEYS)}
+  status=<code>         answer with that HTTP status (429: retry-after 1)
+  hang_ms=<n>, timeout  send nothing for n ms / for an hour
+  disconnect_after=<n>  stream n chunks, then cut the connection
+  error_after=<n>       stream n chunks, then an SSE error event
+  fail_first=<n>        the first n requests under a prefix fail
+  output_tokens=<n>  tool_call=true  usage=false  latency_ms  ttft_ms  tps
 """
 
 
