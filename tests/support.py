@@ -106,14 +106,15 @@ def test_catalog(sim_url: str) -> Catalog:
         "date_added": "2026-01-01",
         "price": TEST_PRICE,
     }
+    key = {"api_key_env": "SIM_KEY"}
     return catalog_from_dict(
         {
             "providers": {
                 "sim": {"kind": "openai", "base_url": f"{sim_url}/v1", "api_key_env": "SIM_KEY"},
-                "sim503": {"kind": "openai", "base_url": f"{sim_url}/sim/status=503/v1"},
-                "sim500": {"kind": "openai", "base_url": f"{sim_url}/sim/status=500/v1"},
-                "sim429": {"kind": "openai", "base_url": f"{sim_url}/sim/status=429/v1"},
-                "dead": {"kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1"},
+                "sim503": {"kind": "openai", "base_url": f"{sim_url}/sim/status=503/v1", **key},
+                "sim500": {"kind": "openai", "base_url": f"{sim_url}/sim/status=500/v1", **key},
+                "sim429": {"kind": "openai", "base_url": f"{sim_url}/sim/status=429/v1", **key},
+                "dead": {"kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1", **key},
             },
             "models": {
                 "test-model": {**base, "routes": [{"provider": "sim", "model": "sim-chat"}]},

@@ -104,6 +104,8 @@ class Charge:
 
     async def open(self, want: int, minimum: int) -> int:
         """Hold up to `want`, at least `minimum`; 402 if not even the minimum can be held."""
+        if want <= 0:
+            return 0  # a free model: nothing to hold; the settlement still records the query
         result = await self._hold(want, max(minimum, 1), None, None)
         if result.ok:
             return result.held
@@ -121,7 +123,7 @@ class Charge:
     def settle(self, actual: int, query: QueryRecord | None) -> asyncio.Future[SettleResult]:
         """Post min(actual, held) and void the rest, group-committed with other requests."""
         self.settled = True
-        if not self.holds:
+        if not self.holds and query is None:
             done: asyncio.Future[SettleResult] = asyncio.get_running_loop().create_future()
             done.set_result(SettleResult(self.request_id, 0))
             return done
