@@ -1,4 +1,8 @@
-"""Run Alembic migrations to head; safe when several processes start at once."""
+"""Run Alembic migrations to head; safe when several processes start at once.
+
+Each domain adds its own revisions; independent branches (all with down_revision "0001") are
+fine: every head is applied.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def upgrade_to_head(engine: Engine) -> None:
             conn.commit()
         try:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
             conn.commit()
         finally:
             if conn.dialect.name == "postgresql":

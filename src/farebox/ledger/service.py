@@ -22,17 +22,32 @@ from farebox.ledger.types import (
 log = logging.getLogger("farebox.ledger")
 
 
+SettleListener = Callable[[Sequence[Settlement]], None]
+
+
 class Ledger:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._holds: Batcher[HoldRequest, HoldResult] = Batcher(self._hold_batch)
         self._settles: Batcher[Settlement, SettleResult] = Batcher(self._settle_batch)
+        self._settle_listeners: list[SettleListener] = []
+
+    def add_settle_listener(self, listener: SettleListener) -> None:
+        """Call `listener(settlements)` after each batch of settlements commits (e.g. to check
+        auto top-up thresholds). Listeners must be quick and must not raise."""
+        self._settle_listeners.append(listener)
 
     async def _hold_batch(self, requests: list[HoldRequest]) -> list[HoldResult]:
         return await self.db.write(ops.hold_batch, requests)
 
     async def _settle_batch(self, settlements: list[Settlement]) -> list[SettleResult]:
-        return await self.db.write(ops.settle_batch, settlements)
+        results = await self.db.write(ops.settle_batch, settlements)
+        for listener in self._settle_listeners:
+            try:
+                listener(settlements)
+            except Exception:
+                log.exception("a settle listener failed")
+        return results
 
     async def hold(self, request: HoldRequest) -> HoldResult:
         return await self._holds.submit(request)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import orjson
 
-from farebox.catalog.model import Catalog, CatalogModel, ProviderConfig
+from farebox.catalog.model import Catalog, CatalogModel, ProviderConfig, Route
 from farebox.errors import FareboxError, UpstreamError, UpstreamUnavailable
 from farebox.providers.base import ChatProvider, UpstreamFailure, UpstreamReply
 from farebox.providers.openai_compat import OpenAICompatible
 
 log = logging.getLogger("farebox.providers")
+
+T = TypeVar("T")
 
 
 class UpstreamRejected(FareboxError):
@@ -57,21 +59,20 @@ class Router:
                 providers[name] = provider
         return cls(providers)
 
-    async def chat(
-        self,
-        model: CatalogModel,
-        body: dict[str, Any],
-        stream: bool,
-        headers: Mapping[str, str] | None = None,
-    ) -> UpstreamReply:
-        """Try each route in order; the first that answers (and, streaming, sends a byte) wins."""
+    async def call(self, model: CatalogModel, attempt: Callable[[Any, Route], Awaitable[T]]) -> T:
+        """Run `attempt(provider, route)` on each route in order until one succeeds.
+
+        A retryable UpstreamFailure (429, 5xx, connect error, timeout: raised before any output
+        reached the customer) moves on to the next route; any other failure goes back to the
+        customer at once. Every modality routes through here.
+        """
         failures: list[UpstreamFailure] = []
         for route in model.routes:
             provider = self.providers.get(route.provider)
             if provider is None:
                 continue
             try:
-                return await provider.chat(route.upstream_model, body, stream, headers or {})
+                return await attempt(provider, route)
             except UpstreamFailure as failure:
                 log.warning("route %s/%s failed: %s", route.provider, model.id, failure.message)
                 if not failure.retryable:
@@ -94,6 +95,20 @@ class Router:
         raise UpstreamError(
             f"Every provider for {model.id} failed ({summary}). Nothing was charged."
         )
+
+    async def chat(
+        self,
+        model: CatalogModel,
+        body: dict[str, Any],
+        stream: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> UpstreamReply:
+        """The first route that answers (and, streaming, sends a first byte) wins."""
+
+        async def attempt(provider: ChatProvider, route: Route) -> UpstreamReply:
+            return await provider.chat(route.upstream_model, body, stream, headers or {})
+
+        return await self.call(model, attempt)
 
     async def close(self) -> None:
         for provider in self.providers.values():
