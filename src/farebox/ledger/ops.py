@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import orjson
-from sqlalchemy import Connection, case, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, case, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from farebox.db.schema import accounts, api_keys, holds, queries, transfers
@@ -69,12 +69,14 @@ def get_balance(conn: Connection, account_id: str) -> Balance | None:
     return Balance(int(row[0]), int(row[1]), int(row[2]))
 
 
-def _insert_ignore(conn: Connection, table: object, values: dict[str, object]) -> int:
+def _insert_ignore(conn: Connection, table: Table, values: dict[str, object]) -> int:
     """INSERT that does nothing on a duplicate primary key; returns the rows inserted (0 or 1)."""
     dialect = conn.dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)  # type: ignore[arg-type]
-    result = conn.execute(stmt.values(**values).on_conflict_do_nothing())
-    return int(result.rowcount or 0)
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    # RETURNING, not rowcount: psycopg reports rowcount -1 for INSERT ... ON CONFLICT DO NOTHING.
+    pk = list(table.primary_key.columns)
+    rows = conn.execute(stmt.values(**values).on_conflict_do_nothing().returning(*pk)).fetchall()
+    return len(rows)
 
 
 def _insert_many_ignore(conn: Connection, table: object, rows: list[dict[str, object]]) -> None:
