@@ -79,10 +79,20 @@ def _insert_ignore(conn: Connection, table: Table, values: dict[str, object]) ->
     return len(rows)
 
 
-def _insert_many_ignore(conn: Connection, table: object, rows: list[dict[str, object]]) -> None:
-    dialect = conn.dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)  # type: ignore[arg-type]
-    conn.execute(stmt.on_conflict_do_nothing(), rows)
+def _insert_queries(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """History rows; a request whose earlier holds the sweeper resolved (and recorded) already
+    has a row: it gets the settlement's counts and the sum of both prices."""
+    ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(queries)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[queries.c.request_id],
+        set_={
+            "price": queries.c.price + ins.excluded.price,
+            "input_count": ins.excluded.input_count,
+            "output_count": ins.excluded.output_count,
+            "query_source": ins.excluded.query_source,
+        },
+    )
+    conn.execute(stmt, rows)
 
 
 def transfer(conn: Connection, t: Transfer, now: float | None = None) -> bool:
@@ -363,6 +373,19 @@ def settle_batch(
                 delete(holds).where(holds.c.transfer_id.in_(chunk)).returning(holds.c.transfer_id)
             ).fetchall()
             live.update(r[0] for r in rows)
+    # What was already posted on holds this batch does not own (a sweeper posted recorded usage,
+    # or an earlier settlement of the same request): that much of `actual` is already charged.
+    taken: dict[str, int] = {}
+    gone = [tid for tid in all_ids if tid not in live]
+    for chunk in _chunks(gone, 500):
+        taken.update(
+            (r[0], int(r[1]))
+            for r in conn.execute(
+                select(transfers.c.pending_id, transfers.c.amount)
+                .where(transfers.c.pending_id.in_(chunk))
+                .where(transfers.c.flags == POST_PENDING)
+            )
+        )
     transfer_rows: list[dict[str, object]] = []
     query_rows: list[dict[str, object]] = []
     account_delta: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # pending-, posted+
@@ -370,16 +393,17 @@ def settle_batch(
     credit_delta: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     results: list[SettleResult] = []
     for s in settlements:
-        remaining = s.actual
+        swept = [tid for tid, _ in s.holds if tid not in live]
+        remaining = max(0, s.actual - sum(taken.get(tid, 0) for tid in swept))
         posted = 0
-        swept: list[str] = []
         for transfer_id, amount in s.holds:
             if transfer_id not in live:
-                swept.append(transfer_id)
                 continue
+            live.discard(transfer_id)  # a hold is resolved once, even if named twice in a batch
             take = min(remaining, amount)
             remaining -= take
             posted += take
+            taken[transfer_id] = take
             transfer_rows.append(
                 {
                     "id": transfer_id + ".r",
@@ -409,7 +433,7 @@ def settle_batch(
     if transfer_rows:
         conn.execute(insert(transfers), transfer_rows)
     if query_rows:
-        _insert_many_ignore(conn, queries, query_rows)
+        _insert_queries(conn, query_rows)
     return results
 
 
