@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
@@ -62,6 +63,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -88,18 +90,30 @@ class Database:
         self.engine = build_engine(self.url, pool_size=threads)
         self.dialect = self.engine.dialect.name  # "sqlite" | "postgresql"
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="farebox-db")
+        self._local = threading.local()
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    def _thread_connection(self) -> Connection:
+        """Each worker thread keeps one connection: no pool checkout per transaction."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self.engine.connect()
+            self._local.conn = conn
+        return conn
+
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) in one write transaction, retrying deadlocks and lock timeouts."""
         for attempt in range(_RETRIES):
+            conn = self._thread_connection()
             try:
-                with self.engine.begin() as conn:
+                with conn.begin():
                     return fn(conn, *args)
             except (OperationalError, DBAPIError) as exc:
+                if exc.connection_invalidated:
+                    self._local.conn = None
                 if attempt == _RETRIES - 1 or not _is_retryable(exc):
                     raise
         raise AssertionError("unreachable")

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import orjson
-from sqlalchemy import Connection, Table, case, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from farebox.db.schema import accounts, api_keys, holds, queries, transfers
@@ -36,6 +36,81 @@ from farebox.ledger.types import (
 )
 
 _available = accounts.c.credits_posted - accounts.c.debits_posted - accounts.c.debits_pending
+
+# The hot path's statements, built once with bound parameters (SQLAlchemy then reuses the
+# compiled SQL; building expression trees per request cost more than running them).
+_DEBIT_PENDING = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .where(_available >= bindparam("p_amount"))
+    .values(debits_pending=accounts.c.debits_pending + bindparam("p_amount"))
+)
+_RELEASE_PENDING = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .values(debits_pending=accounts.c.debits_pending - bindparam("p_amount"))
+)
+# Posted usage counts only while the key is still in the same period; a new period starts from
+# zero (pending holds carry over until they settle).
+_KEY_PERIOD_POSTED = case(
+    (api_keys.c.period_key == bindparam("p_period"), api_keys.c.period_posted), else_=0
+)
+_HOLD_KEY = (
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("p_key"))
+    .where(api_keys.c.revoked_at.is_(None))
+    .where(or_(api_keys.c.expire_at.is_(None), api_keys.c.expire_at > bindparam("p_now")))
+    .where(api_keys.c.period_generation == bindparam("p_generation"))
+    .where(
+        or_(
+            api_keys.c.usage_limit.is_(None),
+            _KEY_PERIOD_POSTED + api_keys.c.period_pending + bindparam("p_amount")
+            <= api_keys.c.usage_limit,
+        )
+    )
+    .values(
+        period_posted=_KEY_PERIOD_POSTED,
+        period_key=bindparam("p_period"),
+        period_pending=api_keys.c.period_pending + bindparam("p_amount"),
+    )
+)
+_CREDIT_PENDING = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .values(credits_pending=accounts.c.credits_pending + bindparam("p_amount"))
+)
+_SETTLE_DEBIT = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .values(
+        debits_pending=accounts.c.debits_pending - bindparam("p_released"),
+        debits_posted=accounts.c.debits_posted + bindparam("p_posted"),
+    )
+)
+_SETTLE_CREDIT = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .values(
+        credits_pending=accounts.c.credits_pending - bindparam("p_released"),
+        credits_posted=accounts.c.credits_posted + bindparam("p_posted"),
+    )
+)
+_SETTLE_KEY = (
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("p_key"))
+    .values(
+        period_pending=api_keys.c.period_pending - bindparam("p_released"),
+        period_posted=api_keys.c.period_posted + bindparam("p_posted"),
+        total_posted=api_keys.c.total_posted + bindparam("p_posted"),
+    )
+)
+_RESOLVE_HOLDS = (
+    delete(holds)
+    .where(holds.c.transfer_id.in_(bindparam("p_ids", expanding=True)))
+    .returning(holds.c.transfer_id)
+)
+_INSERT_TRANSFERS = insert(transfers)
+_INSERT_HOLDS = insert(holds)
 
 
 def create_customer_account(conn: Connection, account_id: str, now: float | None = None) -> None:
@@ -169,28 +244,15 @@ def transfer(conn: Connection, t: Transfer, now: float | None = None) -> bool:
 
 def _hold_key(conn: Connection, key: KeyBudget, amount: int, now: float) -> bool:
     """Reserve `amount` on the key's period counter, if the key is live and under its limit."""
-    # Posted usage counts only while the key is still in the same period; a new period starts
-    # from zero (pending holds carry over until they settle).
-    period_posted = case(
-        (api_keys.c.period_key == key.period_key, api_keys.c.period_posted), else_=0
-    )
     res = conn.execute(
-        update(api_keys)
-        .where(api_keys.c.id == key.key_id)
-        .where(api_keys.c.revoked_at.is_(None))
-        .where(or_(api_keys.c.expire_at.is_(None), api_keys.c.expire_at > now))
-        .where(api_keys.c.period_generation == key.generation)
-        .where(
-            or_(
-                api_keys.c.usage_limit.is_(None),
-                period_posted + api_keys.c.period_pending + amount <= api_keys.c.usage_limit,
-            )
-        )
-        .values(
-            period_posted=period_posted,
-            period_key=key.period_key,
-            period_pending=api_keys.c.period_pending + amount,
-        )
+        _HOLD_KEY,
+        {
+            "p_key": key.key_id,
+            "p_now": now,
+            "p_generation": key.generation,
+            "p_period": key.period_key,
+            "p_amount": amount,
+        },
     )
     return res.rowcount == 1
 
@@ -221,21 +283,12 @@ def _key_remaining(conn: Connection, key: KeyBudget, now: float) -> tuple[Refusa
 
 
 def _debit_pending(conn: Connection, account_id: str, amount: int) -> bool:
-    res = conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .where(_available >= amount)
-        .values(debits_pending=accounts.c.debits_pending + amount)
-    )
+    res = conn.execute(_DEBIT_PENDING, {"p_account": account_id, "p_amount": amount})
     return res.rowcount == 1
 
 
 def _release_pending(conn: Connection, account_id: str, amount: int) -> None:
-    conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(debits_pending=accounts.c.debits_pending - amount)
-    )
+    conn.execute(_RELEASE_PENDING, {"p_account": account_id, "p_amount": amount})
 
 
 def _hold_one(conn: Connection, req: HoldRequest, now: float) -> HoldResult:
@@ -316,8 +369,8 @@ def hold_batch(
             }
         )
     if transfer_rows:
-        conn.execute(insert(transfers), transfer_rows)
-        conn.execute(insert(holds), hold_rows)
+        conn.execute(_INSERT_TRANSFERS, transfer_rows)
+        conn.execute(_INSERT_HOLDS, hold_rows)
     for req, res in zip(requests, results, strict=True):
         assert res is not None
         if res.held > 0 and req.seq > 0:
@@ -332,11 +385,10 @@ def hold_batch(
                     .where(holds.c.seq == 0)
                     .values(recorded=req.recorded, recovery=req.recovery)
                 )
-    for account_id in sorted(credit_totals):
+    if credit_totals:
         conn.execute(
-            update(accounts)
-            .where(accounts.c.id == account_id)
-            .values(credits_pending=accounts.c.credits_pending + credit_totals[account_id])
+            _CREDIT_PENDING,
+            [{"p_account": a, "p_amount": credit_totals[a]} for a in sorted(credit_totals)],
         )
     return [r for r in results if r is not None]
 
@@ -369,9 +421,7 @@ def settle_batch(
     if all_ids:
         # Whoever deletes the open-hold row resolves the pending transfer (settle vs sweeper).
         for chunk in _chunks(all_ids, 500):
-            rows = conn.execute(
-                delete(holds).where(holds.c.transfer_id.in_(chunk)).returning(holds.c.transfer_id)
-            ).fetchall()
+            rows = conn.execute(_RESOLVE_HOLDS, {"p_ids": list(chunk)}).fetchall()
             live.update(r[0] for r in rows)
     # What was already posted on holds this batch does not own (a sweeper posted recorded usage,
     # or an earlier settlement of the same request): that much of `actual` is already charged.
@@ -431,7 +481,7 @@ def settle_batch(
         results.append(SettleResult(s.request_id, posted, lost=remaining, swept_holds=tuple(swept)))
     _apply_settle_deltas(conn, account_delta, key_delta, credit_delta)
     if transfer_rows:
-        conn.execute(insert(transfers), transfer_rows)
+        conn.execute(_INSERT_TRANSFERS, transfer_rows)
     if query_rows:
         _insert_queries(conn, query_rows)
     return results
@@ -443,36 +493,30 @@ def _apply_settle_deltas(
     key_delta: dict[str, list[int]],
     credit_delta: dict[str, list[int]],
 ) -> None:
-    for account_id in sorted(account_delta):
-        released, posted = account_delta[account_id]
+    """Customer accounts, then keys, then system accounts: the house lock order."""
+    if account_delta:
         conn.execute(
-            update(accounts)
-            .where(accounts.c.id == account_id)
-            .values(
-                debits_pending=accounts.c.debits_pending - released,
-                debits_posted=accounts.c.debits_posted + posted,
-            )
+            _SETTLE_DEBIT,
+            [
+                {"p_account": a, "p_released": account_delta[a][0], "p_posted": account_delta[a][1]}
+                for a in sorted(account_delta)
+            ],
         )
-    for key_id in sorted(key_delta):
-        released, posted = key_delta[key_id]
+    if key_delta:
         conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == key_id)
-            .values(
-                period_pending=api_keys.c.period_pending - released,
-                period_posted=api_keys.c.period_posted + posted,
-                total_posted=api_keys.c.total_posted + posted,
-            )
+            _SETTLE_KEY,
+            [
+                {"p_key": k, "p_released": key_delta[k][0], "p_posted": key_delta[k][1]}
+                for k in sorted(key_delta)
+            ],
         )
-    for account_id in sorted(credit_delta):
-        released, posted = credit_delta[account_id]
+    if credit_delta:
         conn.execute(
-            update(accounts)
-            .where(accounts.c.id == account_id)
-            .values(
-                credits_pending=accounts.c.credits_pending - released,
-                credits_posted=accounts.c.credits_posted + posted,
-            )
+            _SETTLE_CREDIT,
+            [
+                {"p_account": a, "p_released": credit_delta[a][0], "p_posted": credit_delta[a][1]}
+                for a in sorted(credit_delta)
+            ],
         )
 
 
