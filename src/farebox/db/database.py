@@ -23,6 +23,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _RETRIES = 5
+CHECKPOINT_INTERVAL_S = 1.0
 
 
 def normalize_url(url: str) -> str:
@@ -91,6 +92,30 @@ class Database:
         self.dialect = self.engine.dialect.name  # "sqlite" | "postgresql"
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="farebox-db")
         self._local = threading.local()
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if self.is_sqlite:
+            # Commits never checkpoint (that fsyncs); this thread does, off the request path.
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="farebox-wal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stop.wait(CHECKPOINT_INTERVAL_S):
+            self.checkpoint("PASSIVE")
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy the SQLite WAL into the database file (no-op on PostgreSQL)."""
+        if not self.is_sqlite:
+            return
+        raw = self.engine.raw_connection()  # autocommit (see _configure_sqlite): no BEGIN
+        try:
+            raw.cursor().execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+        except Exception:
+            pass  # busy or closing: the next round will do it
+        finally:
+            raw.close()
 
     @property
     def is_sqlite(self) -> bool:
@@ -137,5 +162,9 @@ class Database:
         )
 
     def close(self) -> None:
+        self._stop.set()
         self._executor.shutdown(wait=True)
+        if self._checkpointer is not None:
+            self._checkpointer.join(5)
+            self.checkpoint("TRUNCATE")
         self.engine.dispose()
