@@ -14,6 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api import accounts, admin, chat, history, keys, models
+from farebox.api import embeddings as embeddings_api
+from farebox.api import topup as topup_api
 from farebox.api.responses import JSONResponse, error_response
 from farebox.api.services import Services
 from farebox.catalog.loader import load_catalog
@@ -26,6 +28,9 @@ from farebox.history.store import History
 from farebox.keys.secrets import KeyCipher, load_or_create_secret
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger, Sweeper
+from farebox.modalities.services import build_media_services
+from farebox.payments.config import PaymentsConfig, build_topups
+from farebox.payments.poller import Reconciler
 from farebox.providers.router import Router
 from farebox.settings import Settings
 
@@ -55,6 +60,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         hold_timeout_s=settings.hold_timeout_s,
         stream_increment_tokens=settings.stream_increment_tokens,
     )
+    topups = build_topups(PaymentsConfig.from_env(settings.extra_env), db, secret)
     return Services(
         settings=settings,
         db=db,
@@ -64,6 +70,8 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         router=router,
         chat=chat_service,
         history=History(db),
+        topups=topups,
+        media=build_media_services(settings, catalog, router, ledger, key_store, secret),
     )
 
 
@@ -110,13 +118,19 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
     services = build_services(settings, catalog)
     sweeper = Sweeper(services.ledger, settings.sweep_interval_s)
+    reconciler = Reconciler(services.topups, services.topups.poll_interval_s)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sweeper.start()
+        reconciler.start()
+        await services.media.start()
         try:
             yield
         finally:
+            await services.media.stop()
+            await reconciler.stop()
+            await services.topups.close()
             await sweeper.stop()
             await services.ledger.flush()
             await services.router.close()
@@ -129,6 +143,8 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         *keys.routes(services),
         *history.routes(services),
         *admin.routes(services),
+        *topup_api.routes(services),
+        *embeddings_api.routes(services),
         *_health_routes(services),
     ]
     app = Starlette(

@@ -10,6 +10,8 @@ from farebox.db.database import Database
 from farebox.history.store import History
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
+from farebox.modalities.services import MediaServices
+from farebox.payments.service import TopupService
 from farebox.providers.router import Router
 from farebox.settings import Settings
 
@@ -24,3 +26,5 @@ class Services:
     router: Router
     chat: ChatService
     history: History
+    topups: TopupService
+    media: MediaServices

@@ -34,7 +34,7 @@ def models_payload(catalog: Catalog, type_filter: str | None = None) -> dict[str
 def model_entry(model: CatalogModel) -> dict[str, Any]:
     """One model as OpenAI's model object plus PayPerQ's attributes. Aliases are listed inside."""
     price = model.price
-    return {
+    entry = {
         "id": model.id,
         "object": "model",
         "created": _unix(model.date_added),
@@ -57,6 +57,28 @@ def model_entry(model: CatalogModel) -> dict[str, Any]:
         "average_cost_usd": nanos_to_usd(average_prompt_nanos(price)),
         "prompts_per_usd": prompts_per_usd(price),
     }
+    entry.update(media_attributes(model))
+    return entry
+
+
+def media_attributes(model: CatalogModel) -> dict[str, Any]:
+    """Unit prices, accepted parameters and voices, for the models that have them."""
+    extra: dict[str, Any] = {}
+    if model.unit_prices:
+        extra["unit_pricing_usd"] = {
+            unit: nanos_to_usd(nanos) for unit, nanos in model.unit_prices.items()
+        }
+    if model.parameters:
+        extra["parameters"] = {name: list(vals) for name, vals in model.parameters.items()}
+    if model.required:
+        extra["required"] = list(model.required)
+    if model.voices:
+        extra["voices"] = [v.id for v in model.voices]
+    if model.max_input_chars is not None:
+        extra["max_input_chars"] = model.max_input_chars
+    if model.dimensions is not None:
+        extra["dimensions"] = model.dimensions
+    return extra
 
 
 def _unix(iso_date: str) -> int:

@@ -17,20 +17,22 @@ from typing import Any
 import bpe_openai
 import orjson
 
-from . import parse
+from . import media, parse
 from .errors import CatalogError
 from .merge import Layer, Merged
 from .model import (
     MODEL_TYPES,
     PROVIDER_KINDS,
+    UNIT_PRICED_TYPES,
     Catalog,
     CatalogModel,
     ProviderConfig,
     Route,
+    TokenPrices,
     UnpricedEntry,
 )
 from .parse import JsonObject, Where
-from .pricing import decide
+from .pricing import Pricing, decide
 from .upstream_costs import CostNotFound, UpstreamCost, lookup_cost
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,11 @@ _MODEL_KEYS = (
     "aliases",
     "description",
     "unit_prices",
+    "parameters",
+    "required",
+    "voices",
+    "max_input_chars",
+    "dimensions",
 )
 _REQUIRED_MODEL_KEYS = ("provider", "type", "context", "max_output", "date_added", "routes")
 _DEFAULT_TOKENIZER = "o200k_base"
@@ -203,6 +210,8 @@ def _model(
         explicit=explicit, cost=cost, margin=margin, context=context, missing_cost=missing_cost
     )
     unit_prices = parse.unit_prices(obj.get("unit_prices", {}), where, "unit_prices")
+    if model_type in UNIT_PRICED_TYPES:
+        pricing = _unit_pricing(pricing, unit_prices, explicit is not None)
     name = parse.string(obj.get("name", model_id), where, "name")
     maker = parse.string(obj["provider"], where, "provider")
     date_added = parse.iso_date(obj["date_added"], where, "date_added")
@@ -225,7 +234,22 @@ def _model(
         is_free=pricing.is_free,
         description=description,
         unit_prices=unit_prices,
+        **media.media_fields(obj, where),
     )
+
+
+def _unit_pricing(pricing: Pricing, unit_prices: Mapping[str, int], explicit: bool) -> Pricing:
+    """Image, video, audio and speech models sell per unit: priced when they have unit prices,
+    free only when every one of them is zero (an explicit "0" price alone never makes them free).
+    """
+    if not unit_prices:
+        return Pricing(
+            price=None,
+            cost=pricing.cost,
+            reason='it is sold per unit but has no unit_prices (e.g. {"image": "0.04"})',
+        )
+    price = pricing.price if explicit and pricing.price is not None else TokenPrices(0, 0)
+    return Pricing(price=price, cost=pricing.cost, is_free=not any(unit_prices.values()))
 
 
 def _description(obj: JsonObject, where: Where) -> str:

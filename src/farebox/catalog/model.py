@@ -17,10 +17,25 @@ from .errors import CatalogError
 MODEL_TYPES: tuple[str, ...] = ("chat", "embedding", "image", "video", "audio", "speech")
 """Model types a catalog entry may have; `GET /v1/models?type=` accepts these and `all`."""
 
-PROVIDER_KINDS: frozenset[str] = frozenset({"openai", "anthropic", "deepgram", "elevenlabs", "fal"})
+PROVIDER_KINDS: frozenset[str] = frozenset(
+    {"openai", "anthropic", "deepgram", "elevenlabs", "fal", "local"}
+)
 """Upstream wire formats. The provider layer refuses a kind it has no adapter for."""
 
+UNIT_PRICED_TYPES: frozenset[str] = frozenset({"image", "video", "audio", "speech"})
+"""Types sold per unit (image, second, minute, 1K characters) rather than per token."""
+
 _EMPTY: Mapping[str, int] = MappingProxyType({})
+_NO_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """A speech voice: its id (sent as `voice`), a display name and a short description."""
+
+    id: str
+    name: str
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +90,18 @@ class CatalogModel:
     is_free: bool = False
     description: str = ""
     unit_prices: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
-    """Nanodollars per unit name (per image, per second, ...). Loaded, not used yet."""
+    """Nanodollars per unit name: "image", "image:high", "second:1080p", "minute", "1k_chars"."""
+    parameters: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_PARAMS)
+    """Request parameters the model accepts (images, video) and their allowed values; an empty
+    tuple accepts any value. The first allowed value is the default where one is needed."""
+    required: tuple[str, ...] = ()
+    """Parameters a request must carry (e.g. image_url for image-to-video)."""
+    voices: tuple[Voice, ...] = ()
+    """Speech voices; the first is the default."""
+    max_input_chars: int | None = None
+    """Longest speech input accepted, in characters."""
+    dimensions: int | None = None
+    """An embedding model's vector size; set when it accepts a smaller `dimensions`."""
 
 
 @dataclass(frozen=True, slots=True)

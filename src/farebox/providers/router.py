@@ -11,7 +11,7 @@ import orjson
 from farebox.catalog.model import Catalog, CatalogModel, ProviderConfig, Route
 from farebox.errors import FareboxError, UpstreamError, UpstreamUnavailable
 from farebox.providers.base import ChatProvider, UpstreamFailure, UpstreamReply
-from farebox.providers.openai_compat import OpenAICompatible
+from farebox.providers.openai_media import OpenAIMediaProvider
 
 log = logging.getLogger("farebox.providers")
 
@@ -31,7 +31,7 @@ class UpstreamRejected(FareboxError):
 
 def build_provider(config: ProviderConfig) -> ChatProvider | None:
     if config.kind == "openai":
-        return OpenAICompatible(config)
+        return OpenAIMediaProvider(config)  # chat as OpenAICompatible, plus media endpoints
     return None
 
 

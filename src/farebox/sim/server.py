@@ -13,7 +13,7 @@ try:
 except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
     uvloop = None  # type: ignore[assignment]
 
-from farebox.sim import control, openai_chat, openai_models
+from farebox.sim import control, openai_chat, openai_embeddings, openai_models
 from farebox.sim.config import SimConfig
 from farebox.sim.state import SIM_STATE, SimState
 from farebox.sim.tokens import load_encoding
@@ -21,7 +21,11 @@ from farebox.sim.tokens import load_encoding
 FAULT_PREFIX = "/sim/{spec}"
 """Mounted before every API route: `/sim/status=503/v1/chat/completions`."""
 
-API_ROUTES: tuple[web.RouteDef, ...] = (*openai_chat.ROUTES, *openai_models.ROUTES)
+API_ROUTES: tuple[web.RouteDef, ...] = (
+    *openai_chat.ROUTES,
+    *openai_models.ROUTES,
+    *openai_embeddings.ROUTES,
+)
 """One entry per wire-format module; each is served bare and under `FAULT_PREFIX`."""
 
 MAX_BODY_BYTES = 64 * 1024 * 1024

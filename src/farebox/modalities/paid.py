@@ -1,0 +1,92 @@
+"""Charges for a key, capability routing, and the priced result of one request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+
+from farebox.billing.charge import Charge
+from farebox.catalog.model import CatalogModel, Route
+from farebox.errors import InvalidRequest
+from farebox.keys.store import ApiKey, KeyStore
+from farebox.ledger.service import Ledger
+from farebox.ledger.types import KeyBudget
+from farebox.money import nanos_to_usd
+from farebox.providers.base import UpstreamFailure
+from farebox.providers.router import Router
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class PaidResult:
+    """A whole response body (or a stream of bytes) and what it cost, in nanodollars."""
+
+    cost_nanos: int
+    request_id: str
+    body: bytes = b""
+    media_type: str = "application/json"
+    stream: AsyncIterator[bytes] | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Payer:
+    """Makes the Charge of one request for an authenticated key (as the chat pipeline does)."""
+
+    def __init__(self, ledger: Ledger, keys: KeyStore, hold_timeout_s: float) -> None:
+        self.ledger = ledger
+        self.keys = keys
+        self.hold_timeout_s = hold_timeout_s
+
+    def charge(self, key: ApiKey, hold_timeout_s: float | None = None) -> Charge:
+        async def reload() -> KeyBudget:
+            fresh = await self.keys.reload(key.id, key.account_id)
+            return fresh.budget()
+
+        return Charge(
+            ledger=self.ledger,
+            account_id=key.account_id,
+            key=key.budget(),
+            hold_timeout_s=hold_timeout_s or self.hold_timeout_s,
+            reload_key=reload,
+        )
+
+
+async def call_capability(
+    router: Router,
+    model: CatalogModel,
+    capability: str,
+    attempt: Callable[[Any, Route], Awaitable[T]],
+) -> T:
+    """Router.call, skipping (as a retryable failure) providers that lack `capability`."""
+
+    async def guarded(provider: Any, route: Route) -> T:
+        if not callable(getattr(provider, capability, None)):
+            raise UpstreamFailure(
+                f"provider {route.provider} cannot serve {capability}", provider=route.provider
+            )
+        return await attempt(provider, route)
+
+    return await router.call(model, guarded)
+
+
+def require_type(model: CatalogModel, *types: str, endpoint: str) -> None:
+    if model.type not in types:
+        raise InvalidRequest(
+            f"The model {model.id!r} is a {model.type} model and cannot be used with "
+            f"{endpoint}. See GET /v1/models?type={types[0]} for the models that can.",
+            param="model",
+        )
+
+
+def usd(nanos: int) -> float:
+    """A cost for a response body: USD as a JSON number."""
+    return nanos_to_usd(nanos)
+
+
+def json_bytes(payload: Any) -> bytes:
+    return orjson.dumps(payload)

@@ -1,0 +1,102 @@
+"""HTTP for media upstreams: any method, any body (bytes, multipart, JSON), absolute URLs, and
+size-capped downloads of the files upstreams produce."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from farebox.providers.base import UpstreamFailure
+from farebox.providers.http import RETRYABLE_STATUS, AiohttpReply, HttpUpstream
+
+MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
+
+
+class MediaUpstream(HttpUpstream):
+    """HttpUpstream plus GET, multipart bodies, absolute URLs and capped downloads."""
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.config.base_url.rstrip("/") + path
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> AiohttpReply:
+        name = self.config.name
+        try:
+            response = await self._client().request(
+                method, self.url(path), data=data, headers=dict(headers or {}), params=params
+            )
+        except TimeoutError as exc:
+            raise UpstreamFailure(f"{name} timed out", provider=name) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamFailure(f"{name} could not be reached: {exc}", provider=name) from exc
+        if response.status >= 400:
+            try:
+                body = await response.read()
+            except (TimeoutError, aiohttp.ClientError):
+                body = b""
+            finally:
+                response.release()
+            raise UpstreamFailure(
+                f"{name} answered HTTP {response.status}",
+                provider=name,
+                status=response.status,
+                retryable=response.status in RETRYABLE_STATUS,
+                body=body,
+            )
+        return AiohttpReply(response, name)
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Send, then read a JSON object back (an unreadable body is a retryable failure)."""
+        reply = await self.send(method, path, **kwargs)
+        raw = await reply.read()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamFailure(
+                f"{self.config.name} sent unreadable JSON", provider=self.config.name
+            ) from exc
+        if not isinstance(body, dict):
+            raise UpstreamFailure(
+                f"{self.config.name} sent JSON that is not an object", provider=self.config.name
+            )
+        return body
+
+    async def download(
+        self, url: str, headers: Mapping[str, str] | None = None, limit: int = MAX_DOWNLOAD_BYTES
+    ) -> tuple[bytes, str]:
+        """The bytes and content type of a file the upstream made (refused past `limit`)."""
+        reply = await self.send("GET", url, headers=headers)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in reply.chunks():
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamFailure(
+                        f"{self.config.name} sent a file over {limit} bytes",
+                        provider=self.config.name,
+                    )
+                chunks.append(chunk)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamFailure(
+                f"{self.config.name} broke off a download: {exc!r}", provider=self.config.name
+            ) from exc
+        finally:
+            reply.close()
+        return b"".join(chunks), reply.content_type.split(";")[0].strip()
+
+
+def json_body(payload: Any) -> bytes:
+    return orjson.dumps(payload)

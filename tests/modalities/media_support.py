@@ -1,0 +1,85 @@
+"""The media test catalog: embedding, audio, speech, image and video models on the simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from sqlalchemy import select
+
+from farebox.catalog.loader import catalog_from_dict
+from farebox.catalog.model import Catalog
+from farebox.db.schema import queries
+
+from support import NANOS, Gateway
+
+EMBED_PRICE = {"input_per_1m": "100", "output_per_1m": "0"}  # $0.0001 per token
+
+
+def media_catalog_dict(sim_url: str) -> dict[str, Any]:
+    base = {"provider": "Test", "date_added": "2026-01-01", "context": 8191, "max_output": 0}
+    embed = {**base, "type": "embedding", "price": EMBED_PRICE, "tokenizer": "cl100k_base"}
+    key = {"api_key_env": "SIM_KEY"}
+    return {
+        "providers": {
+            "sim": {"kind": "openai", "base_url": f"{sim_url}/v1", **key},
+            "sim503": {"kind": "openai", "base_url": f"{sim_url}/sim/status=503/v1", **key},
+        },
+        "models": {
+            "openai/text-embedding-3-small": {
+                **embed,
+                "dimensions": 1536,
+                "aliases": ["text-embedding-3-small"],
+                "routes": [{"provider": "sim", "model": "text-embedding-3-small"}],
+            },
+            "fallback-embed": {
+                **embed,
+                "routes": [
+                    {"provider": "sim503", "model": "text-embedding-3-small"},
+                    {"provider": "sim", "model": "text-embedding-3-small"},
+                ],
+            },
+            "failing-embed": {
+                **embed,
+                "routes": [{"provider": "sim503", "model": "text-embedding-3-small"}],
+            },
+        },
+    }
+
+
+def media_catalog(sim_url: str) -> Catalog:
+    return catalog_from_dict(media_catalog_dict(sim_url), env={"SIM_KEY": "sim-upstream-key"})
+
+
+def sdk(gw: Gateway, key: str) -> openai.OpenAI:
+    return openai.OpenAI(api_key=key, base_url=gw.url + "/v1", max_retries=0)
+
+
+def query_rows(gw: Gateway, credit_id: str) -> list[tuple[str, str, int]]:
+    """(query_type, model, price) of the account's history rows, oldest first."""
+    gw.loop.run(gw.services.ledger.flush())
+
+    def read(conn: Any) -> list[tuple[str, str, int]]:
+        rows = conn.execute(
+            select(queries.c.query_type, queries.c.model, queries.c.price)
+            .where(queries.c.account_id == credit_id)
+            .order_by(queries.c.id)
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    return list(gw.loop.run(gw.services.db.read(read)))
+
+
+def cost_nanos(usd: float) -> int:
+    return round(usd * NANOS)
+
+
+def spent(gw: Gateway, credit_id: str, granted_nanos: int) -> int:
+    """Nothing left reserved, history equals what left the balance, ledger clean; the spend."""
+    balance, reserved = gw.nanos(credit_id)
+    assert reserved == 0
+    total = granted_nanos - balance
+    assert gw.history_total_nanos(credit_id) == total
+    report = gw.check()
+    assert report.ok, report.problems
+    return total
