@@ -1,0 +1,947 @@
+#!/usr/bin/env python3
+"""farebox benchmark: farebox beside the shared measuring sticks, in one run, on one machine.
+
+Starts the fake upstream (core 0), then for each target (direct, lean_proxy, farebox-sqlite,
+farebox-postgres) starts the target on core 1, drives it with wrk (-t1, core 0) at each
+concurrency and mode (warm-up, then a measured run), and records req/s, latency, the target's CPU
+time per request and its RSS. The farebox cells also prove the ledger afterwards. Prints a
+markdown table with ratios against lean_proxy and PASS/MISS against the targets of DESIGN.md §3,
+and saves the raw results to bench/results/<timestamp>.json.
+
+    . .venv/bin/activate && python bench/run.py            # full run, ~10 min
+    python bench/run.py --quick                             # 5 s cells
+    python bench/run.py --cells lean_proxy,farebox-sqlite --conc 16 --modes nonstream
+    python bench/run.py --quick --profile                   # + py-spy of farebox at c=16
+
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import procstat
+import profiles
+
+REPO = Path(__file__).resolve().parent.parent
+ALL_CELLS = ("direct", "lean_proxy", "farebox-sqlite", "farebox-postgres")
+ALL_MODES = ("nonstream", "stream")
+LEAN_KEY = "sk-bench-lean"
+MODEL = "fake-gpt"
+UPSTREAM_KEY = "sk-fake-upstream"
+PG_ADMIN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+# DESIGN.md §3: share of lean_proxy's req/s at c=16 and c=64, both modes; added p50 at c=1.
+RATIO_TARGET = {"farebox-sqlite": 0.50, "farebox-postgres": 0.40}
+TARGET_CONCS = (16, 64)
+ADDED_P50_TARGET_MS = 1.0
+# Bodies identical to post.lua's (for the probes).
+BODY = {
+    "nonstream": b'{"model":"fake-gpt","messages":[{"role":"user","content":"Say hello in twenty '
+    b'tokens please."}],"max_tokens":32}',
+    "stream": b'{"model":"fake-gpt","messages":[{"role":"user","content":"Say hello in twenty '
+    b'tokens please."}],"max_tokens":32,"stream":true,"stream_options":{"include_usage":true}}',
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Processes:
+    """Every process this run starts, each in its own session; all stopped on exit."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.upstream: subprocess.Popen[bytes] | None = None
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        out = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.logdir,
+        )
+        out.close()
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+        """SIGINT (graceful: uvicorn runs its shutdown), then SIGKILL the process's group."""
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                log(f"  pid {proc.pid} ignored SIGINT for {grace}s: SIGKILL")
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: only what we started
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
+    def stop_all(self) -> None:
+        for _name, proc in reversed(list(self.procs)):
+            self.stop(proc, grace=3.0)
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        path = self.logdir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"process {proc.args!r} exited with {proc.returncode} before listening"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s ({proc.args!r})")
+
+
+def probe(url: str, key: str, mode: str, timeout: float = 10.0) -> dict[str, Any]:
+    """One request like post.lua's; what came back (status, SSE events, finish reasons, usage)."""
+    req = urllib.request.Request(
+        url,
+        data=BODY[mode],
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, body = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    out: dict[str, Any] = {"status": status, "bytes": len(body)}
+    if status != 200:
+        out["body"] = body[:500].decode(errors="replace")
+        return out
+    finish: list[str] = []
+    usage = None
+    if mode == "stream":
+        events = [e for e in body.replace(b"\r\n", b"\n").split(b"\n\n") if e.strip()]
+        out["events"] = len(events)
+        for e in events:
+            if not e.startswith(b"data: ") or e == b"data: [DONE]":
+                continue
+            obj = json.loads(e[6:])
+            for ch in obj.get("choices") or []:
+                if ch.get("finish_reason"):
+                    finish.append(ch["finish_reason"])
+            usage = obj.get("usage") or usage
+    else:
+        obj = json.loads(body)
+        finish = [ch.get("finish_reason") for ch in obj.get("choices", [])]
+        usage = obj.get("usage")
+    out["finish_reasons"] = finish
+    out["usage"] = usage
+    return out
+
+
+# --------------------------------------------------------------------------- wrk
+
+
+def run_wrk(
+    args: argparse.Namespace,
+    url: str,
+    conc: int,
+    seconds: int,
+    key: str,
+    mode: str,
+    procs: Processes,
+) -> dict[str, Any]:
+    env = {**os.environ, "KEY": key, "MODEL": MODEL, "STREAM": "1" if mode == "stream" else "0"}
+    argv = [
+        "taskset",
+        "-c",
+        "0",
+        args.wrk,
+        "-t1",
+        f"-c{conc}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(args.lua),
+        url,
+    ]
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    procs.procs.append(("wrk", proc))
+    try:
+        out, _ = proc.communicate(timeout=seconds + 30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        procs.procs = [(n, p) for n, p in procs.procs if p is not proc]
+    text = out.decode(errors="replace")
+    for line in text.splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line[7:])
+            result["socket_errors"] = sum(
+                result[k] for k in ("err_connect", "err_read", "err_write", "err_timeout")
+            )
+            return result
+    raise RuntimeError(f"wrk printed no RESULT line (exit {proc.returncode}):\n{text[-2000:]}")
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    key: str
+    proc: subprocess.Popen[bytes]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def write_catalog(path: Path, upstream_port: int) -> None:
+    catalog = {
+        "replace_defaults": True,
+        "providers": {
+            "fake": {
+                "kind": "openai",
+                "base_url": f"http://127.0.0.1:{upstream_port}/v1",
+                "api_key_env": "FAKE_KEY",
+            }
+        },
+        "models": {
+            MODEL: {
+                "provider": "Bench",
+                "type": "chat",
+                "context": 128000,
+                "max_output": 4096,
+                "date_added": "2026-01-01",
+                "price": {"input_per_1m": "0.10", "output_per_1m": "0.20"},
+                "routes": [{"provider": "fake", "model": MODEL}],
+            }
+        },
+    }
+    path.write_text(json.dumps(catalog, indent=2))
+
+
+def farebox_env(db_url: str, catalog: Path) -> dict[str, str]:
+    # Only our FAREBOX_* settings: nothing inherited from the caller's shell (a stray
+    # FAREBOX_REDIS_URL would change what is measured).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAREBOX_")}
+    env.update(FAREBOX_DATABASE_URL=db_url, FAREBOX_CATALOG=str(catalog), FAKE_KEY=UPSTREAM_KEY)
+    return env
+
+
+@contextlib.contextmanager
+def database(kind: str, tmp: Path, pg_admin: str) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'farebox-bench.db'}"
+        return
+    import psycopg
+
+    name = "farebox_bench_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        log(f"  dropped database {name}")
+
+
+def ledger_facts(db_url: str, credit_id: str) -> dict[str, Any]:
+    """Spend of the bench account vs Σ of its query history, read straight from the tables."""
+    sql = {
+        "account": "SELECT debits_posted, debits_pending, credits_posted, credits_pending "
+        "FROM accounts WHERE id = {p}",
+        "queries": "SELECT count(*), coalesce(sum(price), 0) FROM queries WHERE account_id = {p}",
+        "holds": "SELECT count(*) FROM holds",
+    }
+    if db_url.startswith("sqlite:///"):
+        import sqlite3
+
+        conn: Any = sqlite3.connect(db_url[len("sqlite:///") :])
+        p = "?"
+    else:
+        import psycopg
+
+        conn = psycopg.connect(db_url, connect_timeout=5)
+        p = "%s"
+    try:
+        acct = conn.execute(sql["account"].format(p=p), (credit_id,)).fetchone()
+        nq, qsum = conn.execute(sql["queries"].format(p=p), (credit_id,)).fetchone()
+        (nholds,) = conn.execute(sql["holds"]).fetchone()
+    finally:
+        conn.close()
+    spend = int(acct[0]) if acct else None
+    return {
+        "spend_nanos": spend,
+        "pending_debits_nanos": int(acct[1]) if acct else None,
+        "history_rows": int(nq),
+        "history_sum_nanos": int(qsum),
+        "open_holds": int(nholds),
+        "spend_equals_history": spend == int(qsum),
+    }
+
+
+def exceptions_in_log(text: str) -> dict[str, int]:
+    """How often each exception ends a traceback in a server log (`pkg.Error: message`)."""
+    out: dict[str, int] = {}
+    lines = text.splitlines()
+    for prev, line in itertools.pairwise(lines):
+        if prev.startswith(" ") and line and not line.startswith((" ", "Traceback", "During")):
+            name = line.split(":", 1)[0]
+            if name.replace(".", "").replace("_", "").isalnum():
+                out[name] = out.get(name, 0) + 1
+    return out
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def measure_cell(
+    args: argparse.Namespace,
+    target: Target,
+    upstream_pid: int,
+    mode: str,
+    conc: int,
+    procs: Processes,
+) -> dict[str, Any]:
+    if args.warmup > 0:
+        warm = run_wrk(args, target.url, conc, args.warmup, target.key, mode, procs)
+        target.extra["completed"] = target.extra.get("completed", 0) + warm["requests"]
+        target.extra["inflight_max"] = target.extra.get("inflight_max", 0) + conc
+        if warm["non200"] or warm["socket_errors"]:
+            log(f"  !! warm-up: non200={warm['non200']} socket errors={warm['socket_errors']}")
+    pid = target.proc.pid
+    cpu0, up0, cores0 = (
+        procstat.tree_cpu_s(pid),
+        procstat.tree_cpu_s(upstream_pid),
+        procstat.cores(),
+    )
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    res = run_wrk(args, target.url, conc, args.duration, target.key, mode, procs)
+    wall = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu1, up1, cores1 = (
+        procstat.tree_cpu_s(pid),
+        procstat.tree_cpu_s(upstream_pid),
+        procstat.cores(),
+    )
+    wrk_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    ours = (cpu1 - cpu0) + wrk_cpu + (0 if pid == upstream_pid else up1 - up0)
+    all_busy = procstat.busy_s(cores0, cores1)
+    target.extra["completed"] = target.extra.get("completed", 0) + res["requests"]
+    target.extra["inflight_max"] = target.extra.get("inflight_max", 0) + conc
+    n = max(res["requests"], 1)
+    cell = {
+        "target": target.name,
+        "mode": mode,
+        "conc": conc,
+        **res,
+        "cpu_s": cpu1 - cpu0,
+        "cpu_us_per_req": (cpu1 - cpu0) * 1e6 / n,
+        "upstream_cpu_us_per_req": (up1 - up0) * 1e6 / n,
+        "core_busy_pct": procstat.busy_pct(cores0, cores1),
+        "wrk_cpu_s": wrk_cpu,
+        # CPU that neither the target, the upstream nor wrk used, over both cores, in % of
+        # one core: other people's processes (and the kernel's work on their behalf).
+        "other_cpu_pct": max(0.0, 100.0 * (all_busy - ours) / wall),
+        "rss_mb": procstat.tree_rss_mb(pid),
+    }
+    busy = cell["core_busy_pct"]
+    log(
+        f"  {target.name:17s} {mode:9s} c={conc:<3d} {res['rps']:9.1f} req/s  "
+        f"p50 {res['p50_ms']:.3f} ms  p99 {res['p99_ms']:.3f} ms  "
+        f"cpu {cell['cpu_us_per_req']:.0f} us/req  rss {cell['rss_mb']:.1f} MB  "
+        f"non200 {res['non200']}  sockerr {res['socket_errors']}  "
+        f"core0/1 busy {busy.get(0, 0):.0f}/{busy.get(1, 0):.0f}%  "
+        f"other procs {cell['other_cpu_pct']:.0f}% of a core"
+    )
+    if res["non200"] or res["socket_errors"]:
+        log(
+            f"  !!!!! {target.name} {mode} c={conc}: {res['non200']} NON-200 responses, "
+            f"{res['socket_errors']} socket errors !!!!!"
+        )
+    return cell
+
+
+def run_profile(
+    args: argparse.Namespace, target: Target, mode: str, procs: Processes, stamp: str
+) -> dict[str, Any]:
+    """py-spy record on the target during a separate c=16 run (not one of the measured cells)."""
+    out = args.results / f"{stamp}-{target.name}-{mode}-c16.collapsed"
+    seconds = args.profile_duration
+    spy = subprocess.Popen(
+        [
+            args.py_spy,
+            "record",
+            "--pid",
+            str(target.proc.pid),
+            "--rate",
+            str(args.profile_rate),
+            "--format",
+            "raw",
+            "--threads",
+            "--nonblocking",
+            "--duration",
+            str(seconds),
+            "--output",
+            str(out),
+            *(["--gil"] if args.profile_gil else []),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    procs.procs.append(("py-spy", spy))
+    try:
+        time.sleep(0.5)
+        res = run_wrk(args, target.url, 16, seconds, target.key, mode, procs)
+        text, _ = spy.communicate(timeout=seconds + 30)
+    finally:
+        if spy.poll() is None:
+            os.killpg(spy.pid, signal.SIGKILL)
+            spy.wait(5)
+        procs.procs = [(n, p) for n, p in procs.procs if p is not spy]
+    target.extra["completed"] = target.extra.get("completed", 0) + res["requests"]
+    target.extra["inflight_max"] = target.extra.get("inflight_max", 0) + 16
+    if not out.exists():
+        log(f"  py-spy wrote nothing: {text.decode(errors='replace')[-1000:]}")
+        return {"error": text.decode(errors="replace")[-1000:]}
+    summary = profiles.summarise(out.read_text(), top=args.profile_top)
+    summary.update(
+        file=str(out),
+        mode=mode,
+        conc=16,
+        seconds=seconds,
+        rps_while_profiled=res["rps"],
+        gil_only=args.profile_gil,
+    )
+    return summary
+
+
+@contextlib.contextmanager
+def start_target(
+    name: str,
+    args: argparse.Namespace,
+    procs: Processes,
+    tmp: Path,
+    upstream_port: int,
+    catalog: Path,
+) -> Iterator[Target]:
+    if name == "direct":
+        # The fake upstream itself (already running, core 0).
+        assert procs.upstream is not None
+        yield Target(
+            name, f"http://127.0.0.1:{upstream_port}/v1/chat/completions", "none", procs.upstream
+        )
+        return
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    if name == "lean_proxy":
+        env = {**os.environ, "UPSTREAM": f"http://127.0.0.1:{upstream_port}"}
+        proc = procs.start(
+            name,
+            ["taskset", "-c", "1", sys.executable, str(args.sticks / "lean_proxy.py"), str(port)],
+            env,
+        )
+        try:
+            wait_port(port, proc)
+            yield Target(name, url, LEAN_KEY, proc)
+        finally:
+            procs.stop(proc)
+        return
+    kind = name.split("-", 1)[1]
+    with database(kind, tmp, args.pg_url) as db_url:
+        env = farebox_env(db_url, catalog)
+        made = subprocess.run(
+            [args.farebox, "admin", "create-account", "--usd", "1000000"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp,
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"create-account failed: {made.stdout}{made.stderr}")
+        acct = json.loads(made.stdout.strip().splitlines()[-1])
+        proc = procs.start(
+            name,
+            [
+                "taskset",
+                "-c",
+                "1",
+                args.farebox,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            env,
+        )
+        target = Target(
+            name,
+            url,
+            acct["api_key"],
+            proc,
+            {"credit_id": acct["credit_id"], "db": db_url.split("://")[0]},
+        )
+        try:
+            wait_port(port, proc, timeout=60)
+            yield target
+        finally:
+            procs.stop(proc, grace=15.0)
+            target.extra["exit_code"] = proc.returncode
+            text = (procs.logdir / f"{name}.log").read_text(errors="replace")
+            target.extra["log_tracebacks"] = text.count("Traceback")
+            target.extra["log_errors"] = sum(
+                1 for line in text.splitlines() if "ERROR" in line or "CRITICAL" in line
+            )
+            target.extra["log_tail"] = procs.tail(name, 15)
+            target.extra["log_exceptions"] = exceptions_in_log(text)
+            chk = subprocess.run(
+                [args.farebox, "ledger", "check"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                cwd=tmp,
+            )
+            target.extra["ledger_check"] = {
+                "exit_code": chk.returncode,
+                "output": (chk.stdout + chk.stderr).strip()[-3000:],
+            }
+            try:
+                target.extra["ledger"] = ledger_facts(db_url, acct["credit_id"])
+            except Exception as exc:  # report, never hide the rest of the run
+                target.extra["ledger"] = {"error": repr(exc)}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt(x: float | None, spec: str) -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def report(
+    cells: list[dict[str, Any]], targets: dict[str, dict[str, Any]]
+) -> tuple[str, list[str]]:
+    by = {(c["target"], c["mode"], c["conc"]): c for c in cells}
+    head = (
+        "| target | mode | conc | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | non-200 "
+        "| sock err | ratio vs lean_proxy | added p50 at c=1 | other procs' CPU % |"
+    )
+    lines = [head, "|" + "---|" * 13]
+    for c in cells:
+        lean = by.get(("lean_proxy", c["mode"], c["conc"]))
+        direct = by.get(("direct", c["mode"], 1))
+        ratio = c["rps"] / lean["rps"] if lean and lean["rps"] else None
+        added = None
+        if c["conc"] == 1 and direct and c["target"] != "direct":
+            added = c["p50_ms"] - direct["p50_ms"]
+        c["ratio_vs_lean"] = ratio
+        c["added_p50_ms"] = added
+        bad = c["non200"] + c["socket_errors"]
+        lines.append(
+            f"| {c['target']} | {c['mode']} | {c['conc']} | {c['rps']:,.0f} | {c['p50_ms']:.2f} "
+            f"| {c['p99_ms']:.2f} | {c['cpu_us_per_req']:,.0f} | {c['rss_mb']:.0f} "
+            f"| {'**' + str(c['non200']) + '**' if c['non200'] else 0} "
+            f"| {'**' + str(c['socket_errors']) + '**' if c['socket_errors'] else 0} "
+            f"| {fmt(ratio, '.2f')} | {'' if added is None else format(added, '+.2f') + ' ms'} "
+            f"| {c['other_cpu_pct']:.0f} |" + (" ⚠" if bad else "")
+        )
+    verdicts: list[str] = []
+    noise = [c["other_cpu_pct"] for c in cells]
+    if noise and max(noise) > 20:
+        verdicts.append(
+            f"WARN  noisy machine: other processes used {sum(noise) / len(noise):.0f}% of a core "
+            f"on average during the measured cells (max {max(noise):.0f}%); both cores are shared "
+            "with them, so absolute figures are low and the ratios are the part to trust"
+        )
+    for name, need in RATIO_TARGET.items():
+        if not any(c["target"] == name for c in cells):
+            continue
+        for mode in ALL_MODES:
+            for conc in TARGET_CONCS:
+                cc = by.get((name, mode, conc))
+                if cc is None:
+                    continue
+                if cc["ratio_vs_lean"] is None:
+                    verdicts.append(f"n/a   {name} {mode} c={conc}: lean_proxy not measured")
+                    continue
+                ok = cc["ratio_vs_lean"] >= need
+                verdicts.append(
+                    f"{'PASS' if ok else 'MISS'}  {name} {mode} c={conc}: "
+                    f"{cc['ratio_vs_lean']:.2f} of lean_proxy (need ≥ {need:.2f})"
+                )
+            c1 = by.get((name, mode, 1))
+            if c1 is not None:
+                if c1["added_p50_ms"] is None:
+                    verdicts.append(f"n/a   {name} {mode} added p50 at c=1: direct not measured")
+                else:
+                    ok = c1["added_p50_ms"] <= ADDED_P50_TARGET_MS
+                    verdicts.append(
+                        f"{'PASS' if ok else 'MISS'}  {name} {mode} added p50 at c=1: "
+                        f"{c1['added_p50_ms']:+.2f} ms over direct (need ≤ {ADDED_P50_TARGET_MS:.1f} ms)"
+                    )
+        extra = targets.get(name, {})
+        bad = sum(c["non200"] + c["socket_errors"] for c in cells if c["target"] == name)
+        verdicts.append(
+            f"{'PASS' if bad == 0 else 'FAIL'}  {name} every response 200, no socket errors"
+            + ("" if bad == 0 else f": {bad} BAD RESPONSES — see the table")
+        )
+        chk = extra.get("ledger_check", {})
+        verdicts.append(
+            f"{'PASS' if chk.get('exit_code') == 0 else 'FAIL'}  {name} farebox ledger check: "
+            f"exit {chk.get('exit_code')}: {chk.get('output', '').splitlines()[-1:] or ''}"
+        )
+        led = extra.get("ledger", {})
+        if "error" in led:
+            verdicts.append(f"FAIL  {name} spend vs history: {led['error']}")
+        elif led:
+            done, slack = extra.get("completed", 0), extra.get("inflight_max", 0)
+            rows_ok = done <= led["history_rows"] <= done + slack + 10
+            ok = led["spend_equals_history"] and led["open_holds"] == 0 and rows_ok
+            verdicts.append(
+                f"{'PASS' if ok else 'FAIL'}  {name} spend {led['spend_nanos']} n$ = Σ history "
+                f"{led['history_sum_nanos']} n$: {led['spend_equals_history']}; open holds "
+                f"{led['open_holds']}; history rows {led['history_rows']} for {done} completed "
+                f"requests (+ ≤ {slack} cut in flight)"
+            )
+        if extra.get("log_tracebacks") or extra.get("log_errors"):
+            verdicts.append(
+                f"WARN  {name} server log: {extra['log_tracebacks']} tracebacks, "
+                f"{extra['log_errors']} ERROR lines; exceptions: {extra.get('log_exceptions')}"
+            )
+        probe_s = extra.get("probe", {}).get("stream")
+        if probe_s and "length" in (probe_s.get("finish_reasons") or []):
+            verdicts.append(
+                f"NOTE  {name} stream probe ended with finish_reason 'length' after "
+                f"{probe_s.get('events')} events (direct: "
+                f"{targets.get('direct', {}).get('probe', {}).get('stream', {}).get('events', '?')}"
+                "): farebox counts the fake upstream's deltas as more than post.lua's "
+                "max_tokens=32 and cuts the stream early (and drops that upstream connection), so "
+                "its stream cells relay less than lean_proxy does"
+            )
+    return "\n".join(lines), verdicts
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument(
+        "--sticks",
+        type=Path,
+        default=REPO / ".." / "shared" / "bench",
+        help="directory of fake_upstream.py, lean_proxy.py, post.lua",
+    )
+    ap.add_argument("--duration", type=int, default=20, help="measured seconds per cell")
+    ap.add_argument("--warmup", type=int, default=3, help="warm-up seconds per cell (0: none)")
+    ap.add_argument("--quick", action="store_true", help="5 s measured runs, 2 s warm-ups")
+    ap.add_argument("--cells", default=",".join(ALL_CELLS), help="targets, comma-separated")
+    ap.add_argument("--conc", default="1,16,64", help="concurrencies, comma-separated")
+    ap.add_argument("--modes", default=",".join(ALL_MODES), help="nonstream,stream")
+    ap.add_argument(
+        "--pg-url",
+        default=PG_ADMIN_DEFAULT,
+        help="PostgreSQL server to create the fresh database on",
+    )
+    ap.add_argument(
+        "--order",
+        choices=("interleaved", "sequential"),
+        default="interleaved",
+        help="interleaved: all targets up at once, each (mode, conc) run across the targets "
+        "back to back (fairer on a noisy machine); sequential: target after target",
+    )
+    ap.add_argument("--lua", type=Path, default=None, help="wrk script (default: STICKS/post.lua)")
+    ap.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="run a copy of the wrk script with this max_tokens instead of post.lua's 32 (the "
+        "fake upstream ignores it; farebox cuts a stream at it)",
+    )
+    ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="after its cells, py-spy each farebox target at c=16 per mode",
+    )
+    ap.add_argument("--profile-duration", type=int, default=15)
+    ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
+    ap.add_argument("--profile-top", type=int, default=25)
+    ap.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (py-spy --gil)",
+    )
+    ap.add_argument("--py-spy", default=None, help="py-spy binary (default: PATH, venv, /tmp)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup = 5, 2
+    args.sticks = args.sticks.resolve()
+    args.lua = (args.lua or args.sticks / "post.lua").resolve()
+    args.cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+    args.conc = [int(c) for c in args.conc.split(",") if c.strip()]
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for c in args.cells:
+        if c not in ALL_CELLS:
+            ap.error(f"unknown cell {c!r} (known: {', '.join(ALL_CELLS)})")
+    for m in args.modes:
+        if m not in ALL_MODES:
+            ap.error(f"unknown mode {m!r} (known: {', '.join(ALL_MODES)})")
+    for f in ("fake_upstream.py", "lean_proxy.py"):
+        if not (args.sticks / f).exists():
+            ap.error(f"{args.sticks / f} not found (use --sticks)")
+    if not args.lua.exists():
+        ap.error(f"{args.lua} not found")
+    args.wrk = shutil.which("wrk")
+    if not args.wrk:
+        ap.error("wrk not found: apt-get install -y wrk")
+    if not shutil.which("taskset"):
+        ap.error("taskset not found (util-linux)")
+    venv_bin = Path(sys.executable).parent
+    args.farebox = (
+        str(venv_bin / "farebox") if (venv_bin / "farebox").exists() else shutil.which("farebox")
+    )
+    if any(c.startswith("farebox") for c in args.cells) and not args.farebox:
+        ap.error("farebox not found: activate the venv (. .venv/bin/activate)")
+    if args.profile:
+        cand = [
+            args.py_spy,
+            shutil.which("py-spy"),
+            str(venv_bin / "py-spy"),
+            "/tmp/pyspy-venv/bin/py-spy",
+        ]
+        args.py_spy = next((c for c in cand if c and Path(c).exists()), None)
+        if not args.py_spy:
+            ap.error("--profile needs py-spy (pip install py-spy, or --py-spy PATH)")
+    return args
+
+
+def versions() -> dict[str, Any]:
+    out: dict[str, Any] = {"python": platform.python_version()}
+    for mod in ("aiohttp", "uvloop", "orjson", "uvicorn", "starlette", "farebox"):
+        with contextlib.suppress(Exception):
+            out[mod] = __import__(mod).__version__
+    with contextlib.suppress(Exception):
+        out["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(
+            "\n"
+        )[0]
+    with contextlib.suppress(Exception):
+        out["git"] = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    return out
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # same clean-up path as Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    args.results.mkdir(parents=True, exist_ok=True)
+    n_cells = len(args.cells) * len(args.modes) * len(args.conc)
+    log(
+        f"farebox bench {stamp}: {n_cells} cells × ({args.warmup} s + {args.duration} s) "
+        f"≈ {n_cells * (args.warmup + args.duration) / 60:.1f} min; cores: {os.cpu_count()}"
+    )
+    if (os.cpu_count() or 0) < 2:
+        log("!! fewer than 2 cores: pinning to core 1 will fail")
+    cells: list[dict[str, Any]] = []
+    targets: dict[str, dict[str, Any]] = {}
+    meta = {
+        "stamp": stamp,
+        "argv": sys.argv,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "sticks": str(args.sticks),
+        "lua": str(args.lua),
+        "host": platform.node(),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "versions": versions(),
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="farebox-bench-"))
+    procs = Processes(tmp)
+    if args.max_tokens is not None:
+        needle, repl = '"max_tokens":32', f'"max_tokens":{args.max_tokens}'
+        text = args.lua.read_text()
+        if needle not in text:
+            log(f"!! {args.lua} has no {needle}: --max-tokens ignored")
+        else:
+            lua = tmp / "post_max_tokens.lua"
+            lua.write_text(text.replace(needle, repl))
+            args.lua = lua
+            for mode in BODY:
+                BODY[mode] = BODY[mode].replace(needle.encode(), repl.encode())
+            meta["max_tokens"] = args.max_tokens
+    interrupted = False
+    try:
+        upstream_port = free_port()
+        upstream = procs.start(
+            "fake_upstream",
+            [
+                "taskset",
+                "-c",
+                "0",
+                sys.executable,
+                str(args.sticks / "fake_upstream.py"),
+                str(upstream_port),
+            ],
+            dict(os.environ),
+        )
+        procs.upstream = upstream
+        wait_port(upstream_port, upstream)
+        catalog = tmp / "catalog.json"
+        write_catalog(catalog, upstream_port)
+        started: dict[str, Target] = {}
+        with contextlib.ExitStack() as stack:
+            for name in args.cells:
+                log(f"== start {name}")
+                target = stack.enter_context(
+                    start_target(name, args, procs, tmp, upstream_port, catalog)
+                )
+                started[name] = target
+                targets[name] = target.extra  # filled further as the target stops and is checked
+                target.extra["probe"] = {m: probe(target.url, target.key, m) for m in args.modes}
+                target.extra["completed"] = len(args.modes)
+                for m, p in target.extra["probe"].items():
+                    if p["status"] != 200:
+                        raise RuntimeError(
+                            f"{name} {m} probe answered {p['status']}: {p.get('body')}"
+                        )
+                    log(
+                        f"  probe {m}: events={p.get('events', '-')} finish={p['finish_reasons']} "
+                        f"usage={p['usage']}"
+                    )
+            plan = [(n, m, c) for n in args.cells for m in args.modes for c in args.conc]
+            if args.order == "interleaved":
+                # Same (mode, conc) back to back across targets: a noisy neighbour's burst then
+                # hits a cell and its baseline alike.
+                plan = [(n, m, c) for m in args.modes for c in args.conc for n in args.cells]
+            log("== measuring")
+            for name, mode, conc in plan:
+                cells.append(measure_cell(args, started[name], upstream.pid, mode, conc, procs))
+            if args.profile:
+                for name, target in started.items():
+                    if name.startswith("farebox"):
+                        log(f"== profiling {name}")
+                        target.extra["profile"] = {
+                            m: run_profile(args, target, m, procs, stamp) for m in args.modes
+                        }
+            log("== stopping targets, checking ledgers")
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted: stopping everything")
+    finally:
+        procs.stop_all()
+        logs = args.results / f"{stamp}-logs"
+        with contextlib.suppress(OSError):
+            logs.mkdir(exist_ok=True)
+            for f in tmp.glob("*.log"):
+                shutil.copy(f, logs / f.name)
+            meta["logs"] = str(logs)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not cells:
+        return 130 if interrupted else 1
+    table, verdicts = report(cells, targets)
+    out = args.results / f"{stamp}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "meta": meta,
+                "cells": cells,
+                "targets": targets,
+                "verdicts": verdicts,
+                "interrupted": interrupted,
+            },
+            indent=2,
+        )
+    )
+    print(
+        f"\n## farebox bench {stamp} ({args.duration} s cells after {args.warmup} s warm-up; "
+        f"wrk -t1 + fake upstream on core 0, target on core 1)\n"
+    )
+    print(table)
+    print()
+    for v in verdicts:
+        print(v)
+    for name, extra in targets.items():
+        for mode, prof in (extra.get("profile") or {}).items():
+            print()
+            print(profiles.render(name, mode, prof))
+    print(f"\nraw results: {out}")
+    if interrupted:
+        return 130
+    failed = any(v.startswith("FAIL") for v in verdicts)
+    return 2 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
