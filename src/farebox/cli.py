@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 import uuid
+from datetime import UTC, datetime
 
 import click
 import orjson
@@ -13,13 +15,16 @@ import uvicorn
 
 from farebox import __version__
 from farebox.app import create_app, prepare_database
-from farebox.demo import build_demo_catalog, create_demo_account, demo_banner
+from farebox.demo import build_demo_catalog, create_demo_account, demo_banner, enable_dev_wallet
+from farebox.errors import FareboxError
 from farebox.keys.secrets import KeyCipher, load_or_create_secret
 from farebox.keys.store import create_account_with_key
 from farebox.ledger import ops
 from farebox.ledger.check import check_ledger
 from farebox.ledger.types import GRANTS, Code, Transfer
-from farebox.money import MoneyError, nanos_to_usd, usd_to_nanos
+from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
+from farebox.payments import invoices as topup_invoices
+from farebox.payments.devwallet import dev_wallet_key, pay_and_credit
 from farebox.settings import Settings
 from farebox.sim.cli import sim_command
 from farebox.sim.config import SimConfig
@@ -64,7 +69,7 @@ def serve(
         os.environ["FAREBOX_CATALOG"] = catalog
     settings = Settings.from_env().with_overrides(host=host, port=port, workers=workers)
     if demo:
-        asyncio.run(_serve_demo(settings, log_level))
+        asyncio.run(_serve_demo(enable_dev_wallet(settings), log_level))
         return
     prepare_database(settings).close()
     if workers > 1:
@@ -167,6 +172,71 @@ def admin_create_account(usd: str) -> None:
         click.echo(orjson.dumps({"credit_id": credit_id, "api_key": raw}).decode())
     finally:
         db.close()
+
+
+@admin.command("topups")
+@click.option("--status", default=None, help="Only invoices with this status (pending, paid, ...).")
+@click.option("--account", "account_id", default=None, help="Only this credit_id.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def admin_topups(status: str | None, account_id: str | None, limit: int, as_json: bool) -> None:
+    """List top-up invoices, newest first: status, method, amount paid in and in USD."""
+    db = prepare_database(Settings.from_env())
+    try:
+        rows = db.read_sync(
+            lambda conn: topup_invoices.list_invoices(
+                conn, account_id=account_id, status=status, limit=limit
+            )
+        )
+    finally:
+        db.close()
+    if as_json:
+        for inv in rows:
+            click.echo(orjson.dumps(topup_invoices.admin_view(inv)).decode())
+        return
+    if not rows:
+        click.echo("no top-up invoices")
+        return
+    click.echo(
+        f"{'created (UTC)':<20} {'invoice':<28} {'status':<10} {'method':<14} "
+        f"{'amount':>18} {'usd':>12}  {'backend':<9} account"
+    )
+    for inv in rows:
+        created = datetime.fromtimestamp(inv.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        flag = " (overpaid)" if inv.overpaid else ""
+        click.echo(
+            f"{created:<20} {inv.id:<28} {inv.status:<10} {inv.method:<14} "
+            f"{inv.amount + ' ' + inv.currency:>18} {'$' + format_usd(inv.usd_nanos):>12}  "
+            f"{inv.backend:<9} {inv.account_id}{flag}"
+        )
+
+
+@main.group()
+def dev() -> None:
+    """Development tools: the dev wallet (demo and tests only)."""
+
+
+@dev.command("pay")
+@click.argument("bolt11")
+def dev_pay(bolt11: str) -> None:
+    """Pay a dev-wallet BOLT11 invoice and credit its top-up (no real money moves)."""
+    settings = Settings.from_env()
+    db = prepare_database(settings)
+    try:
+        secret = settings.secret_key or db.write_sync(load_or_create_secret)
+        pubkey = dev_wallet_key(secret).public_key.format().hex()
+        try:
+            preimage, invoice, credited = db.write_sync(pay_and_credit, pubkey, bolt11, time.time())
+        except FareboxError as exc:
+            raise click.ClickException(exc.message) from exc
+    finally:
+        db.close()
+    click.echo(f"paid; preimage {preimage}")
+    if invoice is not None:
+        what = "credited" if credited else "already credited"
+        click.echo(
+            f"top-up {invoice.id}: {what} ${format_usd(invoice.usd_nanos)} to {invoice.account_id}"
+        )
 
 
 @main.group()

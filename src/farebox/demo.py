@@ -35,6 +35,11 @@ async def create_demo_account(services: Services) -> tuple[str, str]:
     return credit_id, raw
 
 
+def enable_dev_wallet(settings: Settings) -> Settings:
+    """The demo tops up end to end with the dev wallet (`farebox dev pay <bolt11>`)."""
+    return settings.with_overrides(extra_env={**settings.extra_env, "FAREBOX_DEV_WALLET": "1"})
+
+
 def demo_banner(settings: Settings, sim_url: str, credit_id: str, api_key: str) -> str:
     base = f"http://{settings.host}:{settings.port}"
     return "\n".join(
@@ -51,6 +56,11 @@ def demo_banner(settings: Settings, sim_url: str, credit_id: str, api_key: str) 
             f'-d \'{{"model":"{DEMO_MODEL}","messages":[{{"role":"user","content":"Hello there"}}]}}\'',
             f"  curl -s {base}/credits/balance -H 'Content-Type: application/json' "
             f'-d \'{{"credit_id":"{credit_id}"}}\'',
+            "",
+            "Top up with the dev wallet (no real money):",
+            f"  curl -s -X POST {base}/topup/create/btc-lightning -H 'Authorization: Bearer {api_key}' "
+            '-H \'Content-Type: application/json\' -d \'{"amount": 5, "currency": "USD"}\'',
+            "  farebox dev pay <bolt11 from that reply>",
             "",
         ]
     )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -122,4 +123,88 @@ meta = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Top-ups (payments/): one row per invoice a customer opened with a payment backend. The USD
+# value is fixed at creation; a paid invoice is credited by one transfer whose id derives from
+# (backend, backend_invoice_id), so webhooks, the poller and status calls can race safely.
+topup_invoices = Table(
+    "topup_invoices",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("backend", String(16), nullable=False),
+    Column("backend_invoice_id", String(128), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("currency", String(8), nullable=False),  # as the customer stated it: SATS|BTC|USD
+    Column("amount", String(40), nullable=False),  # exact decimal text in that currency
+    Column("sats", BigInteger, nullable=False),
+    Column("usd_nanos", BigInteger, nullable=False),
+    Column("btc_usd", String(40), nullable=False),  # the rate the USD value was fixed at
+    Column("bolt11", Text, nullable=True),
+    Column("address", Text, nullable=True),
+    Column("payment_uri", Text, nullable=True),
+    Column("amount_due", String(40), nullable=True),  # in the method's own coin
+    Column("checkout_url", Text, nullable=True),
+    # pending | paid | expired | underpaid | paid_late | invalid
+    Column("status", String(16), nullable=False),
+    Column("overpaid", Boolean, nullable=False, default=False),
+    Column("source", String(16), nullable=False),  # api | nwc
+    Column("transfer_id", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("checked_at", Float, nullable=True),
+    Column("paid_at", Float, nullable=True),
+    UniqueConstraint("backend", "backend_invoice_id", name="uq_topup_backend_invoice"),
+    Index("ix_topup_account_time", "account_id", "created_at"),
+    Index("ix_topup_status_checked", "status", "checked_at"),
+)
+
+# The dev wallet's own invoices (demo and tests only): it is its own Lightning "node".
+devwallet_invoices = Table(
+    "devwallet_invoices",
+    metadata,
+    Column("payment_hash", String(64), primary_key=True),
+    Column("bolt11", Text, nullable=False),
+    Column("amount_msat", BigInteger, nullable=False),
+    Column("preimage", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("paid_at", Float, nullable=True),
+)
+
+# Nostr Wallet Connect auto top-up: one connection per account; the URI (with its secret) is
+# encrypted at rest. busy_until claims the account's single in-flight attempt across replicas.
+nwc_connections = Table(
+    "nwc_connections",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("wallet_pubkey", String(64), nullable=False),
+    Column("relays", Text, nullable=False),  # JSON list
+    Column("uri_encrypted", Text, nullable=False),
+    Column("threshold_nanos", BigInteger, nullable=False),
+    Column("topup_nanos", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("busy_until", Float, nullable=True),
+    Column("next_attempt_at", Float, nullable=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_attempt_at", Float, nullable=True),
+    Column("last_success_at", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+nwc_attempts = Table(
+    "nwc_attempts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("invoice_id", String(32), nullable=True),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("outcome", String(16), nullable=False),  # running | paid | failed
+    Column("error", Text, nullable=True),
+    Index("ix_nwc_attempts_account", "account_id", "started_at"),
 )

@@ -1,0 +1,134 @@
+"""Top-ups (PPQ's paths): create an invoice, read its status, list methods; backend webhooks."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from farebox.api.requests import bearer_key, read_body
+from farebox.api.responses import JSONResponse
+from farebox.api.services import Services
+from farebox.errors import InvalidRequest, Unauthorized
+from farebox.money import nanos_to_usd
+from farebox.payments.amounts import METHODS, parse_method
+from farebox.payments.invoices import TopupInvoice
+from farebox.payments.types import Currency, Method
+
+BODY_LIMIT = 16 * 1024
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def invoice_payload(invoice: TopupInvoice) -> dict[str, Any]:
+    lightning = invoice.method == Method.LIGHTNING
+    return {
+        "invoice_id": invoice.id,
+        "status": invoice.status,
+        "method": invoice.method,
+        "amount": invoice.amount,
+        "currency": invoice.currency,
+        "amount_usd": nanos_to_usd(invoice.usd_nanos),
+        "amount_sats": invoice.sats,
+        "amount_due": invoice.amount_due,
+        "payment_request": invoice.bolt11
+        if lightning
+        else (invoice.payment_uri or invoice.address),
+        "bolt11": invoice.bolt11 if lightning else None,
+        "address": invoice.address,
+        "payment_uri": invoice.payment_uri,
+        "checkout_url": invoice.checkout_url,
+        "credited_usd": nanos_to_usd(invoice.usd_nanos) if invoice.is_paid else 0,
+        "overpaid": invoice.overpaid,
+        "created_at": iso(invoice.created_at),
+        "expires_at": iso(invoice.expires_at),
+        "expires_in": max(0, int(invoice.expires_at - time.time())),
+        "paid_at": iso(invoice.paid_at),
+    }
+
+
+def parse_exact_json(raw: bytes) -> dict[str, Any]:
+    """JSON with every non-integer number as a Decimal, so amounts are never floats."""
+    if not raw.strip():
+        raise InvalidRequest('Send a JSON body: {"amount": ..., "currency": "SATS"|"BTC"|"USD"}.')
+    try:
+        body = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
+async def account_of(services: Services, request: Request) -> str:
+    """Bearer / api-key, or x-credit-id (PPQ accepts all three for top-ups)."""
+    key = bearer_key(request)
+    if key:
+        return (await services.keys.authenticate(key)).account_id
+    credit_id = request.headers.get("x-credit-id")
+    if credit_id:
+        return await services.keys.require_account(credit_id)
+    raise Unauthorized(
+        "Send your API key ('Authorization: Bearer sk-...' or 'api-key') or an x-credit-id header."
+    )
+
+
+def routes(services: Services) -> list[Route]:
+    topups = services.topups
+
+    async def create(request: Request) -> Response:
+        method = parse_method(request.path_params["method"])
+        account_id = await account_of(services, request)
+        body = parse_exact_json(await read_body(request, BODY_LIMIT))
+        invoice = await topups.create(account_id, method, body.get("amount"), body.get("currency"))
+        return JSONResponse(invoice_payload(invoice), status_code=201)
+
+    async def status(request: Request) -> Response:
+        account_id = await account_of(services, request)
+        invoice = await topups.status(account_id, request.path_params["invoice_id"])
+        return JSONResponse(invoice_payload(invoice))
+
+    async def payment_methods(request: Request) -> Response:
+        data = []
+        for method in Method:
+            spec = METHODS[method]
+            offer = topups.offers.get(method)
+            data.append(
+                {
+                    "method": method.value,
+                    "name": spec.label,
+                    "enabled": offer is not None,
+                    "currencies": [c.value for c in Currency],
+                    "min_usd": float(spec.min_usd),
+                    "max_usd": float(spec.max_usd),
+                    "confirmation": spec.confirmations,
+                    "backend": offer.backend.name if offer else None,
+                }
+            )
+        return JSONResponse({"status": "success", "data": data})
+
+    async def webhook(request: Request) -> Response:
+        body = await read_body(request, 256 * 1024)
+        invoice = await topups.webhook(request.path_params["backend"], request.headers, body)
+        return JSONResponse({"ok": True, "invoice_id": invoice.id, "status": invoice.status})
+
+    return [
+        Route("/topup/create/{method}", create, methods=["POST"]),
+        Route("/topup/status/{invoice_id}", status, methods=["GET"]),
+        Route("/topup/payment-methods", payment_methods, methods=["GET"]),
+        Route("/topup/webhook/{backend}", webhook, methods=["POST"]),
+    ]

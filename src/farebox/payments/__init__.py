@@ -1,0 +1,1 @@
+"""Money in: top-up invoices through payment backends, credited to the ledger exactly once."""

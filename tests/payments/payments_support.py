@@ -1,0 +1,71 @@
+"""Helpers for top-up tests: auth headers, invoice creation, ledger assertions."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from farebox.db.schema import transfers
+
+from support import Gateway, pg_available
+
+BTC_USD = 100_000  # the fixed test rate: 1 sat = $0.001
+DEV_ENV = {
+    "FAREBOX_DEV_WALLET": "1",
+    "FAREBOX_TOPUP_RATES": f"BTC={BTC_USD}",
+    "FAREBOX_TOPUP_POLL_S": "0.3",
+}
+
+
+def require_db(kind: str) -> None:
+    if kind == "postgresql" and not pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def create_topup(
+    gw: Gateway, headers: dict[str, str], method: str = "btc-lightning", body: Any = None, **kw: Any
+) -> httpx.Response:
+    with gw.client() as c:
+        if body is None:
+            return c.post(f"/topup/create/{method}", headers=headers, **kw)
+        if isinstance(body, bytes | str):
+            return c.post(
+                f"/topup/create/{method}",
+                headers={**headers, "Content-Type": "application/json"},
+                content=body,
+            )
+        return c.post(f"/topup/create/{method}", headers=headers, json=body)
+
+
+def topup_status(gw: Gateway, headers: dict[str, str], invoice_id: str) -> httpx.Response:
+    with gw.client() as c:
+        return c.get(f"/topup/status/{invoice_id}", headers=headers)
+
+
+def assert_clean(gw: Gateway) -> None:
+    report = gw.check()
+    assert report.ok, report.problems
+
+
+def topup_transfers(gw: Gateway, credit_id: str) -> list[tuple[str, int]]:
+    """(transfer id, amount) of every topups -> account transfer."""
+
+    def read(conn: Any) -> list[tuple[str, int]]:
+        rows = conn.execute(
+            select(transfers.c.id, transfers.c.amount)
+            .where(transfers.c.debit_account_id == "topups")
+            .where(transfers.c.credit_account_id == credit_id)
+        )
+        return [(r[0], int(r[1])) for r in rows]
+
+    return gw.loop.run(gw.services.db.read(read))
