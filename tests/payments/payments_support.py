@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import select
 
 from farebox.db.schema import transfers
 
-from support import Gateway, pg_available
+from support import Gateway, LoopThread, free_port, pg_available
 
 BTC_USD = 100_000  # the fixed test rate: 1 sat = $0.001
 DEV_ENV = {
@@ -69,3 +74,43 @@ def topup_transfers(gw: Gateway, credit_id: str) -> list[tuple[str, int]]:
         return [(r[0], int(r[1])) for r in rows]
 
     return gw.loop.run(gw.services.db.read(read))
+
+
+BTCPAY_STORE = "Fb7StoreXq1dVhPqS9wW2bq6TtUo"
+BTCPAY_KEY = "4f0b3c1b5f7d4b22b0c1e0e5c2a7d9f3b8e6a1c4"
+BTCPAY_SECRET = "whsec-farebox-test-3f9c"
+
+
+def btcpay_env(url: str, **extra: str) -> dict[str, str]:
+    return {
+        "FAREBOX_BTCPAY_URL": url,
+        "FAREBOX_BTCPAY_API_KEY": BTCPAY_KEY,
+        "FAREBOX_BTCPAY_STORE_ID": BTCPAY_STORE,
+        "FAREBOX_BTCPAY_WEBHOOK_SECRET": BTCPAY_SECRET,
+        "FAREBOX_TOPUP_RATES": f"BTC={BTC_USD}",
+        "FAREBOX_TOPUP_POLL_S": "0.3",
+        **extra,
+    }
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Serve an ASGI app on loopback from its own thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, loop="none", log_level="warning")
+    )
+    loop = LoopThread()
+    task = asyncio.run_coroutine_threadsafe(server.serve(), loop.loop)
+    for _ in range(250):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        threading.Event().wait(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        task.result(15)
+        loop.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from datetime import UTC, datetime
@@ -12,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from farebox.api.requests import bearer_key, read_body
+from farebox.api.requests import bearer_key, query_int, read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.errors import InvalidRequest, Unauthorized
+from farebox.errors import Forbidden, InvalidRequest, Unauthorized
 from farebox.money import nanos_to_usd
+from farebox.payments import invoices
 from farebox.payments.amounts import METHODS, parse_method
-from farebox.payments.invoices import TopupInvoice
+from farebox.payments.invoices import STATUSES, TopupInvoice
 from farebox.payments.types import Currency, Method
 
 BODY_LIMIT = 16 * 1024
@@ -55,6 +57,15 @@ def invoice_payload(invoice: TopupInvoice) -> dict[str, Any]:
         "expires_in": max(0, int(invoice.expires_at - time.time())),
         "paid_at": iso(invoice.paid_at),
     }
+
+
+def require_admin_token(request: Request, token: str | None) -> None:
+    """The operator's bearer token (the same check as api/admin.py)."""
+    if not token:
+        raise Forbidden("The admin API is off: set FAREBOX_ADMIN_TOKEN to turn it on.")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
+        raise Unauthorized("Invalid admin token.")
 
 
 def parse_exact_json(raw: bytes) -> dict[str, Any]:
@@ -126,7 +137,22 @@ def routes(services: Services) -> list[Route]:
         invoice = await topups.webhook(request.path_params["backend"], request.headers, body)
         return JSONResponse({"ok": True, "invoice_id": invoice.id, "status": invoice.status})
 
+    async def admin_list(request: Request) -> Response:
+        require_admin_token(request, services.settings.admin_token)
+        status = request.query_params.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", param="status")
+        account_id = request.query_params.get("credit_id") or None
+        limit = query_int(request, "limit", 100, 1, 1000)
+        rows = await services.db.read(
+            lambda conn: invoices.list_invoices(
+                conn, account_id=account_id, status=status, limit=limit
+            )
+        )
+        return JSONResponse({"status": "success", "data": [invoices.admin_view(r) for r in rows]})
+
     return [
+        Route("/admin/topups", admin_list, methods=["GET"]),
         Route("/topup/create/{method}", create, methods=["POST"]),
         Route("/topup/status/{invoice_id}", status, methods=["GET"]),
         Route("/topup/payment-methods", payment_methods, methods=["GET"]),

@@ -27,6 +27,7 @@ from farebox.payments.types import BackendStatus, FailReason, PayState
 
 PENDING = "pending"
 PAID = "paid"
+STATUSES = (PENDING, PAID, *(str(r) for r in FailReason))
 
 
 def topup_transfer_id(backend: str, backend_invoice_id: str) -> str:
