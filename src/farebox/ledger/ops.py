@@ -11,11 +11,24 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
+from farebox.db.compiled import CompiledStatement
 from farebox.db.schema import accounts, api_keys, holds, queries, transfers
 from farebox.errors import Conflict, InsufficientFunds, NotFound
 from farebox.ledger.types import (
@@ -37,15 +50,15 @@ from farebox.ledger.types import (
 
 _available = accounts.c.credits_posted - accounts.c.debits_posted - accounts.c.debits_pending
 
-# The hot path's statements, built once with bound parameters (SQLAlchemy then reuses the
-# compiled SQL; building expression trees per request cost more than running them).
-_DEBIT_PENDING = (
+# The hot path's statements: SQLAlchemy Core, compiled once per dialect and run on the
+# transaction's DBAPI cursor (see farebox.db.compiled).
+_DEBIT_PENDING = CompiledStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("p_account"))
     .where(_available >= bindparam("p_amount"))
     .values(debits_pending=accounts.c.debits_pending + bindparam("p_amount"))
 )
-_RELEASE_PENDING = (
+_RELEASE_PENDING = CompiledStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("p_account"))
     .values(debits_pending=accounts.c.debits_pending - bindparam("p_amount"))
@@ -53,9 +66,10 @@ _RELEASE_PENDING = (
 # Posted usage counts only while the key is still in the same period; a new period starts from
 # zero (pending holds carry over until they settle).
 _KEY_PERIOD_POSTED = case(
-    (api_keys.c.period_key == bindparam("p_period"), api_keys.c.period_posted), else_=0
+    (api_keys.c.period_key == bindparam("p_period"), api_keys.c.period_posted),
+    else_=literal_column("0"),
 )
-_HOLD_KEY = (
+_HOLD_KEY = CompiledStatement(
     update(api_keys)
     .where(api_keys.c.id == bindparam("p_key"))
     .where(api_keys.c.revoked_at.is_(None))
@@ -74,12 +88,12 @@ _HOLD_KEY = (
         period_pending=api_keys.c.period_pending + bindparam("p_amount"),
     )
 )
-_CREDIT_PENDING = (
+_CREDIT_PENDING = CompiledStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("p_account"))
     .values(credits_pending=accounts.c.credits_pending + bindparam("p_amount"))
 )
-_SETTLE_DEBIT = (
+_SETTLE_DEBIT = CompiledStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("p_account"))
     .values(
@@ -87,7 +101,7 @@ _SETTLE_DEBIT = (
         debits_posted=accounts.c.debits_posted + bindparam("p_posted"),
     )
 )
-_SETTLE_CREDIT = (
+_SETTLE_CREDIT = CompiledStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("p_account"))
     .values(
@@ -95,7 +109,7 @@ _SETTLE_CREDIT = (
         credits_posted=accounts.c.credits_posted + bindparam("p_posted"),
     )
 )
-_SETTLE_KEY = (
+_SETTLE_KEY = CompiledStatement(
     update(api_keys)
     .where(api_keys.c.id == bindparam("p_key"))
     .values(
@@ -104,13 +118,43 @@ _SETTLE_KEY = (
         total_posted=api_keys.c.total_posted + bindparam("p_posted"),
     )
 )
-_RESOLVE_HOLDS = (
-    delete(holds)
-    .where(holds.c.transfer_id.in_(bindparam("p_ids", expanding=True)))
-    .returning(holds.c.transfer_id)
+_RESOLVE_HOLD = CompiledStatement(delete(holds).where(holds.c.transfer_id == bindparam("p_id")))
+
+
+def _all_columns(table: Table) -> dict[str, Any]:
+    """Every column as a bound parameter of its own name (but a table's serial id)."""
+    return {
+        c.name: bindparam(c.name)
+        for c in table.c
+        if not (c.primary_key and c.autoincrement is True)
+    }
+
+
+_INSERT_TRANSFERS = CompiledStatement(insert(transfers).values(_all_columns(transfers)))
+_INSERT_HOLDS = CompiledStatement(insert(holds).values(_all_columns(holds)))
+
+
+def _history_upsert(ins: Any) -> Any:
+    """History rows; a request whose earlier holds the sweeper resolved (and recorded) already
+    has a row: it gets the settlement's counts and the sum of both prices."""
+    ins = ins.values(_all_columns(queries))
+    return ins.on_conflict_do_update(
+        index_elements=[queries.c.request_id],
+        set_={
+            "price": queries.c.price + ins.excluded.price,
+            "input_count": ins.excluded.input_count,
+            "output_count": ins.excluded.output_count,
+            "query_source": ins.excluded.query_source,
+        },
+    )
+
+
+_UPSERT_QUERIES = CompiledStatement(
+    {
+        "sqlite": _history_upsert(sqlite.insert(queries)),
+        "postgresql": _history_upsert(postgresql.insert(queries)),
+    }
 )
-_INSERT_TRANSFERS = insert(transfers)
-_INSERT_HOLDS = insert(holds)
 
 
 def create_customer_account(conn: Connection, account_id: str, now: float | None = None) -> None:
@@ -152,22 +196,6 @@ def _insert_ignore(conn: Connection, table: Table, values: dict[str, object]) ->
     pk = list(table.primary_key.columns)
     rows = conn.execute(stmt.values(**values).on_conflict_do_nothing().returning(*pk)).fetchall()
     return len(rows)
-
-
-def _insert_queries(conn: Connection, rows: list[dict[str, object]]) -> None:
-    """History rows; a request whose earlier holds the sweeper resolved (and recorded) already
-    has a row: it gets the settlement's counts and the sum of both prices."""
-    ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(queries)
-    stmt = ins.on_conflict_do_update(
-        index_elements=[queries.c.request_id],
-        set_={
-            "price": queries.c.price + ins.excluded.price,
-            "input_count": ins.excluded.input_count,
-            "output_count": ins.excluded.output_count,
-            "query_source": ins.excluded.query_source,
-        },
-    )
-    conn.execute(stmt, rows)
 
 
 def transfer(conn: Connection, t: Transfer, now: float | None = None) -> bool:
@@ -244,17 +272,19 @@ def transfer(conn: Connection, t: Transfer, now: float | None = None) -> bool:
 
 def _hold_key(conn: Connection, key: KeyBudget, amount: int, now: float) -> bool:
     """Reserve `amount` on the key's period counter, if the key is live and under its limit."""
-    res = conn.execute(
-        _HOLD_KEY,
-        {
-            "p_key": key.key_id,
-            "p_now": now,
-            "p_generation": key.generation,
-            "p_period": key.period_key,
-            "p_amount": amount,
-        },
+    return (
+        _HOLD_KEY.rowcount(
+            conn,
+            {
+                "p_key": key.key_id,
+                "p_now": now,
+                "p_generation": key.generation,
+                "p_period": key.period_key,
+                "p_amount": amount,
+            },
+        )
+        == 1
     )
-    return res.rowcount == 1
 
 
 def _key_remaining(conn: Connection, key: KeyBudget, now: float) -> tuple[Refusal | None, int]:
@@ -283,12 +313,11 @@ def _key_remaining(conn: Connection, key: KeyBudget, now: float) -> tuple[Refusa
 
 
 def _debit_pending(conn: Connection, account_id: str, amount: int) -> bool:
-    res = conn.execute(_DEBIT_PENDING, {"p_account": account_id, "p_amount": amount})
-    return res.rowcount == 1
+    return _DEBIT_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount}) == 1
 
 
 def _release_pending(conn: Connection, account_id: str, amount: int) -> None:
-    conn.execute(_RELEASE_PENDING, {"p_account": account_id, "p_amount": amount})
+    _RELEASE_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount})
 
 
 def _hold_one(conn: Connection, req: HoldRequest, now: float) -> HoldResult:
@@ -369,8 +398,8 @@ def hold_batch(
             }
         )
     if transfer_rows:
-        conn.execute(_INSERT_TRANSFERS, transfer_rows)
-        conn.execute(_INSERT_HOLDS, hold_rows)
+        _INSERT_TRANSFERS.executemany(conn, transfer_rows)
+        _INSERT_HOLDS.executemany(conn, hold_rows)
     for req, res in zip(requests, results, strict=True):
         assert res is not None
         if res.held > 0 and req.seq > 0:
@@ -386,8 +415,8 @@ def hold_batch(
                     .values(recorded=req.recorded, recovery=req.recovery)
                 )
     if credit_totals:
-        conn.execute(
-            _CREDIT_PENDING,
+        _CREDIT_PENDING.executemany(
+            conn,
             [{"p_account": a, "p_amount": credit_totals[a]} for a in sorted(credit_totals)],
         )
     return [r for r in results if r is not None]
@@ -420,9 +449,9 @@ def settle_batch(
     live: set[str] = set()
     if all_ids:
         # Whoever deletes the open-hold row resolves the pending transfer (settle vs sweeper).
-        for chunk in _chunks(all_ids, 500):
-            rows = conn.execute(_RESOLVE_HOLDS, {"p_ids": list(chunk)}).fetchall()
-            live.update(r[0] for r in rows)
+        for transfer_id in all_ids:
+            if _RESOLVE_HOLD.rowcount(conn, {"p_id": transfer_id}) == 1:
+                live.add(transfer_id)
     # What was already posted on holds this batch does not own (a sweeper posted recorded usage,
     # or an earlier settlement of the same request): that much of `actual` is already charged.
     taken: dict[str, int] = {}
@@ -444,7 +473,9 @@ def settle_batch(
     results: list[SettleResult] = []
     for s in settlements:
         swept = [tid for tid, _ in s.holds if tid not in live]
-        remaining = max(0, s.actual - sum(taken.get(tid, 0) for tid in swept))
+        # Money is only ever charged with its history row: without one, a settlement voids.
+        actual = s.actual if s.query is not None else 0
+        remaining = max(0, actual - sum(taken.get(tid, 0) for tid in swept))
         posted = 0
         for transfer_id, amount in s.holds:
             if transfer_id not in live:
@@ -481,9 +512,9 @@ def settle_batch(
         results.append(SettleResult(s.request_id, posted, lost=remaining, swept_holds=tuple(swept)))
     _apply_settle_deltas(conn, account_delta, key_delta, credit_delta)
     if transfer_rows:
-        conn.execute(_INSERT_TRANSFERS, transfer_rows)
+        _INSERT_TRANSFERS.executemany(conn, transfer_rows)
     if query_rows:
-        _insert_queries(conn, query_rows)
+        _UPSERT_QUERIES.executemany(conn, query_rows)
     return results
 
 
@@ -495,24 +526,24 @@ def _apply_settle_deltas(
 ) -> None:
     """Customer accounts, then keys, then system accounts: the house lock order."""
     if account_delta:
-        conn.execute(
-            _SETTLE_DEBIT,
+        _SETTLE_DEBIT.executemany(
+            conn,
             [
                 {"p_account": a, "p_released": account_delta[a][0], "p_posted": account_delta[a][1]}
                 for a in sorted(account_delta)
             ],
         )
     if key_delta:
-        conn.execute(
-            _SETTLE_KEY,
+        _SETTLE_KEY.executemany(
+            conn,
             [
                 {"p_key": k, "p_released": key_delta[k][0], "p_posted": key_delta[k][1]}
                 for k in sorted(key_delta)
             ],
         )
     if credit_delta:
-        conn.execute(
-            _SETTLE_CREDIT,
+        _SETTLE_CREDIT.executemany(
+            conn,
             [
                 {"p_account": a, "p_released": credit_delta[a][0], "p_posted": credit_delta[a][1]}
                 for a in sorted(credit_delta)
