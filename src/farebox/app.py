@@ -15,6 +15,8 @@ from starlette.routing import Route
 
 from farebox.api import accounts, admin, chat, history, keys, models
 from farebox.api import embeddings as embeddings_api
+from farebox.api import images as images_api
+from farebox.api import media as media_api
 from farebox.api import topup as topup_api
 from farebox.api.responses import JSONResponse, error_response
 from farebox.api.services import Services
@@ -71,7 +73,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         chat=chat_service,
         history=History(db),
         topups=topups,
-        media=build_media_services(settings, catalog, router, ledger, key_store, secret),
+        media=build_media_services(settings, catalog, router, ledger, key_store, secret, db),
     )
 
 
@@ -145,6 +147,8 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         *admin.routes(services),
         *topup_api.routes(services),
         *embeddings_api.routes(services),
+        *images_api.routes(services),
+        *media_api.routes(services),
         *_health_routes(services),
     ]
     app = Starlette(

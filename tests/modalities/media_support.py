@@ -19,11 +19,15 @@ EMBED_PRICE = {"input_per_1m": "100", "output_per_1m": "0"}  # $0.0001 per token
 def media_catalog_dict(sim_url: str) -> dict[str, Any]:
     base = {"provider": "Test", "date_added": "2026-01-01", "context": 8191, "max_output": 0}
     embed = {**base, "type": "embedding", "price": EMBED_PRICE, "tokenizer": "cl100k_base"}
+    image = {**base, "type": "image", "required": ["prompt"]}
     key = {"api_key_env": "SIM_KEY"}
     return {
         "providers": {
             "sim": {"kind": "openai", "base_url": f"{sim_url}/v1", **key},
             "sim503": {"kind": "openai", "base_url": f"{sim_url}/sim/status=503/v1", **key},
+            "fal": {"kind": "fal", "base_url": f"{sim_url}/fal", **key},
+            "falslow": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=300/fal", **key},
+            "falfail": {"kind": "fal", "base_url": f"{sim_url}/sim/job_fail=true/fal", **key},
         },
         "models": {
             "openai/text-embedding-3-small": {
@@ -42,6 +46,34 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
             "failing-embed": {
                 **embed,
                 "routes": [{"provider": "sim503", "model": "text-embedding-3-small"}],
+            },
+            "sim-image": {
+                **image,
+                "parameters": {
+                    "quality": ["medium", "low", "high"],
+                    "size": ["1024x1024", "1536x1024", "1024x1536"],
+                    "output_format": ["png", "jpeg", "webp"],
+                    "image_url": [],
+                },
+                "unit_prices": {"image:low": "0.01", "image:medium": "0.04", "image:high": "0.17"},
+                "routes": [{"provider": "sim", "model": "gpt-image-1"}],
+            },
+            "nano-banana": {
+                **image,
+                "parameters": {
+                    "size": ["1:1", "16:9", "9:16"],
+                    "resolution": ["1K", "2K"],
+                    "negative_prompt": [],
+                    "output_format": ["png", "jpeg", "webp"],
+                    "image_url": [],
+                },
+                "unit_prices": {"image": "0.04", "image:2K": "0.08"},
+                "routes": [{"provider": "falslow", "model": "fal-ai/nano-banana"}],
+            },
+            "failing-image": {
+                **image,
+                "unit_prices": {"image": "0.05"},
+                "routes": [{"provider": "falfail", "model": "fal-ai/flux"}],
             },
         },
     }

@@ -5,23 +5,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from farebox.catalog.model import Catalog
+from farebox.db.database import Database
 from farebox.embeddings.service import EmbeddingService
+from farebox.images.service import ImageService
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
+from farebox.media.config import MediaConfig
+from farebox.media.signing import MediaSigner
+from farebox.media.storage import LocalStorage, MediaStorage
+from farebox.media.store import MediaStore
 from farebox.modalities.paid import Payer
+from farebox.providers.media_registry import media_router
 from farebox.providers.router import Router
 from farebox.settings import Settings
 
 
 @dataclass
 class MediaServices:
+    config: MediaConfig
     embeddings: EmbeddingService
+    images: ImageService
+    media: MediaStore
+    storage: MediaStorage
+    own_providers: Router
+
+    def base_url(self, request_base: str) -> str:
+        """Where signed media URLs point: FAREBOX_PUBLIC_URL, else the request's base URL."""
+        return self.config.public_url or request_base.rstrip("/")
 
     async def start(self) -> None:
         """Start background work (the video worker)."""
 
     async def stop(self) -> None:
-        """Stop background work."""
+        """Stop background work and close the media-only upstream clients."""
+        await self.own_providers.close()
+        await self.storage.close()
 
 
 def build_media_services(
@@ -31,6 +49,18 @@ def build_media_services(
     ledger: Ledger,
     keys: KeyStore,
     secret: str,
+    db: Database,
 ) -> MediaServices:
+    config = MediaConfig.from_env(settings.extra_env, settings.database_url)
     payer = Payer(ledger, keys, settings.hold_timeout_s)
-    return MediaServices(embeddings=EmbeddingService(catalog, router, payer))
+    routes, own = media_router(catalog, router)
+    storage = LocalStorage(config.media_dir)
+    store = MediaStore(db, storage, MediaSigner(secret))
+    return MediaServices(
+        config=config,
+        embeddings=EmbeddingService(catalog, routes, payer),
+        images=ImageService(catalog, routes, payer, store, config.fetch),
+        media=store,
+        storage=storage,
+        own_providers=own,
+    )

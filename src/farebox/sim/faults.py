@@ -35,6 +35,8 @@ class Faults:
     tps: float | None = None
     usage: bool | None = None
     fail_first: int | None = None
+    job_ms: float | None = None
+    job_fail: bool | None = None
 
     def merged(self, over: Faults) -> Faults:
         """These options with every option set in `over` replacing ours."""
@@ -117,6 +119,8 @@ _KEYS: Mapping[str, tuple[str, Callable[[object], object]]] = {
     "tps": ("tps", _to_ms),
     "usage": ("usage", _to_bool),
     "fail_first": ("fail_first", _to_count),
+    "job_ms": ("job_ms", _to_ms),
+    "job_fail": ("job_fail", _to_bool),
 }
 
 FAULT_KEYS: tuple[str, ...] = tuple(_KEYS)

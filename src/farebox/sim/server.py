@@ -13,7 +13,14 @@ try:
 except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
     uvloop = None  # type: ignore[assignment]
 
-from farebox.sim import control, openai_chat, openai_embeddings, openai_models
+from farebox.sim import (
+    control,
+    fal_queue,
+    openai_chat,
+    openai_embeddings,
+    openai_images,
+    openai_models,
+)
 from farebox.sim.config import SimConfig
 from farebox.sim.state import SIM_STATE, SimState
 from farebox.sim.tokens import load_encoding
@@ -25,6 +32,8 @@ API_ROUTES: tuple[web.RouteDef, ...] = (
     *openai_chat.ROUTES,
     *openai_models.ROUTES,
     *openai_embeddings.ROUTES,
+    *openai_images.ROUTES,
+    *fal_queue.ROUTES,
 )
 """One entry per wire-format module; each is served bare and under `FAULT_PREFIX`."""
 
@@ -37,6 +46,7 @@ def create_sim_app(config: SimConfig) -> web.Application:
     """The simulator as an aiohttp application, with its own state and counters."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SIM_STATE] = SimState(config)
+    fal_queue.setup(app)
     app.add_routes(control.ROUTES)
     for route in API_ROUTES:
         app.router.add_route(route.method, route.path, route.handler)

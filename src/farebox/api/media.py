@@ -1,0 +1,33 @@
+"""GET /v1/media/{gen_id}/{n}?sig=…&exp=…: a stored generation file, behind its signature."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from farebox.api.services import Services
+from farebox.errors import NotFound
+
+
+def routes(services: Services) -> list[Route]:
+    store = services.media.media
+
+    async def media(request: Request) -> Response:
+        gen_id = request.path_params["gen_id"]
+        raw_n = request.path_params["n"]
+        if not raw_n.isdigit():
+            raise NotFound(f"There is no media item {gen_id}/{raw_n}.")
+        item = await store.open(
+            gen_id,
+            int(raw_n),
+            request.query_params.get("sig", ""),
+            request.query_params.get("exp", ""),
+        )
+        return Response(
+            item.data,
+            media_type=item.content_type,
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+
+    return [Route("/v1/media/{gen_id}/{n}", media, methods=["GET", "HEAD"])]

@@ -1,0 +1,136 @@
+"""One paid image request: validate, hold n × unit price, generate, store, settle per image."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from farebox.catalog.model import Catalog, Route
+from farebox.errors import InvalidRequest, UpstreamError
+from farebox.images.inputs import checked_image, fetch_image
+from farebox.images.request import ImageCall, InputImage, read_image_call
+from farebox.keys.store import ApiKey
+from farebox.ledger.types import QueryRecord
+from farebox.media.store import MediaFile, MediaStore, new_gen_id
+from farebox.modalities.paid import (
+    PaidResult,
+    Payer,
+    call_capability,
+    json_bytes,
+    require_type,
+    usd,
+)
+from farebox.net.ssrf import FetchPolicy
+from farebox.providers.router import Router
+
+
+class ImageService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        router: Router,
+        payer: Payer,
+        media: MediaStore,
+        fetch_policy: FetchPolicy,
+    ) -> None:
+        self.catalog = catalog
+        self.router = router
+        self.payer = payer
+        self.media = media
+        self.fetch_policy = fetch_policy
+
+    def _model(self, values: dict[str, Any], endpoint: str) -> Any:
+        model_id = values.get("model")
+        if not isinstance(model_id, str) or not model_id:
+            raise InvalidRequest("model is required. See GET /v1/models?type=image.", param="model")
+        model = self.catalog.resolve(model_id)
+        require_type(model, "image", endpoint=endpoint)
+        return model
+
+    async def generate(
+        self, key: ApiKey, body: dict[str, Any], base_url: str, source: str = "api"
+    ) -> PaidResult:
+        """POST /v1/images/generations (JSON)."""
+        model = self._model(body, "/v1/images/generations")
+        call = read_image_call(body, model, edit=False)
+        image = await fetch_image(call.image_url, self.fetch_policy) if call.image_url else None
+        return await self._run(key, call, image, None, base_url, source)
+
+    async def edit(
+        self,
+        key: ApiKey,
+        fields: dict[str, Any],
+        image: bytes | None,
+        mask: bytes | None,
+        base_url: str,
+        source: str = "api",
+    ) -> PaidResult:
+        """POST /v1/images/edits (multipart: image, prompt, model, ...)."""
+        model = self._model(fields, "/v1/images/edits")
+        if "image_url" not in model.parameters:
+            raise InvalidRequest(f"{model.id} does not take an input image.", param="model")
+        if image is None:
+            raise InvalidRequest("Upload the image to edit as the 'image' file.", param="image")
+        call = read_image_call(fields, model, edit=True)
+        source_image = await checked_image(image, "image")
+        mask_image = await checked_image(mask, "mask") if mask is not None else None
+        return await self._run(key, call, source_image, mask_image, base_url, source)
+
+    async def _run(
+        self,
+        key: ApiKey,
+        call: ImageCall,
+        image: InputImage | None,
+        mask: InputImage | None,
+        base_url: str,
+        source: str,
+    ) -> PaidResult:
+        job = call.job
+        if image is not None:
+            job = type(job)(job.prompt, job.n, job.params, image, mask)
+        charge = self.payer.charge(key)
+        held = await charge.open(call.quote, call.quote)
+
+        async def attempt(provider: Any, route: Route) -> list[MediaFile]:
+            files: list[MediaFile] = await provider.generate_images(route.upstream_model, job)
+            if not files:
+                raise UpstreamError("The upstream provider returned no image. Nothing was charged.")
+            return files[: job.n]
+
+        gen_id = new_gen_id()
+        try:
+            files = await call_capability(self.router, call.model, "generate_images", attempt)
+            await self.media.save(gen_id, key.account_id, files)
+        except BaseException:
+            charge.void()
+            raise
+        cost = min(call.unit_price * len(files), held)
+        charge.settle(
+            cost,
+            QueryRecord(
+                model=call.model.id,
+                input_count=job.n,
+                output_count=len(files),
+                query_type="image",
+                query_source=source,
+                is_free_model=call.model.is_free,
+            ),
+        )
+        data = []
+        for n, item in enumerate(files):
+            entry: dict[str, Any] = {
+                "url": self.media.url(base_url, gen_id, n),
+                "content_type": item.content_type,
+            }
+            if call.response_format == "b64_json":
+                entry["b64_json"] = base64.b64encode(item.data).decode()
+            data.append(entry)
+        body = {
+            "id": gen_id,
+            "created": int(time.time()),
+            "model": call.model.id,
+            "cost": usd(cost),
+            "data": data,
+        }
+        return PaidResult(cost_nanos=cost, request_id=charge.request_id, body=json_bytes(body))

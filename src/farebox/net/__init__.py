@@ -1,0 +1,1 @@
+"""Outbound fetches on a customer's behalf, guarded against SSRF."""

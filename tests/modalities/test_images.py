@@ -1,0 +1,246 @@
+"""Image generation and edits: SDK and PPQ parameters, signed media URLs, validation, SSRF."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import httpx
+import pytest
+from media_support import cost_nanos, query_rows, sdk, spent
+from PIL import Image
+
+from support import NANOS, Gateway
+
+
+def post(gw: Gateway, key: str, body: dict[str, object]) -> httpx.Response:
+    with gw.client() as c:
+        return c.post(
+            "/v1/images/generations", json=body, headers={"Authorization": f"Bearer {key}"}
+        )
+
+
+def download(url: str) -> httpx.Response:
+    return httpx.get(url, timeout=30)
+
+
+def decode(data: bytes) -> Image.Image:
+    picture = Image.open(io.BytesIO(data))
+    picture.load()
+    return picture
+
+
+def png_bytes(color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_sdk_generate_n2_high_quality(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(5)
+    raw = sdk(media_gw, key).images.with_raw_response.generate(
+        model="sim-image", prompt="a red fox", n=2, quality="high", size="1536x1024"
+    )
+    result = raw.parse()
+    assert len(result.data) == 2
+    for item in result.data:
+        assert item.url is not None
+        got = download(item.url)
+        assert got.status_code == 200
+        assert got.headers["content-type"] == "image/png"
+        picture = decode(got.content)
+        assert picture.format == "PNG" and picture.size == (256, 171)
+    cost = cost_nanos(result.model_extra["cost"])  # type: ignore[index]
+    assert cost == 2 * 170_000_000
+    assert raw.headers["x-farebox-cost"] == "0.34"
+    assert spent(media_gw, credit_id, 5 * NANOS) == cost
+    assert query_rows(media_gw, credit_id) == [("image", "sim-image", cost)]
+
+
+def test_ppq_parameters_on_a_queue_model(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(5)
+    r = post(
+        media_gw,
+        key,
+        {
+            "model": "nano-banana",
+            "prompt": "A futuristic cityscape at sunset",
+            "num_images": 3,
+            "aspect_ratio": "16:9",
+            "resolution": "2K",
+            "negative_prompt": "fog",
+            "output_format": "webp",
+        },
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) >= {"created", "model", "cost", "data"}
+    assert body["model"] == "nano-banana"
+    assert [d["content_type"] for d in body["data"]] == ["image/webp"] * 3
+    for d in body["data"]:
+        assert decode(download(d["url"]).content).format == "WEBP"
+    assert cost_nanos(body["cost"]) == 3 * 80_000_000
+    assert spent(media_gw, credit_id, 5 * NANOS) == cost_nanos(body["cost"])
+
+
+def test_default_quality_prices_the_first_allowed_value(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(1)
+    r = post(media_gw, key, {"model": "sim-image", "prompt": "x", "output_format": "jpeg"})
+    assert r.status_code == 200, r.text
+    assert cost_nanos(r.json()["cost"]) == 40_000_000  # medium
+    assert decode(download(r.json()["data"][0]["url"]).content).format == "JPEG"
+    assert spent(media_gw, credit_id, NANOS) == 40_000_000
+
+
+def test_sdk_edit_returns_a_decodable_image(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(1)
+    result = sdk(media_gw, key).images.edit(
+        model="sim-image",
+        image=("in.png", png_bytes(), "image/png"),
+        prompt="make it blue",
+        quality="low",
+    )
+    assert result.data is not None and result.data[0].url is not None
+    picture = decode(download(result.data[0].url).content)
+    assert picture.size == (32, 32)
+    assert picture.getpixel((0, 0)) != (200, 30, 30)  # edited, not echoed
+    cost = cost_nanos(result.model_extra["cost"])  # type: ignore[index]
+    assert cost == 10_000_000
+    assert spent(media_gw, credit_id, NANOS) == cost
+
+
+def test_image_url_via_data_url_and_guarded_fetch(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(1)
+    import base64
+
+    data_url = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
+    first = post(media_gw, key, {"model": "nano-banana", "prompt": "x", "image_url": data_url})
+    assert first.status_code == 200, first.text
+    # 127.0.0.1 is allowed by this gateway's FAREBOX_FETCH_ALLOW_HOSTS: fetch our own media URL.
+    own = first.json()["data"][0]["url"]
+    second = post(media_gw, key, {"model": "nano-banana", "prompt": "y", "image_url": own})
+    assert second.status_code == 200, second.text
+    total = cost_nanos(first.json()["cost"]) + cost_nanos(second.json()["cost"])
+    assert spent(media_gw, credit_id, NANOS) == total
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:9/x.png",  # resolves to loopback; only the literal 127.0.0.1 is allowed
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/x.png",
+        "http://[::1]:9/x.png",
+        "http://[::ffff:192.168.0.1]/x.png",
+        "file:///etc/passwd",
+        "ftp://example.com/x.png",
+    ],
+)
+def test_ssrf_guard_refuses_private_targets(media_gw: Gateway, url: str) -> None:
+    credit_id, key = media_gw.create_account(1)
+    r = post(media_gw, key, {"model": "nano-banana", "prompt": "x", "image_url": url})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "image_url"
+    assert spent(media_gw, credit_id, NANOS) == 0
+
+
+def test_image_url_that_is_not_an_image(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(1)
+    url = media_gw.url + "/healthz"
+    r = post(media_gw, key, {"model": "nano-banana", "prompt": "x", "image_url": url})
+    assert r.status_code == 400 and "not an image" in r.json()["error"]["message"]
+    assert spent(media_gw, credit_id, NANOS) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "sim-image", "prompt": "x", "n": 5}, "n"),
+        ({"model": "sim-image", "prompt": "x", "num_images": 0}, "n"),
+        ({"model": "sim-image", "prompt": "x", "quality": "ultra"}, "quality"),
+        ({"model": "sim-image", "prompt": "x", "resolution": "2K"}, "resolution"),
+        ({"model": "sim-image", "prompt": "x", "negative_prompt": "no"}, "negative_prompt"),
+        ({"model": "sim-image", "prompt": "x", "size": "16:9"}, "size"),
+        ({"model": "sim-image", "prompt": "x", "foo": 1}, "foo"),
+        ({"model": "sim-image"}, "prompt"),
+        ({"model": "failing-image", "prompt": "x", "image_url": "data:,"}, "image_url"),
+        ({"model": "nano-banana", "prompt": "x", "n": 1, "num_images": 2}, "num_images"),
+        ({"model": "openai/text-embedding-3-small", "prompt": "x"}, "model"),
+    ],
+)
+def test_bad_input_is_400_and_free(media_gw: Gateway, body: dict[str, object], param: str) -> None:
+    credit_id, key = media_gw.create_account(1)
+    r = post(media_gw, key, body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param, r.text
+    assert spent(media_gw, credit_id, NANOS) == 0
+
+
+def test_failed_upstream_job_is_free(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(1)
+    r = post(media_gw, key, {"model": "failing-image", "prompt": "x"})
+    assert r.status_code == 502, r.text
+    assert "Nothing was charged" in r.json()["error"]["message"]
+    assert spent(media_gw, credit_id, NANOS) == 0
+
+
+def test_insufficient_balance_is_402(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account("0.05")
+    r = post(media_gw, key, {"model": "sim-image", "prompt": "x", "quality": "high"})
+    assert r.status_code == 402
+    assert spent(media_gw, credit_id, NANOS // 20) == 0
+
+
+def test_edits_bad_uploads(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(1)
+    auth = {"Authorization": f"Bearer {key}"}
+    form = {"model": "sim-image", "prompt": "x"}
+    with media_gw.client() as c:
+        wrong_type = c.post("/v1/images/edits", json=form, headers=auth)
+        assert wrong_type.status_code == 415
+        missing = c.post("/v1/images/edits", data=form, files={"other": ("a", b"1")}, headers=auth)
+        assert missing.status_code == 400 and missing.json()["error"]["param"] == "image"
+        garbage = c.post(
+            "/v1/images/edits", data=form, files={"image": ("a.png", b"nope")}, headers=auth
+        )
+        assert garbage.status_code == 400 and "not an image" in garbage.json()["error"]["message"]
+        big = c.post(
+            "/v1/images/edits",
+            data=form,
+            files={"image": ("big.png", b"\0" * (25 * 1024 * 1024 + 1))},
+            headers=auth,
+        )
+        assert big.status_code == 413
+        not_editable = c.post(
+            "/v1/images/edits",
+            data={"model": "failing-image", "prompt": "x"},
+            files={"image": ("a.png", png_bytes())},
+            headers=auth,
+        )
+        assert not_editable.status_code == 400
+    assert spent(media_gw, credit_id, NANOS) == 0
+
+
+def test_media_url_signature_checks(media_gw: Gateway) -> None:
+    _credit_id, key = media_gw.create_account(1)
+    r = post(media_gw, key, {"model": "sim-image", "prompt": "sig", "n": 1, "quality": "low"})
+    url = r.json()["data"][0]["url"]
+    assert download(url).status_code == 200
+    path, _, query = url.partition("?")
+    params = dict(p.split("=", 1) for p in query.split("&"))
+    sig, exp = params["sig"], params["exp"]
+    tampered = sig[:-2] + ("AA" if not sig.endswith("AA") else "BB")
+    assert download(f"{path}?sig={tampered}&exp={exp}").status_code == 403
+    assert download(f"{path}?sig={sig}&exp={int(exp) + 10}").status_code == 403
+    assert download(path).status_code == 403
+    wrong_n = path.rsplit("/", 1)[0] + "/1"
+    assert download(f"{wrong_n}?sig={sig}&exp={exp}").status_code == 403
+    gen_id = path.split("/")[-2]
+    signer = media_gw.services.media.media.signer
+    signed_missing = media_gw.url + signer.path(gen_id, 1)
+    assert download(signed_missing).status_code == 404
+    expired = media_gw.url + signer.path(gen_id, 0, now=time.time() - 2 * 86400)
+    r = download(expired)
+    assert r.status_code == 403 and "expired" in r.json()["error"]["message"]
+    fresh = media_gw.url + signer.path(gen_id, 0)
+    assert download(fresh).status_code == 200
