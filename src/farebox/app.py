@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from farebox.api import accounts, admin, chat, history, keys, models
+from farebox.api import accounts, admin, chat, history, keys, messages, models
 from farebox.api import embeddings as embeddings_api
 from farebox.api import images as images_api
 from farebox.api import media as media_api
@@ -140,6 +140,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
 
     route_list = [
         *chat.routes(services),
+        *messages.routes(services),
         *models.routes(services),
         *accounts.routes(services),
         *keys.routes(services),

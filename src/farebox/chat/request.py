@@ -10,6 +10,7 @@ import orjson
 from farebox.billing.tokens import count_json, count_messages, encoder
 from farebox.catalog.model import Catalog, CatalogModel
 from farebox.errors import InvalidRequest
+from farebox.providers.native import NativeRequests
 
 MAX_N = 8
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -25,6 +26,7 @@ class ChatCall:
     max_tokens_field: str  # "max_tokens" or "max_completion_tokens"
     n: int
     prompt_tokens: int  # our count, from the model's tokenizer
+    native: NativeRequests | None = None  # the request in an upstream's own format, if any
 
 
 def _positive_int(body: dict[str, Any], name: str, upper: int) -> int | None:
@@ -74,7 +76,11 @@ def _check_messages(messages: Any) -> list[Any]:
 
 
 def parse_chat(raw: bytes, catalog: Catalog) -> ChatCall:
-    body = parse_json_object(raw)
+    return chat_call(parse_json_object(raw), catalog)
+
+
+def chat_call(body: dict[str, Any], catalog: Catalog) -> ChatCall:
+    """Validate an OpenAI chat body (already parsed) into a ChatCall."""
     model_id = body.get("model")
     if not isinstance(model_id, str) or not model_id:
         raise InvalidRequest("model is required: a model id from GET /v1/models", param="model")

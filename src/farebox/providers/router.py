@@ -11,6 +11,7 @@ import orjson
 from farebox.catalog.model import Catalog, CatalogModel, ProviderConfig, Route
 from farebox.errors import FareboxError, UpstreamError, UpstreamUnavailable
 from farebox.providers.base import ChatProvider, UpstreamFailure, UpstreamReply
+from farebox.providers.native import NativeRequests
 from farebox.providers.openai_media import OpenAIMediaProvider
 
 log = logging.getLogger("farebox.providers")
@@ -102,10 +103,21 @@ class Router:
         body: dict[str, Any],
         stream: bool,
         headers: Mapping[str, str] | None = None,
+        native: NativeRequests | None = None,
     ) -> UpstreamReply:
-        """The first route that answers (and, streaming, sends a first byte) wins."""
+        """The first route that answers (and, streaming, sends a first byte) wins.
+
+        A provider that translates (it has `chat_for`) also gets the model and the original
+        request in its own format, when the front kept one (see providers/native.py).
+        """
 
         async def attempt(provider: ChatProvider, route: Route) -> UpstreamReply:
+            chat_for = getattr(provider, "chat_for", None)
+            if chat_for is not None:
+                reply: UpstreamReply = await chat_for(
+                    model, route, body, stream, headers or {}, native
+                )
+                return reply
             return await provider.chat(route.upstream_model, body, stream, headers or {})
 
         return await self.call(model, attempt)

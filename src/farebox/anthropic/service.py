@@ -1,0 +1,96 @@
+"""`/v1/messages` on any chat model: translate, bill and run through the chat pipeline, reply in
+Anthropic's format. The money path is ChatService's (one hold -> meter -> settle for both fronts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from farebox.anthropic.front_request import translate
+from farebox.anthropic.front_response import to_message
+from farebox.anthropic.front_stream import StreamTranslator, translate_stream
+from farebox.catalog.model import Catalog
+from farebox.chat.request import chat_call, parse_json_object
+from farebox.chat.service import ChatService
+from farebox.errors import InvalidRequest
+from farebox.keys.store import ApiKey
+from farebox.providers.native import NativeRequest
+
+KIND = "anthropic"
+PASSED_HEADERS = ("anthropic-beta",)
+"""Client headers an Anthropic upstream is sent (only that kind of upstream)."""
+
+
+@dataclass(slots=True)
+class MessagesResult:
+    body: bytes | None = None
+    cost_nanos: int | None = None
+    stream: AsyncIterator[bytes] | None = None
+    request_id: str = ""
+
+
+def _checked_model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest(
+            "model: Field required (a model id from GET /v1/models)", param="model"
+        )
+    return model
+
+
+class MessagesService:
+    def __init__(self, catalog: Catalog, chat: ChatService) -> None:
+        self.catalog = catalog
+        self.chat = chat
+
+    async def create(
+        self,
+        key: ApiKey,
+        raw: bytes,
+        headers: Mapping[str, str],
+        query: str = "",
+        source: str = "api",
+    ) -> MessagesResult:
+        body = parse_json_object(raw)
+        model = self.catalog.resolve(_checked_model(body))
+        front = translate(body, model.max_output)
+        call = chat_call(front.openai, self.catalog)
+        if call.model.type != "chat":
+            raise InvalidRequest(f"{call.model.id} is not a chat model", param="model")
+        passed = {name: headers[name] for name in PASSED_HEADERS if name in headers}
+        call.native = {KIND: NativeRequest(body=body, headers=passed, query=query)}
+        result = await self.chat.run(key, call, source)
+        message_id = "msg_" + result.request_id
+        if result.stream is not None:
+            translator = StreamTranslator(
+                message_id=message_id,
+                model=front.model,
+                input_tokens=call.prompt_tokens,
+                stop_sequences=front.stop_sequences,
+                omit_thinking=front.omit_thinking,
+            )
+            return MessagesResult(
+                stream=translate_stream(result.stream, translator), request_id=result.request_id
+            )
+        assert result.body is not None
+        message = to_message(
+            orjson.loads(result.body),
+            message_id=message_id,
+            model=front.model,
+            stop_sequences=front.stop_sequences,
+            omit_thinking=front.omit_thinking,
+        )
+        return MessagesResult(
+            body=orjson.dumps(message), cost_nanos=result.cost_nanos, request_id=result.request_id
+        )
+
+    def count_tokens(self, raw: bytes) -> dict[str, int]:
+        """Input tokens of a Messages request, counted as a request would be held (free)."""
+        body = parse_json_object(raw)
+        model = self.catalog.resolve(_checked_model(body))
+        front = translate({**body, "max_tokens": 1, "stream": False}, model.max_output)
+        return {"input_tokens": chat_call(front.openai, self.catalog).prompt_tokens}
