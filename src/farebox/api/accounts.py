@@ -50,7 +50,9 @@ def routes(services: Services) -> list[Route]:
                 )
             credit_id = (await services.keys.authenticate(key)).account_id
         await services.ledger.flush()  # read our own settlements
-        balance = await services.ledger.balance(credit_id) if len(credit_id) <= 64 else None
+        # Only customer accounts: the operator's revenue and grants are nobody's credit_id.
+        is_customer = await services.keys.is_customer(credit_id)
+        balance = await services.ledger.balance(credit_id) if is_customer else None
         if balance is None:
             raise NotFound(
                 "No account with that credit_id. Create one with POST /accounts/create.",

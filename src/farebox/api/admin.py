@@ -57,19 +57,28 @@ def routes(services: Services) -> list[Route]:
             raise Forbidden("The admin API is off: set FAREBOX_ADMIN_TOKEN to turn it on.")
         auth = request.headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
-            raise Unauthorized("Invalid admin token.")
+        # Compare bytes: compare_digest refuses non-ASCII str, and a header may carry any byte
+        # (Starlette decodes headers as latin-1, so this gives back the bytes that were sent).
+        given = value.strip().encode("latin-1")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given, token.encode()):
+            raise Unauthorized(
+                "Invalid admin token: send 'Authorization: Bearer <FAREBOX_ADMIN_TOKEN>'."
+            )
 
     async def admin_credits(request: Request) -> Response:
         require_admin(request)
         body = await read_json(request, limit)
         credit_id = body.get("credit_id")
-        if not isinstance(credit_id, str) or not credit_id or len(credit_id) > 64:
-            raise InvalidRequest("credit_id is required", param="credit_id")
+        if not isinstance(credit_id, str) or not credit_id:
+            raise InvalidRequest(
+                "credit_id is required: the customer's credit_id, as a string", param="credit_id"
+            )
         nanos = parse_grant_amount(body.get("amount_usd"))
         idem = body.get("idempotency_key")
         if idem is not None and not isinstance(idem, str):
             raise InvalidRequest("idempotency_key must be a string", param="idempotency_key")
+        if not await services.keys.is_customer(credit_id):
+            raise NotFound(f"No account with credit_id {credit_id!r}.", param="credit_id")
         transfer_id = await grant(services.ledger, credit_id, nanos, idem)
         balance = await services.ledger.balance(credit_id)
         assert balance is not None
