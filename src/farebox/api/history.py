@@ -12,7 +12,7 @@ from farebox.api.keys import iso
 from farebox.api.requests import bearer_key, query_bool, query_int
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.errors import InvalidRequest, Unauthorized
+from farebox.errors import InvalidRequest, NotFound, Unauthorized
 from farebox.history.store import MAX_PAGE_COUNT, HistoryFilter
 from farebox.money import nanos_to_usd
 
@@ -34,6 +34,13 @@ def _date(request: Request, name: str, end_of_day: bool) -> float | None:
     return when.timestamp()
 
 
+def _text(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name) or None
+    if value is not None and (len(value) > 200 or "\x00" in value):
+        raise InvalidRequest(f"{name} is not a valid filter value", param=name)
+    return value
+
+
 def routes(services: Services) -> list[Route]:
     async def history(request: Request) -> Response:
         params = request.query_params
@@ -50,16 +57,21 @@ def routes(services: Services) -> list[Route]:
                     "api_key filters only when authenticated with credit_id", param="api_key"
                 )
         elif credit_id:
-            account_id = await services.keys.require_account(credit_id)
+            account_id = await services.keys.require_account(credit_id, param="credit_id")
             if params.get("all_keys"):
                 raise InvalidRequest(
                     "all_keys is only valid when authenticated with an API key", param="all_keys"
                 )
             if params.get("api_key"):
-                key = await services.keys.authenticate(params["api_key"])
-                if key.account_id != account_id:
-                    raise Unauthorized("That api_key does not belong to this account.")
-                key_filter = key.id
+                # A filter, not a credential: a revoked or expired key's history stays readable.
+                found = await services.keys.find(params["api_key"])
+                if found is None or found.account_id != account_id:
+                    raise NotFound(
+                        "That api_key is not one of this account's keys. List them with "
+                        "GET /keys?show_key=true.",
+                        param="api_key",
+                    )
+                key_filter = found.id
         else:
             raise Unauthorized(
                 "Authenticate with 'Authorization: Bearer sk-...', an 'api-key' header, or "
@@ -72,9 +84,9 @@ def routes(services: Services) -> list[Route]:
             key_id=key_filter,
             start=_date(request, "start_date", False),
             end=_date(request, "end_date", True),
-            model=params.get("model") or None,
-            query_source=params.get("query_source") or None,
-            query_type=params.get("query_type") or None,
+            model=_text(request, "model"),
+            query_source=_text(request, "query_source"),
+            query_type=_text(request, "query_type"),
             page=page,
             page_count=page_count,
         )

@@ -105,9 +105,16 @@ def parse_limit(value: Any) -> int | None:
     return nanos
 
 
+def plausible_id(value: str, max_len: int = 64) -> bool:
+    """Cheap shape check before a lookup: ids are short, and PostgreSQL refuses NUL in text."""
+    return 0 < len(value) <= max_len and "\x00" not in value
+
+
 def parse_name(value: Any) -> str:
     if not isinstance(value, str) or not (1 <= len(value.strip()) <= NAME_MAX):
         raise InvalidRequest(f"name must be a string of 1 to {NAME_MAX} characters", param="name")
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        raise InvalidRequest("name must not contain control characters", param="name")
     return value.strip()
 
 
@@ -214,11 +221,18 @@ def _load_by_hash(conn: Connection, digest: str) -> ApiKey | None:
 
 
 def _load_one(conn: Connection, account_id: str, key_id: str) -> ApiKey:
-    row = conn.execute(
-        select(api_keys).where(api_keys.c.id == key_id).where(api_keys.c.account_id == account_id)
-    ).first()
+    row = None
+    if plausible_id(key_id, 32):
+        row = conn.execute(
+            select(api_keys)
+            .where(api_keys.c.id == key_id)
+            .where(api_keys.c.account_id == account_id)
+        ).first()
     if row is None:
-        raise NotFound(f"no API key with id {key_id} on this account", param="id")
+        raise NotFound(
+            f"No API key with id {key_id[:40]!r} on this account. List your keys with GET /keys.",
+            param="id",
+        )
     return _row_to_key(row)
 
 
@@ -245,6 +259,9 @@ def _patch(conn: Connection, account_id: str, key_id: str, changes: dict[str, An
         values["usage_limit"] = changes["usage_limit"]
     if "expire_at" in changes:
         values["expire_at"] = changes["expire_at"]
+    if "usage_limit" in changes and changes["usage_limit"] is None and key.reset_period:
+        # A reset period needs a limit: removing the limit removes the period too.
+        changes = {"reset_period": None, **changes}
     if "reset_period" in changes:
         period = changes["reset_period"]
         limit = changes.get("usage_limit", key.usage_limit)
@@ -300,6 +317,10 @@ class KeyStore:
             raise Unauthorized("This API key has expired. Create a new one with POST /keys.")
         return key
 
+    async def find(self, raw: str) -> ApiKey | None:
+        """The key for a raw API key, live or not (for reading its history; never for auth)."""
+        return await self.db.read(_load_by_hash, hash_key(raw))
+
     def invalidate(self, key_id: str | None = None) -> None:
         if key_id is None:
             self._cache.clear()
@@ -308,17 +329,25 @@ class KeyStore:
             if key is not None and key.id == key_id:
                 del self._cache[digest]
 
-    async def require_account(self, credit_id: str | None) -> str:
-        """Authenticate account management by `x-credit-id`."""
+    async def require_account(self, credit_id: str | None, param: str = "x-credit-id") -> str:
+        """Authenticate account management by `x-credit-id` (or a `credit_id` parameter)."""
         if not credit_id:
             raise Unauthorized(
                 "Missing x-credit-id header: send your account's credit_id "
                 "(from POST /accounts/create).",
-                param="x-credit-id",
+                param=param,
             )
-        if len(credit_id) > 64 or not await self.db.read(_customer_exists, credit_id):
-            raise Unauthorized("Unknown credit_id. Check x-credit-id.", param="x-credit-id")
+        if not await self.is_customer(credit_id):
+            raise Unauthorized(
+                f"Unknown credit_id in {param}: send the credit_id that POST /accounts/create "
+                "returned.",
+                param=param,
+            )
         return credit_id
+
+    async def is_customer(self, credit_id: str) -> bool:
+        """True for a customer account's credit_id (never for the ledger's system accounts)."""
+        return plausible_id(credit_id) and await self.db.read(_customer_exists, credit_id)
 
     async def create_account(self) -> tuple[str, ApiKey, str]:
         return await self.db.write(create_account_with_key, self.cipher)
