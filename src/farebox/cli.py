@@ -82,6 +82,7 @@ def serve(
             loop="uvloop",
             http="httptools",
             access_log=False,
+            proxy_headers=False,
             log_level=log_level,
         )
         return
@@ -93,6 +94,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
+        proxy_headers=False,
         log_level=log_level,
     )
 
@@ -111,6 +113,7 @@ async def _serve_demo(settings: Settings, log_level: str) -> None:
         loop="none",
         http="httptools",
         access_log=False,
+        proxy_headers=False,
         log_level=log_level,
     )
     try:

@@ -7,6 +7,8 @@ held) and void the rest. A request that produced nothing is voided: nothing is c
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -55,6 +57,17 @@ def key_limit_reached(remaining: int | None, needed: int) -> KeyLimitReached:
     )
 
 
+class RequestIds:
+    """Unique request ids without a system call each: a random per-process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):08x}"
+
+
 @dataclass
 class Charge:
     """The holds of one request and how it settles."""
@@ -68,10 +81,7 @@ class Charge:
     holds: list[tuple[str, int]] = field(default_factory=list)
     settled: bool = False
     created_at: float = field(default_factory=time.time)
-
-    @property
-    def held(self) -> int:
-        return sum(amount for _, amount in self.holds)
+    held: int = 0  # the sum of `holds`
 
     def _request(
         self, want: int, minimum: int, recorded: int | None, recovery: str | None
@@ -100,6 +110,7 @@ class Charge:
             result = await self.ledger.hold(self._request(want, minimum, recorded, recovery))
         if result.ok:
             self.holds.append((result.transfer_id, result.held))
+            self.held += result.held
         return result
 
     async def open(self, want: int, minimum: int) -> int:

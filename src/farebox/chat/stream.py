@@ -75,12 +75,18 @@ class StreamRelay:
         self.exhausted = False
         self._extension: asyncio.Task[None] | None = None
         self._meta: dict[str, Any] = {}
+        self._budget = 0
+        self._budget_for = -1
 
     @property
     def budget(self) -> int:
-        """Output tokens the holds pay for."""
-        paid = tokens_for_budget(self.prices.output, self.charge.held - self.input_nanos)
-        return min(paid, self.max_total)
+        """Output tokens the holds pay for (recomputed only when the holds change)."""
+        held = self.charge.held
+        if held != self._budget_for:
+            paid = tokens_for_budget(self.prices.output, held - self.input_nanos)
+            self._budget = min(paid, self.max_total)
+            self._budget_for = held
+        return self._budget
 
     async def _extend(self, needed: int) -> None:
         """Hold for more output: at least `needed` more tokens, ideally a whole increment."""
