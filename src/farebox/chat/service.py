@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from farebox.billing.charge import Charge
+from farebox.billing.charge import Charge, RequestIds
 from farebox.billing.pricing import (
     TokenUsage,
     input_cost,
@@ -55,6 +55,7 @@ class ChatService:
         self.keys = keys
         self.hold_timeout_s = hold_timeout_s
         self.stream_increment_tokens = stream_increment_tokens
+        self._request_ids = RequestIds()
 
     def _charge(self, key: ApiKey) -> Charge:
         async def reload() -> KeyBudget:
@@ -63,6 +64,7 @@ class ChatService:
 
         return Charge(
             ledger=self.ledger,
+            request_id=self._request_ids.next(),
             account_id=key.account_id,
             key=key.budget(),
             hold_timeout_s=self.hold_timeout_s,
@@ -101,9 +103,7 @@ class ChatService:
             # Cap the answer to what the customer can pay for rather than refuse it.
             call.body[call.max_tokens_field] = max(affordable, 1)
         try:
-            reply = await self.router.chat(
-                call.model, call.body, stream=False, native=call.native
-            )
+            reply = await self.router.chat(call.model, call.body, stream=False, native=call.native)
             raw = await reply.read()
         except UpstreamFailure as failure:
             charge.void()
