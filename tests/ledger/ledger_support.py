@@ -6,15 +6,16 @@ Kept free of pytest, hypothesis and the web stack so a spawned child imports it 
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from farebox.db.database import Database
-from farebox.db.migrate import upgrade_to_head
 from farebox.db.schema import accounts, api_keys, holds, queries, transfers
 from farebox.ledger import ops
 from farebox.ledger.types import (
@@ -35,6 +36,8 @@ T0 = 1_800_000_000.0  # a fixed "now" for tests that pass time explicitly (never
 
 
 def open_db(url: str, threads: int = 4) -> Database:
+    from farebox.db.migrate import upgrade_to_head  # alembic: not needed in spawned workers
+
     db = Database(url, threads=threads)
     upgrade_to_head(db.engine)
     return db
@@ -249,7 +252,7 @@ def audit(conn: Connection) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Worker for the cross-process tests (runs in a spawned child)
+# Workers for the cross-process tests (each runs in a spawned child with its own Database)
 
 
 def hold_worker(
@@ -259,15 +262,14 @@ def hold_worker(
     amount: int,
     attempts: int,
     tag: str,
-    start_at: float,
-) -> tuple[int, int, list[str]]:
-    """Try `attempts` holds of exactly `amount`; return (held, refused, problems seen)."""
+    barrier: Any,
+) -> tuple[str, int, int, list[str], int]:
+    """Try `attempts` holds of exactly `amount`: (tag, held, refused, problems seen, pid)."""
     db = Database(url, threads=1)
     held = refused = 0
     problems: list[str] = []
     try:
-        while time.time() < start_at:
-            time.sleep(0.001)
+        barrier.wait(120)
         for i in range(attempts):
             req = HoldRequest(
                 transfer_id=f"{tag}.{i}",
@@ -286,10 +288,34 @@ def hold_worker(
                     problems.append(f"{req.transfer_id} held {res.held} != {amount}")
             else:
                 refused += 1
-            if i % 5 == 0:
-                row = db.read_sync(account_row, account_id)
-                if row.debits_pending + row.debits_posted > row.credits_posted:
-                    problems.append(f"account below zero: {row}")
+            row = db.read_sync(account_row, account_id)
+            if row.debits_pending + row.debits_posted > row.credits_posted:
+                problems.append(f"account below zero: {row}")
+            if key_id is not None:
+                k = db.read_sync(key_row, key_id)
+                if k.usage_limit is not None and k.period_posted + k.period_pending > k.usage_limit:
+                    problems.append(f"key over its limit: {k}")
+    except Exception as exc:  # reported, never swallowed
+        problems.append(f"{type(exc).__name__}: {exc}")
     finally:
         db.close()
-    return held, refused, problems
+    return tag, held, refused, problems, os.getpid()
+
+
+def grant_worker(
+    url: str, account_id: str, ids: list[str], amount: int, tag: str, barrier: Any
+) -> tuple[str, int, int, list[str], int]:
+    """Replay the same grant ids as every other process: (tag, applied, 0, problems, pid)."""
+    db = Database(url, threads=1)
+    applied = 0
+    problems: list[str] = []
+    try:
+        barrier.wait(120)
+        for gid in ids:
+            if db.write_sync(grant, account_id, amount, gid):
+                applied += 1
+    except Exception as exc:
+        problems.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        db.close()
+    return tag, applied, 0, problems, os.getpid()
