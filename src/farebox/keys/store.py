@@ -153,6 +153,15 @@ def parse_expire_at(value: Any, now: float) -> float | None:
 # Transaction functions
 
 
+def _lock_account(conn: Connection, account_id: str) -> None:
+    """Serialise key changes per account, so two requests cannot both take a free name.
+
+    Row lock on the account (PostgreSQL; SQLite writers are serialised already). The ledger
+    locks accounts before keys too, so the lock order stays the same.
+    """
+    conn.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+
+
 def _name_taken(conn: Connection, account_id: str, name: str, except_id: str | None) -> bool:
     stmt = (
         select(func.count())
@@ -175,6 +184,7 @@ def insert_key(
     reset_period: str | None,
     expire_at: float | None,
 ) -> tuple[ApiKey, str]:
+    _lock_account(conn, account_id)
     if _name_taken(conn, account_id, name, None):
         raise Conflict(f"an active key named {name!r} already exists on this account", param="name")
     raw = new_api_key()
@@ -246,9 +256,13 @@ def _list(conn: Connection, account_id: str, include_disabled: bool) -> list[Api
 def _patch(conn: Connection, account_id: str, key_id: str, changes: dict[str, Any]) -> ApiKey:
     key = _load_one(conn, account_id, key_id)
     if key.revoked_at is not None:
-        raise InvalidRequest("this API key has been revoked and can no longer be changed")
+        raise InvalidRequest(
+            "This API key has been revoked and can no longer be changed. Create a new one with "
+            "POST /keys."
+        )
     values: dict[str, Any] = {"updated_at": time.time()}
     if "name" in changes:
+        _lock_account(conn, account_id)
         if _name_taken(conn, account_id, changes["name"], key_id):
             raise Conflict(
                 f"an active key named {changes['name']!r} already exists on this account",
