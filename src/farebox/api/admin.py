@@ -19,6 +19,7 @@ from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.money import MoneyError, usd_to_nanos
 
 MAX_GRANT_NANOS = 1_000_000 * 1_000_000_000  # $1M per grant, a typo guard
+MAX_IDEMPOTENCY_KEY = 200
 
 
 def parse_grant_amount(value: object) -> int:
@@ -75,8 +76,15 @@ def routes(services: Services) -> list[Route]:
             )
         nanos = parse_grant_amount(body.get("amount_usd"))
         idem = body.get("idempotency_key")
-        if idem is not None and not isinstance(idem, str):
-            raise InvalidRequest("idempotency_key must be a string", param="idempotency_key")
+        if idem is not None and (
+            not isinstance(idem, str) or not idem.strip() or len(idem) > MAX_IDEMPOTENCY_KEY
+        ):
+            # An empty key would silently grant again on every retry: refuse it.
+            raise InvalidRequest(
+                f"idempotency_key must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY} "
+                "characters (for example the invoice or ticket id), or left out",
+                param="idempotency_key",
+            )
         if not await services.keys.is_customer(credit_id):
             raise NotFound(f"No account with credit_id {credit_id!r}.", param="credit_id")
         transfer_id = await grant(services.ledger, credit_id, nanos, idem)
