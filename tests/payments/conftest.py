@@ -9,11 +9,14 @@ import pytest
 from farebox.sim.server import SimServer
 
 from btcpay_fake import BTCPayFake
+from lnbits_support import LNbitsServer, LNbitsWallet, require_lnbits, running_lnbits
 from payments_support import (
+    BTC_USD,
     BTCPAY_KEY,
     BTCPAY_SECRET,
     BTCPAY_STORE,
     DEV_ENV,
+    Forwarder,
     btcpay_env,
     require_db,
     serve_app,
@@ -58,3 +61,49 @@ def btcpay_gateway(
     ):
         btcpay.webhook_url = gw.url + "/topup/webhook/btcpay"
         yield gw
+
+
+@pytest.fixture(scope="session")
+def lnbits() -> Iterator[LNbitsServer]:
+    """One real LNbits (FakeWallet) for the session, from its own virtualenv."""
+    with running_lnbits(require_lnbits()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def lnbits_payer(lnbits: LNbitsServer) -> LNbitsWallet:
+    """A second LNbits wallet, funded by the super user, that pays farebox's invoices."""
+    wallet = lnbits.create_wallet("payer")
+    lnbits.fund(wallet, 1_000_000)
+    return wallet
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def lnbits_gateway(
+    request: pytest.FixtureRequest,
+    sim: SimServer,
+    lnbits: LNbitsServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Gateway, LNbitsWallet]]:
+    """A gateway on its own LNbits wallet. LNbits' webhooks reach it through a forwarder (the
+    gateway's port is known only once it runs); the reconciler is slowed down so tests see the
+    webhook do the crediting."""
+    require_db(request.param)
+    wallet = lnbits.create_wallet(f"farebox-{request.param}")
+    tmp = tmp_path_factory.mktemp("lnbits")
+    forwarder = Forwarder()
+    env = {
+        "FAREBOX_LNBITS_URL": lnbits.url,
+        "FAREBOX_LNBITS_INVOICE_KEY": wallet.inkey,
+        "FAREBOX_TOPUP_RATES": f"BTC={BTC_USD}",
+        "FAREBOX_TOPUP_POLL_S": "3600",
+    }
+    with (
+        serve_app(forwarder.app) as forward_url,
+        database_url(request.param, tmp) as url,
+        running_gateway(
+            url, test_catalog(sim.url), extra_env={**env, "FAREBOX_PUBLIC_URL": forward_url}
+        ) as gw,
+    ):
+        forwarder.target = gw.url
+        yield gw, wallet

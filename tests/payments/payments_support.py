@@ -13,6 +13,10 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from farebox.db.schema import transfers
 
@@ -114,3 +118,24 @@ def serve_app(app: Any) -> Iterator[str]:
         server.should_exit = True
         task.result(15)
         loop.stop()
+
+
+class Forwarder:
+    """Relays POSTs to `target` (same path and body): lets a server that must be told a callback
+    URL before the gateway's port is known reach the gateway anyway."""
+
+    def __init__(self) -> None:
+        self.target = ""
+        self.received = 0
+        self.app = Starlette(routes=[Route("/{path:path}", self._forward, methods=["POST"])])
+
+    async def _forward(self, request: Request) -> Response:
+        self.received += 1
+        body = await request.body()
+        async with httpx.AsyncClient(timeout=30) as client:
+            reply = await client.post(
+                self.target + request.url.path,
+                content=body,
+                headers={"Content-Type": request.headers.get("content-type", "application/json")},
+            )
+        return Response(reply.content, reply.status_code, media_type="application/json")
