@@ -21,6 +21,7 @@ from farebox.api import topup as topup_api
 from farebox.api.responses import JSONResponse, error_response
 from farebox.api.services import Services
 from farebox.catalog.loader import load_catalog
+from farebox.billing.tokens import encoder
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
 from farebox.db.database import Database
@@ -55,6 +56,8 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         catalog = load_catalog(settings.catalog_path, env=settings.extra_env)
     router = Router.from_catalog(catalog)
     chat_service = ChatService(
+    for tokenizer in sorted({m.tokenizer for m in catalog.models.values()}):
+        encoder(tokenizer)  # load the tables now, not on the first customer's request
         catalog,
         router,
         ledger,

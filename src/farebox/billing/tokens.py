@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, Protocol
-
-import bpe_openai
 
 # OpenAI's chat format adds a few tokens per message and for priming the reply.
 TOKENS_PER_MESSAGE = 3
@@ -14,6 +13,16 @@ TOKENS_PER_REPLY = 3
 # A conservative fixed estimate for one image part (OpenAI's high-detail 1024px tile cost).
 TOKENS_PER_IMAGE = 765
 DEFAULT_ENCODING = "o200k_base"
+# The encodings bpe_openai ships (checked by a test against bpe_openai.list_encoding_names()).
+KNOWN_ENCODINGS = (
+    "cl100k_base",
+    "gpt2",
+    "o200k_base",
+    "p50k_base",
+    "p50k_edit",
+    "r50k_base",
+    "voyage3_base",
+)
 
 
 class Encoder(Protocol):
@@ -22,6 +31,13 @@ class Encoder(Protocol):
 
 @lru_cache(maxsize=16)
 def encoder(name: str) -> Encoder:
+    """The named encoding (the default one for a name it does not know).
+
+    bpe_openai builds every encoding's tables when imported (about 2 s of CPU), so it is loaded
+    on first use, not at import: commands that never count tokens start fast. The server warms
+    it at start (see app.py).
+    """
+    bpe_openai = importlib.import_module("bpe_openai")
     try:
         enc: Encoder = bpe_openai.get_encoding(name)
     except Exception:

@@ -14,8 +14,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import bpe_openai
 import orjson
+
+from farebox.billing.tokens import KNOWN_ENCODINGS
 
 from . import media, parse
 from .errors import CatalogError
@@ -198,8 +199,8 @@ def _model(
     if max_output > context:
         raise where.error(f"{max_output} is larger than the context ({context})", "max_output")
     tokenizer = parse.string(obj.get("tokenizer", _DEFAULT_TOKENIZER), where, "tokenizer")
-    if tokenizer not in bpe_openai.list_encoding_names():
-        known = ", ".join(bpe_openai.list_encoding_names())
+    if tokenizer not in KNOWN_ENCODINGS:
+        known = ", ".join(KNOWN_ENCODINGS)
         raise where.error(f"unknown encoding {tokenizer!r} (known: {known})", "tokenizer")
     routes = _routes(model_id, obj["routes"], providers, where)
     aliases = parse.name_list(obj.get("aliases", []), where, "aliases")

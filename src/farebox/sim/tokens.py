@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
-import bpe_openai
+if TYPE_CHECKING:
+    import bpe_openai
 
 ENCODING = "o200k_base"
 _CACHED_CHARS = 4096
@@ -13,8 +16,11 @@ _CACHED_CHARS = 4096
 
 @cache
 def load_encoding(name: str = ENCODING) -> bpe_openai.Encoding:
-    """The tokenizer tables, loaded once per process (about half a second)."""
-    return bpe_openai.get_encoding(name)
+    """The tokenizer tables, loaded once per process on first use (importing bpe_openai builds
+    every encoding, about 2 s of CPU, so commands that never count tokens skip it)."""
+    module = importlib.import_module("bpe_openai")
+    encoding: bpe_openai.Encoding = module.get_encoding(name)
+    return encoding
 
 
 class Tokenizer:
