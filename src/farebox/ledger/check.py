@@ -36,6 +36,8 @@ def check_ledger(conn: Connection) -> CheckReport:
     derived: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # dp, dP, cp, cP
     pending: dict[str, tuple[str, str, int]] = {}
     resolved: dict[str, int] = defaultdict(int)
+    # (id, pending id, debit account, credit account, amount, flags) of every post and void
+    resolutions: list[tuple[str, str, str, str, int, int]] = []
     posted_by_key: dict[str, int] = defaultdict(int)
     query_posted: dict[str, int] = defaultdict(int)
     for t in conn.execute(select(transfers)).yield_per(5000):
@@ -48,6 +50,9 @@ def check_ledger(conn: Connection) -> CheckReport:
             continue
         if t.flags & (POST_PENDING | VOID_PENDING):
             resolved[t.pending_id] += 1
+            resolutions.append(
+                (t.id, t.pending_id, t.debit_account_id, t.credit_account_id, amount, t.flags)
+            )
             if t.flags & VOID_PENDING:
                 continue
         derived[t.debit_account_id][1] += amount
@@ -72,6 +77,19 @@ def check_ledger(conn: Connection) -> CheckReport:
     for pid in resolved:
         if pid not in pending:
             report.problems.append(f"a post or void names {pid}, which is not a pending transfer")
+    # A post may take less than was held, never more, and only between the hold's accounts.
+    for tid, pid, debit, credit, amount, flags in resolutions:
+        if pid not in pending:
+            continue
+        held_debit, held_credit, held = pending[pid]
+        if (debit, credit) != (held_debit, held_credit):
+            report.problems.append(
+                f"transfer {tid} resolves {pid} between other accounts than its hold's"
+            )
+        if flags & POST_PENDING and amount > held:
+            report.problems.append(
+                f"transfer {tid} posts {amount}, more than the {held} held by {pid}"
+            )
     for tid in open_holds:
         if tid not in pending:
             report.problems.append(f"open hold {tid} has no pending transfer")
