@@ -14,14 +14,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api import accounts, admin, chat, history, keys, messages, models
+from farebox.api import audio as audio_api
 from farebox.api import embeddings as embeddings_api
 from farebox.api import images as images_api
 from farebox.api import media as media_api
 from farebox.api import topup as topup_api
 from farebox.api.responses import JSONResponse, error_response
 from farebox.api.services import Services
-from farebox.catalog.loader import load_catalog
 from farebox.billing.tokens import encoder
+from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
 from farebox.db.database import Database
@@ -55,9 +56,9 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
     if catalog is None:
         catalog = load_catalog(settings.catalog_path, env=settings.extra_env)
     router = Router.from_catalog(catalog)
-    chat_service = ChatService(
     for tokenizer in sorted({m.tokenizer for m in catalog.models.values()}):
         encoder(tokenizer)  # load the tables now, not on the first customer's request
+    chat_service = ChatService(
         catalog,
         router,
         ledger,
@@ -153,6 +154,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         *embeddings_api.routes(services),
         *images_api.routes(services),
         *media_api.routes(services),
+        *audio_api.routes(services),
         *_health_routes(services),
     ]
     app = Starlette(

@@ -20,12 +20,17 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
     base = {"provider": "Test", "date_added": "2026-01-01", "context": 8191, "max_output": 0}
     embed = {**base, "type": "embedding", "price": EMBED_PRICE, "tokenizer": "cl100k_base"}
     image = {**base, "type": "image", "required": ["prompt"]}
+    audio = {**base, "type": "audio", "provider": "Deepgram", "unit_prices": {"minute": "0.6"}}
+    speech = {**base, "type": "speech"}
     key = {"api_key_env": "SIM_KEY"}
     return {
         "providers": {
             "sim": {"kind": "openai", "base_url": f"{sim_url}/v1", **key},
             "sim503": {"kind": "openai", "base_url": f"{sim_url}/sim/status=503/v1", **key},
             "fal": {"kind": "fal", "base_url": f"{sim_url}/fal", **key},
+            "dg": {"kind": "deepgram", "base_url": f"{sim_url}/v1", **key},
+            "dg503": {"kind": "deepgram", "base_url": f"{sim_url}/sim/status=503/v1", **key},
+            "eleven": {"kind": "elevenlabs", "base_url": f"{sim_url}/v1", **key},
             "falslow": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=300/fal", **key},
             "falfail": {"kind": "fal", "base_url": f"{sim_url}/sim/job_fail=true/fal", **key},
         },
@@ -69,6 +74,47 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
                 },
                 "unit_prices": {"image": "0.04", "image:2K": "0.08"},
                 "routes": [{"provider": "falslow", "model": "fal-ai/nano-banana"}],
+            },
+            "nova-3": {
+                **audio,
+                "name": "Deepgram Nova-3",
+                "routes": [{"provider": "dg", "model": "nova-3"}],
+            },
+            "nova-2": {**audio, "routes": [{"provider": "dg", "model": "nova-2"}]},
+            "whisper-1": {
+                **audio,
+                "provider": "OpenAI",
+                "routes": [{"provider": "sim", "model": "whisper-1"}],
+            },
+            "failing-stt": {**audio, "routes": [{"provider": "dg503", "model": "nova-3"}]},
+            "deepgram_aura_2": {
+                **speech,
+                "provider": "Deepgram",
+                "voices": [
+                    {"id": "aura-2-arcas-en", "name": "Arcas", "description": "Natural, Smooth"},
+                    {"id": "aura-2-thalia-en", "name": "Thalia", "description": "Clear"},
+                ],
+                "aliases": ["aura-2-arcas-en", "aura-2-thalia-en"],
+                "max_input_chars": 2000,
+                "unit_prices": {"1k_chars": "0.03"},
+                "routes": [{"provider": "dg", "model": "aura-2"}],
+            },
+            "eleven_turbo_v2_5": {
+                **speech,
+                "provider": "ElevenLabs",
+                "voices": [{"id": "JBFqnCBsd6RMkjVDRZzb", "name": "George"}],
+                "max_input_chars": 5000,
+                "parameters": {"response_format": ["mp3", "pcm", "wav", "opus"], "speed": []},
+                "unit_prices": {"1k_chars": "0.05"},
+                "routes": [{"provider": "eleven", "model": "eleven_turbo_v2_5"}],
+            },
+            "tts-1": {
+                **speech,
+                "provider": "OpenAI",
+                "voices": [{"id": "alloy", "name": "Alloy"}, {"id": "echo", "name": "Echo"}],
+                "max_input_chars": 4096,
+                "unit_prices": {"1k_chars": "0.015"},
+                "routes": [{"provider": "sim", "model": "tts-1"}],
             },
             "failing-image": {
                 **image,

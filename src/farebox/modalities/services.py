@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from farebox.audio.speech import SpeechService
+from farebox.audio.transcription import TranscriptionService
 from farebox.catalog.model import Catalog
 from farebox.db.database import Database
 from farebox.embeddings.service import EmbeddingService
@@ -25,6 +27,8 @@ class MediaServices:
     config: MediaConfig
     embeddings: EmbeddingService
     images: ImageService
+    transcription: TranscriptionService
+    speech: SpeechService
     media: MediaStore
     storage: MediaStorage
     own_providers: Router
@@ -60,6 +64,8 @@ def build_media_services(
         config=config,
         embeddings=EmbeddingService(catalog, routes, payer),
         images=ImageService(catalog, routes, payer, store, config.fetch),
+        transcription=TranscriptionService(catalog, routes, payer),
+        speech=SpeechService(catalog, routes, payer),
         media=store,
         storage=storage,
         own_providers=own,

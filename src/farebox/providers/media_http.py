@@ -15,6 +15,14 @@ from farebox.providers.http import RETRYABLE_STATUS, AiohttpReply, HttpUpstream
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 
 
+class MediaReply(AiohttpReply):
+    """An AiohttpReply that also keeps the response headers (billing counts, file types)."""
+
+    def __init__(self, response: aiohttp.ClientResponse, provider: str) -> None:
+        super().__init__(response, provider)
+        self.headers = response.headers
+
+
 class MediaUpstream(HttpUpstream):
     """HttpUpstream plus GET, multipart bodies, absolute URLs and capped downloads."""
 
@@ -31,7 +39,7 @@ class MediaUpstream(HttpUpstream):
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-    ) -> AiohttpReply:
+    ) -> MediaReply:
         name = self.config.name
         try:
             response = await self._client().request(
@@ -55,7 +63,7 @@ class MediaUpstream(HttpUpstream):
                 retryable=response.status in RETRYABLE_STATUS,
                 body=body,
             )
-        return AiohttpReply(response, name)
+        return MediaReply(response, name)
 
     async def json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """Send, then read a JSON object back (an unreadable body is a retryable failure)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from farebox.catalog.model import Catalog, ProviderConfig
+from farebox.providers.deepgram import DeepgramProvider
+from farebox.providers.elevenlabs import ElevenLabsProvider
 from farebox.providers.fal import FalProvider
 from farebox.providers.router import Router
 
@@ -14,6 +16,10 @@ def build_media_provider(config: ProviderConfig) -> Any | None:
     """An adapter for a media-only kind, or None for kinds the chat router builds."""
     if config.kind == "fal":
         return FalProvider(config)
+    if config.kind == "deepgram":
+        return DeepgramProvider(config)
+    if config.kind == "elevenlabs":
+        return ElevenLabsProvider(config)
     return None
 
 

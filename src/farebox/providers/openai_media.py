@@ -8,6 +8,8 @@ from typing import Any
 
 import aiohttp
 
+from farebox.audio.transcripts import Segment, Transcript, Word
+from farebox.audio.types import AudioInput, SpeechJob, SpeechReply
 from farebox.catalog.model import ProviderConfig
 from farebox.images.request import ImageJob, output_content_type
 from farebox.media.store import MediaFile
@@ -27,6 +29,57 @@ class OpenAIMediaProvider(OpenAICompatible):
     async def embed(self, body: dict[str, Any]) -> dict[str, Any]:
         headers = {**self._auth, "Content-Type": "application/json"}
         return await self._media.json("POST", "/embeddings", data=json_body(body), headers=headers)
+
+    async def transcribe(self, upstream_model: str, audio: AudioInput) -> Transcript:
+        """/audio/transcriptions, always as verbose_json (it carries the duration to bill)."""
+        form = aiohttp.FormData()
+        form.add_field("model", upstream_model)
+        form.add_field("response_format", "verbose_json")
+        if audio.language and audio.language != "multi":
+            form.add_field("language", audio.language)
+        if audio.prompt:
+            form.add_field("prompt", audio.prompt)
+        form.add_field("file", audio.data, filename=audio.filename, content_type=audio.content_type)
+        reply = await self._media.json(
+            "POST", "/audio/transcriptions", data=form, headers=self._auth
+        )
+        text = reply.get("text")
+        if not isinstance(text, str):
+            raise UpstreamFailure("unreadable transcript", provider=self.config.name)
+        duration = reply.get("duration")
+        return Transcript(
+            text=text,
+            duration_s=float(duration) if isinstance(duration, int | float) else None,
+            language=reply.get("language"),
+            segments=tuple(
+                Segment(float(s["start"]), float(s["end"]), str(s.get("text", "")))
+                for s in reply.get("segments") or ()
+                if isinstance(s, dict) and "start" in s and "end" in s
+            ),
+            words=tuple(
+                Word(str(w.get("word", "")), float(w["start"]), float(w["end"]))
+                for w in reply.get("words") or ()
+                if isinstance(w, dict) and "start" in w and "end" in w
+            ),
+        )
+
+    async def speak(self, upstream_model: str, job: SpeechJob) -> SpeechReply:
+        body: dict[str, Any] = {
+            "model": upstream_model,
+            "input": job.text,
+            "voice": job.voice or "alloy",
+            "response_format": job.response_format,
+        }
+        if job.speed is not None:
+            body["speed"] = job.speed
+        reply = await self._media.send(
+            "POST",
+            "/audio/speech",
+            data=json_body(body),
+            headers={**self._auth, "Content-Type": "application/json"},
+        )
+        await reply.prime()
+        return SpeechReply(reply)
 
     async def generate_images(self, upstream_model: str, job: ImageJob) -> list[MediaFile]:
         """/images/generations, or /images/edits (multipart) when there is an input image."""

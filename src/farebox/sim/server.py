@@ -15,7 +15,10 @@ except ImportError:  # pragma: no cover - uvloop is a dependency except on Windo
 
 from farebox.sim import (
     control,
+    deepgram,
+    elevenlabs,
     fal_queue,
+    openai_audio,
     openai_chat,
     openai_embeddings,
     openai_images,
@@ -34,6 +37,9 @@ API_ROUTES: tuple[web.RouteDef, ...] = (
     *openai_embeddings.ROUTES,
     *openai_images.ROUTES,
     *fal_queue.ROUTES,
+    *openai_audio.ROUTES,
+    *deepgram.ROUTES,
+    *elevenlabs.ROUTES,
 )
 """One entry per wire-format module; each is served bare and under `FAULT_PREFIX`."""
 
