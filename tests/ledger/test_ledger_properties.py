@@ -495,4 +495,5 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 
 def test_ledger_state_machine(db: Database, pool: ThreadPoolExecutor) -> None:
-    run_state_machine_as_test(lambda: LedgerMachine(db, pool), settings=SETTINGS)
+    factory = lambda: LedgerMachine(db, pool)  # noqa: E731
+    run_state_machine_as_test(factory, settings=SETTINGS)  # type: ignore[arg-type]
