@@ -11,7 +11,7 @@ from sqlalchemy import select
 from farebox.db.schema import transfers
 from farebox.ledger.types import PENDING
 
-from support import NANOS, Gateway
+from support import NANOS, Gateway, wait_until
 
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -228,3 +228,35 @@ def test_api_key_header_works_like_bearer(gateway: Gateway, stream: bool) -> Non
         )
     assert r.status_code == 200
     assert assert_settled(gateway, credit_id, NANOS) > 0
+
+
+def test_client_disconnect_mid_stream_pays_for_what_was_sent(gateway: Gateway) -> None:
+    credit_id, key = gateway.create_account(1)
+    body = {
+        "model": "test-model",
+        "messages": HELLO,
+        "stream": True,
+        "sim": {"output_tokens": 2000, "tps": 200},
+    }
+    received = 0
+    with (
+        gateway.client() as c,
+        c.stream(
+            "POST", "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+        ) as r,
+    ):
+        for line in r.iter_lines():
+            if line.startswith("data: ") and '"content"' in line:
+                received += 1
+            if received >= 10:
+                break
+    assert wait_until(lambda: gateway.nanos(credit_id)[1] == 0, timeout=15)
+    spent = assert_settled(gateway, credit_id, NANOS)
+    with gateway.client() as c:
+        row = c.get("/queries/history", headers={"Authorization": f"Bearer {key}"}).json()["data"][
+            0
+        ]
+    # charged for the prompt and the output produced before the disconnect was noticed:
+    # at least what the client read, far less than the 2000 tokens asked for
+    assert received <= row["output_count"] < 2000
+    assert spent == row["input_count"] * 1_000 + row["output_count"] * 2_000

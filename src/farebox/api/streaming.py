@@ -1,0 +1,61 @@
+"""A lean ASGI response for server-sent events.
+
+Starlette's StreamingResponse runs an anyio task group per response to notice a client leaving;
+this one uses a single plain watcher task: when the client disconnects, the watcher cancels the
+producer, whose `finally` (settling the bill) runs at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+from starlette.types import Message, Receive, Scope, Send
+
+
+class EventStreamResponse:
+    media_type = "text/event-stream"
+
+    def __init__(
+        self, chunks: AsyncIterator[bytes], headers: Mapping[str, str], status: int = 200
+    ) -> None:
+        self.chunks = chunks
+        self.status = status
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"finished": False, "disconnected": False}
+
+        async def watch() -> None:
+            while True:
+                message: Message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not state["finished"]:
+                        state["disconnected"] = True
+                        task.cancel()
+                    return
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status, "headers": self.raw_headers}
+            )
+            async for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            state["finished"] = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not state["disconnected"]:
+                raise
+            task.uncancel()  # the client left: not an error of ours
+        finally:
+            state["finished"] = True
+            watcher.cancel()
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()  # run the producer's cleanup (its settlement) now
