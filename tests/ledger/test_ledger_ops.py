@@ -633,3 +633,13 @@ def test_api_key_from_the_key_store_is_held_against(db: Database) -> None:
     )
     assert hold(db, acct, 1, 1, key=b).refusal is Refusal.KEY_INVALID
     assert_clean(db)
+
+
+@pytest.mark.parametrize("want", [0, -50])
+def test_a_hold_of_nothing_or_less_changes_nothing(db: Database, want: int) -> None:
+    acct = db.write_sync(funded_account, 100)
+    res = hold(db, acct, want, min(want, 0))
+    assert res.held == 0
+    assert balance(db, acct) == Balance(100, 0, 0)
+    assert transfer_count(db) == 1
+    assert_clean(db)

@@ -321,6 +321,8 @@ def _release_pending(conn: Connection, account_id: str, amount: int) -> None:
 
 
 def _hold_one(conn: Connection, req: HoldRequest, now: float) -> HoldResult:
+    if req.want <= 0:  # nothing to hold (a negative want would lower debits_pending unrecorded)
+        return HoldResult(req.transfer_id, 0)
     amount = req.want
     if not _debit_pending(conn, req.account_id, amount):
         bal = get_balance(conn, req.account_id)
