@@ -1,0 +1,142 @@
+"""POST /accounts/create and POST /credits/balance."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from support import ADMIN_TOKEN, NANOS, Gateway
+
+
+@pytest.fixture(scope="module")
+def c(gateway: Gateway) -> Iterator[httpx.Client]:
+    """One client per module: making an httpx.Client costs ~0.1 s (it loads CA certificates)."""
+    with gateway.client() as client:
+        yield client
+
+
+def new_account(c: httpx.Client, usd: float | str = 0) -> tuple[str, str]:
+    """(credit_id, api_key) of a new account granted `usd` through the admin API."""
+    r = c.post("/accounts/create")
+    assert r.status_code == 201, r.text
+    data = r.json()
+    if float(usd) > 0:
+        g = c.post(
+            "/admin/credits",
+            json={"credit_id": data["credit_id"], "amount_usd": str(usd)},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert g.status_code == 200, g.text
+    return data["credit_id"], data["api_key"]
+
+
+def balance(c: httpx.Client, **kwargs: Any) -> httpx.Response:
+    return c.post("/credits/balance", **kwargs)
+
+
+def assert_error(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert set(err) >= {"message", "type", "param", "code"}
+    assert isinstance(err["message"], str) and len(err["message"]) > 15
+    if code is not None:
+        assert err["code"] == code
+    return dict(err)
+
+
+def test_create_account_returns_credit_id_and_a_working_key(
+    gateway: Gateway, c: httpx.Client
+) -> None:
+    r = c.post("/accounts/create")
+    assert r.status_code in (200, 201), r.text
+    data = r.json()
+    assert set(data) >= {"credit_id", "api_key", "api_key_id"}
+    uuid.UUID(data["credit_id"])
+    assert data["api_key"].startswith("sk-")
+    keys = c.get("/keys", headers={"x-credit-id": data["credit_id"]}).json()["data"]
+    assert [k["_id"] for k in keys] == [data["api_key_id"]]
+    other = c.post("/accounts/create").json()
+    assert other["credit_id"] != data["credit_id"]
+    assert other["api_key"] != data["api_key"]
+    assert other["api_key_id"] != data["api_key_id"]
+
+
+def test_new_account_has_zero_balance(gateway: Gateway, c: httpx.Client) -> None:
+    credit_id, _ = new_account(c, 0)
+    r = balance(c, json={"credit_id": credit_id})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"credit_id": credit_id, "balance": 0, "reserved": 0, "available": 0}
+    assert gateway.nanos(credit_id) == (0, 0)
+
+
+def test_grant_shows_in_balance(gateway: Gateway, c: httpx.Client) -> None:
+    credit_id, _ = new_account(c, "2.5")
+    data = balance(c, json={"credit_id": credit_id}).json()
+    assert data == {"credit_id": credit_id, "balance": 2.5, "reserved": 0, "available": 2.5}
+    assert gateway.nanos(credit_id) == (2_500_000_000, 0)
+    assert gateway.check().ok
+
+
+def test_balance_with_an_api_key(gateway: Gateway, c: httpx.Client) -> None:
+    credit_id, key = new_account(c, 1)
+    expected = {"credit_id": credit_id, "balance": 1, "reserved": 0, "available": 1}
+    for headers in ({"Authorization": f"Bearer {key}"}, {"api-key": key}):
+        r = balance(c, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json() == expected
+        r = balance(c, headers=headers, content=b"")
+        assert r.json() == expected
+        r = balance(c, headers=headers, json={})
+        assert r.status_code == 200, r.text
+        assert r.json() == expected
+
+
+def test_balance_follows_spending(gateway: Gateway, c: httpx.Client) -> None:
+    credit_id, key = new_account(c, 1)
+    r = c.post(
+        "/v1/chat/completions",
+        json={"model": "test-model", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert r.status_code == 200, r.text
+    cost = round(r.json()["usage"]["cost"] * NANOS)
+    data = balance(c, json={"credit_id": credit_id}).json()
+    assert round(data["balance"] * NANOS) == NANOS - cost
+    assert data["reserved"] == 0
+    assert data["available"] == data["balance"]
+
+
+def test_unknown_credit_id_is_404(gateway: Gateway, c: httpx.Client) -> None:
+    for credit_id in (str(uuid.uuid4()), "nope", "x" * 500):
+        err = assert_error(balance(c, json={"credit_id": credit_id}), 404, "not_found")
+        assert err["param"] == "credit_id"
+        assert "/accounts/create" in err["message"]
+
+
+@pytest.mark.parametrize("system_account", ["revenue", "grants", "topups"])
+def test_system_accounts_are_not_customer_balances(
+    gateway: Gateway, c: httpx.Client, system_account: str
+) -> None:
+    """The operator's revenue and grant totals are not readable as somebody's credit_id."""
+    _credit_id, key = new_account(c, 1)
+    c.post(
+        "/v1/chat/completions",
+        json={"model": "test-model", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert_error(balance(c, json={"credit_id": system_account}), 404)
+
+
+def test_balance_bad_requests(gateway: Gateway, c: httpx.Client) -> None:
+    credit_id, _ = new_account(c, 0)
+    assert_error(balance(c), 400)  # neither credit_id nor key
+    assert_error(balance(c, json={"credit_id": 42}), 400)
+    assert_error(balance(c, json=[credit_id]), 400)
+    assert_error(balance(c, content=b"{not json"), 400)
+    assert_error(balance(c, headers={"Authorization": "Bearer sk-nope"}), 401)
+    assert_error(c.get("/credits/balance"), 405)
+    assert_error(c.get("/accounts/create"), 405)
