@@ -1,0 +1,94 @@
+"""Fixtures for the end-to-end tests: one `farebox sim` process for the folder, and teardown that
+kills every process a test started (printing their logs when the test failed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_support import (
+    INCREMENT_TOKENS,
+    LIVE,
+    SLOW_MODELS,
+    Cluster,
+    Ledger,
+    Proc,
+    require_pg,
+    serve_env,
+    spawn_serve,
+    start_sim,
+    wait_serve,
+    write_catalog,
+)
+
+from support import fresh_pg_database
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    setattr(item, "rep_" + report.when, report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def sim_proc() -> Iterator[Proc]:
+    # 200 tokens/s so concurrent streams overlap; 40 tokens is a whole answer ("stop").
+    proc = start_sim("--tokens-per-second", "200", "--output-tokens", "40")
+    proc.shared = True
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def catalog_file(sim_proc: Proc, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_catalog(tmp_path_factory.mktemp("e2e") / "catalog.json", sim_proc.url, SLOW_MODELS)
+
+
+@pytest.fixture(scope="session")
+def cluster(catalog_file: Path) -> Iterator[Cluster]:
+    """Two gateways sharing one fresh PostgreSQL database and the catalog (default timeouts)."""
+    require_pg()
+    with fresh_pg_database() as url:
+        env = serve_env(url, catalog_file, stream_increment_tokens=INCREMENT_TOKENS)
+        # Both start at once on the fresh database (migrations take an advisory lock).
+        servers = [spawn_serve("serve-a", env), spawn_serve("serve-b", env)]
+        ledger = Ledger(url)
+        try:
+            servers = [wait_serve(s, env) for s in servers]
+            for s in servers:
+                s.shared = True
+            yield Cluster(servers, env, ledger)
+        finally:
+            for s in servers:
+                s.stop()
+            ledger.close()
+
+
+@pytest.fixture(autouse=True)
+def reap_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Kill what the test started; on failure print every live process's log."""
+    before = len(LIVE)
+    yield
+    failed = any(
+        getattr(getattr(request.node, "rep_" + when, None), "failed", False)
+        for when in ("setup", "call")
+    )
+    if failed:
+        for proc in LIVE:
+            print(f"\n----- {proc.name} (pid {proc.pid}, rc {proc.popen.poll()}) log -----")
+            print(proc.log())
+    for proc in LIVE[before:]:
+        if not proc.shared:
+            proc.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reap_everything() -> Iterator[None]:
+    """The safety net: nothing outlives the test session."""
+    yield
+    for proc in LIVE:
+        proc.stop()
