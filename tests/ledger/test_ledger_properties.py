@@ -421,6 +421,73 @@ class LedgerMachine(RuleBasedStateMachine):
         assert (res.posted, res.lost, list(res.swept_holds)) == (posted, lost, swept)
         assert res.posted <= sum(h.amount for h in r.holds)
 
+    @rule(
+        target=requests,
+        picks=st.lists(
+            st.tuples(
+                st.integers(0, 10**6), st.booleans(), st.integers(1, 300), st.integers(1, 100)
+            ),
+            min_size=2,
+            max_size=5,
+        ),
+        accounts=st.lists(accounts, min_size=1, max_size=5),
+    )
+    def hold_many(self, picks: list[tuple[int, bool, int, int]], accounts: list[str]) -> Any:
+        """Several requests' holds in one transaction (what the async batcher sends)."""
+        reqs: list[tuple[HoldRequest, MKey | None]] = []
+        keys_of = {a: [k for k, v in self.m.keys.items() if v.account == a] for a in accounts}
+        for pick, use_key, want, minimum_pct in picks:
+            account = accounts[pick % len(accounts)]
+            key = None
+            if use_key and keys_of[account]:
+                key = keys_of[account][pick % len(keys_of[account])]
+            rid = uid("b-")
+            budget = None if key is None else KeyBudget(key, self.m.keys[key].period, 0)
+            req = HoldRequest(
+                f"{rid}.0",
+                rid,
+                0,
+                account,
+                want,
+                max(1, want * minimum_pct // 100),
+                self.now + 30,
+                key=budget,
+            )
+            reqs.append((req, None if key is None else self.m.keys[key]))
+        results = self.db.write_sync(ops.hold_batch, [r for r, _ in reqs], self.now)
+        held = []
+        for (req, mkey), res in zip(reqs, results, strict=True):
+            expect, refusal, _ = self.m.hold(req, mkey)
+            assert (res.transfer_id, res.held, res.refusal) == (req.transfer_id, expect, refusal)
+            if expect:
+                held.append(req.request_id)
+        return multiple(*held)
+
+    @rule(
+        picks=st.lists(
+            st.tuples(requests, st.integers(-150, 100), st.booleans()), min_size=1, max_size=4
+        )
+    )
+    def settle_many(self, picks: list[tuple[str, int, bool]]) -> None:
+        """Several settlements in one transaction, a request possibly named twice."""
+        batch = []
+        for request, extra, query in picks:
+            r = self.m.requests[request]
+            actual = max(0, sum(h.amount for h in r.holds) + extra) if query else 0
+            batch.append((r, actual, query))
+        results = self.db.write_sync(
+            ops.settle_batch, [self._settlement(r, a, q) for r, a, q in batch], self.now
+        )
+        for (r, actual, query), res in zip(batch, results, strict=True):
+            posted, lost, swept = self.m.settle(r, r.holds, actual, query)
+            r.settled += 1
+            assert (res.request_id, res.posted, res.lost, list(res.swept_holds)) == (
+                r.rid,
+                posted,
+                lost,
+                swept,
+            )
+
     @rule(dt=st.integers(1, 40))
     def advance_time(self, dt: int) -> None:
         self.now += dt
