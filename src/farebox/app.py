@@ -18,6 +18,7 @@ from farebox.api import audio as audio_api
 from farebox.api import embeddings as embeddings_api
 from farebox.api import images as images_api
 from farebox.api import media as media_api
+from farebox.api import nwc as nwc_api
 from farebox.api import topup as topup_api
 from farebox.api.responses import JSONResponse, error_response
 from farebox.api.services import Services
@@ -33,6 +34,8 @@ from farebox.keys.secrets import KeyCipher, load_or_create_secret
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger, Sweeper
 from farebox.modalities.services import build_media_services
+from farebox.nwc.auto import AutoTopup, AutoTopupConfig
+from farebox.nwc.wallet import NostrWallet
 from farebox.payments.config import PaymentsConfig, build_topups
 from farebox.payments.poller import Reconciler
 from farebox.providers.router import Router
@@ -67,6 +70,15 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         stream_increment_tokens=settings.stream_increment_tokens,
     )
     topups = build_topups(PaymentsConfig.from_env(settings.extra_env), db, secret)
+    auto_topup = AutoTopup(
+        db,
+        ledger,
+        topups,
+        KeyCipher(secret),
+        NostrWallet(),
+        AutoTopupConfig.from_env(settings.extra_env),
+    )
+    ledger.add_settle_listener(auto_topup.on_settled)
     return Services(
         settings=settings,
         db=db,
@@ -77,6 +89,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         chat=chat_service,
         history=History(db),
         topups=topups,
+        nwc=auto_topup,
         media=build_media_services(settings, catalog, router, ledger, key_store, secret, db),
     )
 
@@ -130,11 +143,13 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sweeper.start()
         reconciler.start()
+        services.nwc.start()
         await services.media.start()
         try:
             yield
         finally:
             await services.media.stop()
+            await services.nwc.stop()
             await reconciler.stop()
             await services.topups.close()
             await sweeper.stop()
@@ -151,6 +166,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         *history.routes(services),
         *admin.routes(services),
         *topup_api.routes(services),
+        *nwc_api.routes(services),
         *embeddings_api.routes(services),
         *images_api.routes(services),
         *media_api.routes(services),

@@ -11,6 +11,7 @@ from farebox.history.store import History
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
 from farebox.modalities.services import MediaServices
+from farebox.nwc.auto import AutoTopup
 from farebox.payments.service import TopupService
 from farebox.providers.router import Router
 from farebox.settings import Settings
@@ -27,4 +28,5 @@ class Services:
     chat: ChatService
     history: History
     topups: TopupService
+    nwc: AutoTopup
     media: MediaServices

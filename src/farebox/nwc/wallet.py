@@ -1,0 +1,53 @@
+"""Talking to the customer's wallet: a port, and its nostr-sdk implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Protocol
+
+from nostr_sdk import NostrWalletConnectBuilder, NostrWalletConnectUri, PayInvoiceRequest
+
+
+class WalletError(Exception):
+    """The wallet refused, the relay was down, or no answer came in time."""
+
+
+class WalletClient(Protocol):
+    async def pay_invoice(self, uri: str, bolt11: str, timeout_s: float) -> str:
+        """Ask the wallet to pay; returns the preimage or raises WalletError."""
+        ...
+
+
+class NostrWallet:
+    """NIP-47 `pay_invoice` over the wallet's relay(s), NIP-44 encrypted (nostr-sdk)."""
+
+    async def pay_invoice(self, uri: str, bolt11: str, timeout_s: float) -> str:
+        try:
+            parsed = NostrWalletConnectUri.parse(uri)
+            secret = parsed.secret().to_hex()
+        except Exception as exc:
+            raise WalletError("the stored connection string cannot be read") from exc
+        nwc = NostrWalletConnectBuilder(parsed).timeout(timedelta(seconds=timeout_s)).build()
+        try:
+            reply = await asyncio.wait_for(
+                nwc.pay_invoice(PayInvoiceRequest(id=None, invoice=bolt11, amount=None)),
+                timeout_s + 1,
+            )
+        except TimeoutError as exc:
+            raise WalletError(f"no answer from the wallet within {timeout_s:g} s") from exc
+        except Exception as exc:
+            raise WalletError(_clean(str(exc), secret)) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await nwc.client().shutdown()
+        return str(reply.preimage)
+
+
+def _clean(message: str, secret: str) -> str:
+    """Error text from the library, without the secret (never log or store it)."""
+    text = message.replace(secret, "<secret>")
+    if text.startswith("NostrSdkError.Generic("):
+        text = text[len("NostrSdkError.Generic(") : -1].strip("'\"")
+    return text[:300] or "the wallet call failed"

@@ -1,0 +1,59 @@
+"""A gateway with the dev wallet and quick NWC timings, plus a relay and a NIP-47 wallet service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from farebox.sim.server import SimServer
+
+from nwc_wallet import WalletService
+from support import Gateway, LoopThread, database_url, pg_available, running_gateway, test_catalog
+
+NWC_ENV = {
+    "FAREBOX_DEV_WALLET": "1",
+    "FAREBOX_TOPUP_RATES": "BTC=100000",
+    "FAREBOX_TOPUP_POLL_S": "0.5",
+    "FAREBOX_NWC_DEBOUNCE_S": "0.1",
+    "FAREBOX_NWC_TIMEOUT_S": "3",
+    "FAREBOX_NWC_CONFIRM_S": "3",
+    "FAREBOX_NWC_BACKOFF_S": "1",
+    "FAREBOX_NWC_RETRY_S": "0.3",
+}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def nwc_gateway(
+    request: pytest.FixtureRequest, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    if request.param == "postgresql" and not pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
+    tmp = tmp_path_factory.mktemp("nwc")
+    with (
+        database_url(request.param, tmp) as url,
+        running_gateway(url, test_catalog(sim.url), extra_env=NWC_ENV) as gw,
+    ):
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def wallet(nwc_gateway: Gateway) -> Iterator[WalletService]:
+    """The customer's wallet: pays invoices through the gateway's dev wallet."""
+    devwallet = nwc_gateway.services.topups.backend("devwallet")
+    service = WalletService(pay=devwallet.pay)
+    loop = LoopThread()
+    loop.run(service.start())
+    try:
+        yield service
+    finally:
+        loop.run(service.stop())
+        loop.stop()
+
+
+@pytest.fixture(autouse=True)
+def wallet_pays(wallet: WalletService) -> None:
+    wallet.mode = "pay"
