@@ -359,7 +359,20 @@ def test_patch_reset_period_resets_usage_and_null_limit_removes_it(
     data = r.json()["data"]
     assert data["reset_period"] == "daily"
     assert data["current_period_usage_usd"] == 0
-    assert data["total_usage_all_time_usd"] == spent["total_usage_all_time_usd"]
+    used = chat(c, made["api_key"], model="pricey-model", max_tokens=1)
+    assert used.status_code == 200, used.text
+    # Sending the period the key already has (a whole-object PATCH) is not a change: no reset.
+    r = c.patch(path, json={"name": "resettable", "reset_period": "daily"}, headers=hdr(credit_id))
+    assert r.status_code == 200, r.text
+    kept = round(r.json()["data"]["current_period_usage_usd"] * NANOS)
+    assert kept == round(used.json()["usage"]["cost"] * NANOS) > 0
+    r = c.patch(path, json={"reset_period": "weekly"}, headers=hdr(credit_id))
+    assert r.json()["data"]["current_period_usage_usd"] == 0
+    r = c.patch(path, json={"reset_period": "daily"}, headers=hdr(credit_id))
+    data = r.json()["data"]
+    assert data["current_period_usage_usd"] == 0
+    total = round(data["total_usage_all_time_usd"] * NANOS)
+    assert total == round(spent["total_usage_all_time_usd"] * NANOS) + kept
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
     assert parse_iso(data["reset_at"]) == datetime(
         tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC

@@ -112,6 +112,7 @@ def routes(services: Services) -> list[Route]:
             changes["reset_period"] = parse_reset_period(body["reset_period"])
         if "expire_at" in body:
             changes["expire_at"] = parse_expire_at(body["expire_at"], time.time())
+        await services.ledger.flush()  # the usage shown includes our own settlements
         key = await store.patch(account_id, request.path_params["key_id"], changes)
         return JSONResponse({"status": "success", "data": key_payload(key, store, False)})
 

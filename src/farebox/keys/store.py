@@ -21,6 +21,9 @@ from farebox.money import usd_to_nanos
 
 MIN_LIMIT_NANOS = 10_000_000  # $0.01
 NAME_MAX = 25
+RESET_NEEDS_LIMIT = (
+    "reset_period needs a usage_limit_usd: send a limit too, or leave reset_period out"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,11 +283,13 @@ def _patch(conn: Connection, account_id: str, key_id: str, changes: dict[str, An
         period = changes["reset_period"]
         limit = changes.get("usage_limit", key.usage_limit)
         if period is not None and limit is None:
-            raise InvalidRequest("reset_period requires usage_limit_usd", param="reset_period")
+            raise InvalidRequest(RESET_NEEDS_LIMIT, param="reset_period")
         values["reset_period"] = period
-        # A new generation names a new counter period: usage starts again from $0.
-        values["period_generation"] = api_keys.c.period_generation + 1
-        values["period_posted"] = 0
+        if period != key.reset_period:
+            # A new generation names a new counter period: usage starts again from $0. Sending
+            # the period the key already has (a client PATCHing the whole object) is no change.
+            values["period_generation"] = api_keys.c.period_generation + 1
+            values["period_posted"] = 0
     conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**values))
     return _load_one(conn, account_id, key_id)
 
@@ -375,7 +380,7 @@ class KeyStore:
         expire_at: float | None,
     ) -> tuple[ApiKey, str]:
         if reset_period is not None and usage_limit is None:
-            raise InvalidRequest("reset_period requires usage_limit_usd", param="reset_period")
+            raise InvalidRequest(RESET_NEEDS_LIMIT, param="reset_period")
         return await self.db.write(
             insert_key, self.cipher, account_id, name, usage_limit, reset_period, expire_at
         )
