@@ -82,7 +82,10 @@ def render(target: str, mode: str, prof: dict[str, Any]) -> str:
         return f"### profile {target} {mode}: failed: {prof['error']}"
     out = [
         f"### profile: {target}, {mode}, c={prof['conc']}, {prof['seconds']} s, "
-        f"{prof['samples']} samples, {prof['rps_while_profiled']:,.0f} req/s while sampled",
+        f"{prof['samples']} samples "
+        f"({'GIL holder only' if prof.get('gil_only') else 'all running threads'}, "
+        f"{'nonblocking' if prof.get('nonblocking') else 'blocking'}), "
+        f"{prof['rps_while_profiled']:,.0f} req/s while sampled",
         f"(raw stacks: {prof['file']})",
         "",
         "threads: " + ", ".join(f"{n} {p:.1f}%" for n, p in prof["threads"]),

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 import uuid
@@ -96,16 +97,17 @@ class Processes:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-        """SIGINT (graceful: uvicorn runs its shutdown), then SIGKILL the process's group."""
+        """SIGTERM (graceful for uvicorn: it runs its shutdown and the app's lifespan), then
+        SIGKILL the process's group (its own session: only what this script started)."""
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(grace)
             except subprocess.TimeoutExpired:
-                log(f"  pid {proc.pid} ignored SIGINT for {grace}s: SIGKILL")
+                log(f"  pid {proc.pid} still running {grace}s after SIGTERM: SIGKILL")
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session: only what we started
+            os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
         self.procs = [(n, p) for n, p in self.procs if p is not proc]
@@ -435,7 +437,7 @@ def run_profile(
             "--format",
             "raw",
             "--threads",
-            "--nonblocking",
+            *(["--nonblocking"] if args.profile_nonblocking else []),
             "--duration",
             str(seconds),
             "--output",
@@ -470,6 +472,7 @@ def run_profile(
         seconds=seconds,
         rps_while_profiled=res["rps"],
         gil_only=args.profile_gil,
+        nonblocking=args.profile_nonblocking,
     )
     return summary
 
@@ -500,7 +503,10 @@ def start_target(
             env,
         )
         try:
-            wait_port(port, proc)
+            try:
+                wait_port(port, proc)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}\n--- {name} log:\n{procs.tail(name, 25)}") from None
             yield Target(name, url, LEAN_KEY, proc)
         finally:
             procs.stop(proc)
@@ -544,7 +550,10 @@ def start_target(
             {"credit_id": acct["credit_id"], "db": db_url.split("://")[0]},
         )
         try:
-            wait_port(port, proc, timeout=60)
+            try:
+                wait_port(port, proc, timeout=60)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}\n--- {name} log:\n{procs.tail(name, 25)}") from None
             yield target
         finally:
             procs.stop(proc, grace=15.0)
@@ -731,6 +740,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--profile-top", type=int, default=25)
     ap.add_argument(
+        "--profile-nonblocking",
+        action="store_true",
+        help="py-spy --nonblocking: no pauses, but stacks may be inconsistent",
+    )
+    ap.add_argument(
         "--profile-gil",
         action="store_true",
         help="sample only the thread holding the GIL (py-spy --gil)",
@@ -899,6 +913,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: stopping everything")
+    except Exception as exc:
+        failure = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, RuntimeError):
+            traceback.print_exc()
+        log(f"!! the run failed: {failure}")
+        meta["failure"] = failure
     finally:
         procs.stop_all()
         logs = args.results / f"{stamp}-logs"
@@ -910,6 +930,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     if not cells:
         return 130 if interrupted else 1
+    if "failure" in meta:
+        interrupted = True  # report what was measured, then exit non-zero
     table, verdicts = report(cells, targets)
     out = args.results / f"{stamp}.json"
     out.write_text(
