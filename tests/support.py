@@ -95,6 +95,8 @@ def database_url(kind: str, tmp_path: Path) -> Iterator[str]:
 
 # Prices chosen so costs are easy to check: $1 per 1M input tokens, $2 per 1M output tokens.
 TEST_PRICE = {"input_per_1m": "1", "output_per_1m": "2"}
+# The same, with cache reads at $0.10 and cache writes at $1.25 per 1M tokens.
+CLAUDE_TEST_PRICE = {**TEST_PRICE, "cache_read_per_1m": "0.1", "cache_write_per_1m": "1.25"}
 
 
 def test_catalog(sim_url: str) -> Catalog:
@@ -115,6 +117,18 @@ def test_catalog(sim_url: str) -> Catalog:
                 "sim500": {"kind": "openai", "base_url": f"{sim_url}/sim/status=500/v1", **key},
                 "sim429": {"kind": "openai", "base_url": f"{sim_url}/sim/status=429/v1", **key},
                 "dead": {"kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1", **key},
+                # Anthropic's Messages API (the simulator's), natively
+                "simanthropic": {"kind": "anthropic", "base_url": f"{sim_url}/v1", **key},
+                "simanthropic-tools": {
+                    "kind": "anthropic",
+                    "base_url": f"{sim_url}/sim/tool_call=true/v1",
+                    **key,
+                },
+                "simanthropic529": {
+                    "kind": "anthropic",
+                    "base_url": f"{sim_url}/sim/status=529/v1",
+                    **key,
+                },
             },
             "models": {
                 "test-model": {**base, "routes": [{"provider": "sim", "model": "sim-chat"}]},
@@ -147,6 +161,27 @@ def test_catalog(sim_url: str) -> Catalog:
                 "unpriced-model": {
                     **{k: v for k, v in base.items() if k != "price"},
                     "routes": [{"provider": "sim", "model": "sim-chat"}],
+                },
+                # Anthropic-upstream models; Claude Code's model ids are aliases of test models
+                "claude-test": {
+                    **base,
+                    "price": CLAUDE_TEST_PRICE,
+                    "routes": [{"provider": "simanthropic", "model": "claude-sim"}],
+                    "aliases": ["claude-sonnet-5-5"],
+                },
+                "claude-agent": {
+                    **base,
+                    "price": CLAUDE_TEST_PRICE,
+                    "routes": [{"provider": "simanthropic-tools", "model": "claude-sim"}],
+                    "aliases": ["claude-opus-5-5"],
+                },
+                "claude-fallback": {
+                    **base,
+                    "routes": [
+                        {"provider": "simanthropic529", "model": "claude-sim"},
+                        {"provider": "sim", "model": "sim-chat"},
+                    ],
+                    "aliases": ["claude-haiku-5-5"],
                 },
             },
         },

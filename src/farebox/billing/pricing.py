@@ -22,6 +22,12 @@ def input_cost(prices: TokenPrices, tokens: int) -> int:
     return per_million_cost(tokens, prices.input)
 
 
+def quote_input_cost(prices: TokenPrices, tokens: int) -> int:
+    """The most a prompt of `tokens` may cost: at the dearest input-side rate, since an upstream
+    may write the prompt to its cache at a rate above plain input (Anthropic: 1.25x)."""
+    return per_million_cost(tokens, max(prices.input, prices.cache_write or 0))
+
+
 def output_cost(prices: TokenPrices, tokens: int) -> int:
     return per_million_cost(tokens, prices.output)
 

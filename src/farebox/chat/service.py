@@ -11,8 +11,8 @@ import orjson
 from farebox.billing.charge import Charge, RequestIds
 from farebox.billing.pricing import (
     TokenUsage,
-    input_cost,
     output_cost,
+    quote_input_cost,
     tokens_for_budget,
     usage_cost,
 )
@@ -77,7 +77,7 @@ class ChatService:
     async def run(self, key: ApiKey, call: ChatCall, source: str = "api") -> ChatResult:
         """Bill and run a validated call (other fronts translate into a ChatCall and come here)."""
         prices = call.model.price
-        input_nanos = input_cost(prices, call.prompt_tokens)
+        input_nanos = quote_input_cost(prices, call.prompt_tokens)
         minimum = input_nanos + output_cost(prices, call.n)
         query = QueryRecord(
             model=call.model.id,

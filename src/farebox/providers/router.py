@@ -10,6 +10,7 @@ import orjson
 
 from farebox.catalog.model import Catalog, CatalogModel, ProviderConfig, Route
 from farebox.errors import FareboxError, UpstreamError, UpstreamUnavailable
+from farebox.providers.anthropic import AnthropicMessages
 from farebox.providers.base import ChatProvider, UpstreamFailure, UpstreamReply
 from farebox.providers.native import NativeRequests
 from farebox.providers.openai_media import OpenAIMediaProvider
@@ -33,6 +34,8 @@ class UpstreamRejected(FareboxError):
 def build_provider(config: ProviderConfig) -> ChatProvider | None:
     if config.kind == "openai":
         return OpenAIMediaProvider(config)  # chat as OpenAICompatible, plus media endpoints
+    if config.kind == "anthropic":
+        return AnthropicMessages(config)
     return None
 
 

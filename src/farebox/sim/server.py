@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover - uvloop is a dependency except on Windo
     uvloop = None  # type: ignore[assignment]
 
 from farebox.sim import (
+    anthropic_messages,
     control,
     deepgram,
     elevenlabs,
@@ -37,6 +38,7 @@ API_ROUTES: tuple[web.RouteDef, ...] = (
     *openai_embeddings.ROUTES,
     *openai_images.ROUTES,
     *fal_queue.ROUTES,
+    *anthropic_messages.ROUTES,
     *openai_audio.ROUTES,
     *deepgram.ROUTES,
     *elevenlabs.ROUTES,
@@ -53,6 +55,7 @@ def create_sim_app(config: SimConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SIM_STATE] = SimState(config)
     fal_queue.setup(app)
+    anthropic_messages.setup(app)
     app.add_routes(control.ROUTES)
     for route in API_ROUTES:
         app.router.add_route(route.method, route.path, route.handler)

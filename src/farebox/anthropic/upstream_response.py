@@ -1,0 +1,235 @@
+"""An Anthropic upstream's reply as OpenAI chat: the JSON message, and the event stream as chunks.
+
+The chat pipeline meters and settles OpenAI chunks, so an Anthropic upstream is read through this:
+thinking text arrives as `reasoning_content`, signatures and redacted blocks as
+`reasoning_details`, tool input as `tool_calls[].function.arguments` pieces. Usage maps
+Anthropic's three input counts onto `prompt_tokens` (their sum) with
+`prompt_tokens_details.cached_tokens` (cache reads) and `cache_write_tokens` (cache writes), so the
+catalog's cache rates price them; thinking is part of `output_tokens`, billed as output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from farebox.anthropic.reasoning import openai_finish, redacted_detail, thinking_detail
+from farebox.chat.sse import DONE_EVENT, SseSplitter, data_event, event_data
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    read = _int(usage.get("cache_read_input_tokens"))
+    written = _int(usage.get("cache_creation_input_tokens"))
+    prompt = _int(usage.get("input_tokens")) + read + written
+    output = _int(usage.get("output_tokens"))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": output,
+        "total_tokens": prompt + output,
+        "prompt_tokens_details": {"cached_tokens": read, "cache_write_tokens": written},
+    }
+
+
+def to_completion(message: dict[str, Any]) -> dict[str, Any]:
+    texts: list[str] = []
+    thoughts: list[str] = []
+    details: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for block in message.get("content") or ():
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif kind == "thinking":
+            thought = block.get("thinking")
+            text = thought if isinstance(thought, str) else ""
+            thoughts.append(text)
+            details.append(thinking_detail(text, block.get("signature"), len(details)))
+        elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
+            details.append(redacted_detail(block["data"], len(details)))
+        elif kind == "tool_use":
+            calls.append(
+                {
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name"),
+                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                    },
+                }
+            )
+    reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if calls:
+        reply["tool_calls"] = calls
+    if details:
+        reply["reasoning_details"] = details
+        if any(thoughts):
+            reply["reasoning_content"] = "".join(thoughts)
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": reply,
+        "finish_reason": openai_finish(message.get("stop_reason")),
+    }
+    if isinstance(message.get("stop_sequence"), str):
+        choice["stop_reason"] = message["stop_sequence"]  # which stop string matched (as vLLM)
+    completion: dict[str, Any] = {
+        "id": message.get("id"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": message.get("model"),
+        "choices": [choice],
+    }
+    if isinstance(message.get("usage"), dict):
+        completion["usage"] = openai_usage(message["usage"])
+    return completion
+
+
+class ChunkTranslator:
+    """Anthropic stream events in, OpenAI chunk events (bytes) out."""
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.model = ""
+        self.created = int(time.time())
+        self.usage: dict[str, Any] = {}
+        self.tools = 0  # tool_use blocks seen (their OpenAI index)
+        self.kinds: dict[int, str] = {}  # block index -> type
+        self.done = False
+
+    def _chunk(
+        self, delta: dict[str, Any] | None, finish: str | None = None, **extra: Any
+    ) -> bytes:
+        choice: dict[str, Any] = {"index": 0, "delta": delta or {}, "finish_reason": finish}
+        choice.update(extra)
+        return data_event(
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [choice],
+            }
+        )
+
+    def _start(self, index: int, block: dict[str, Any]) -> list[bytes]:
+        kind = block.get("type")
+        self.kinds[index] = kind if isinstance(kind, str) else ""
+        if kind == "text" and block.get("text"):
+            return [self._chunk({"content": block["text"]})]
+        if kind == "thinking" and block.get("thinking"):
+            return [self._chunk({"reasoning_content": block["thinking"]})]
+        if kind == "redacted_thinking" and isinstance(block.get("data"), str):
+            return [self._chunk({"reasoning_details": [redacted_detail(block["data"], index)]})]
+        if kind == "tool_use":
+            call = {
+                "index": self.tools,
+                "id": block.get("id"),
+                "type": "function",
+                "function": {"name": block.get("name"), "arguments": ""},
+            }
+            self.tools += 1
+            return [self._chunk({"tool_calls": [call]})]
+        return []
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> list[bytes]:
+        kind = delta.get("type")
+        if kind == "text_delta" and isinstance(delta.get("text"), str):
+            return [self._chunk({"content": delta["text"]})]
+        if kind == "thinking_delta" and isinstance(delta.get("thinking"), str):
+            return [self._chunk({"reasoning_content": delta["thinking"]})]
+        if kind == "signature_delta" and isinstance(delta.get("signature"), str):
+            detail = thinking_detail("", delta["signature"], index)
+            return [self._chunk({"reasoning_details": [detail]})]
+        if kind == "input_json_delta" and self.kinds.get(index) == "tool_use":
+            piece = delta.get("partial_json")
+            if isinstance(piece, str) and piece:
+                call = {"index": self.tools - 1, "function": {"arguments": piece}}
+                return [self._chunk({"tool_calls": [call]})]
+        return []
+
+    def feed(self, event: dict[str, Any]) -> list[bytes]:
+        kind = event.get("type")
+        if kind == "message_start":
+            message = _dict(event.get("message"))
+            self.id = str(message.get("id") or "")
+            self.model = str(message.get("model") or "")
+            if isinstance(message.get("usage"), dict):
+                self.usage.update(message["usage"])
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "content_block_start" and isinstance(event.get("content_block"), dict):
+            return self._start(int(event.get("index", 0)), event["content_block"])
+        if kind == "content_block_delta" and isinstance(event.get("delta"), dict):
+            return self._delta(int(event.get("index", 0)), event["delta"])
+        if kind == "message_delta":
+            if isinstance(event.get("usage"), dict):
+                self.usage.update({k: v for k, v in event["usage"].items() if v is not None})
+            delta = _dict(event.get("delta"))
+            stop_reason = delta.get("stop_reason")
+            if stop_reason is None:
+                return []
+            extra = {}
+            if isinstance(delta.get("stop_sequence"), str):
+                extra["stop_reason"] = delta["stop_sequence"]
+            return [self._chunk(None, openai_finish(stop_reason), **extra)]
+        if kind == "message_stop":
+            self.done = True
+            usage = data_event(
+                {
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "choices": [],
+                    "usage": openai_usage(self.usage),
+                }
+            )
+            return [usage, DONE_EVENT]
+        if kind == "error":
+            error = _dict(event.get("error"))
+            reason = error.get("message") or "The upstream reported an error"
+            return [
+                data_event(
+                    {
+                        "error": {
+                            "message": f"Anthropic: {reason}",
+                            "type": error.get("type") or "upstream_error",
+                            "code": "upstream_stream_error",
+                        }
+                    }
+                )
+            ]
+        return []  # ping, content_block_stop, unknown events
+
+
+async def translate_events(raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """OpenAI SSE bytes for the Anthropic SSE bytes of `raw`."""
+    splitter = SseSplitter()
+    translator = ChunkTranslator()
+    async for data in raw:
+        out: list[bytes] = []
+        for event in splitter.feed(data):
+            payload = event_data(event)
+            if payload is None:
+                continue
+            try:
+                obj = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                out += translator.feed(obj)
+        if out:
+            yield b"".join(out)
+        if translator.done:
+            return
