@@ -586,7 +586,7 @@ def test_bad_query_flags_on_keys(
     [
         ("GET", "/v1/nope"),
         ("POST", "/v1/chat/completion"),
-        ("GET", "/"),
+        ("GET", "/v1/nope/deeper"),
         ("GET", "/keys/abc/extra"),
         ("POST", "/v2/chat/completions"),
     ],
