@@ -88,7 +88,9 @@ def reap_processes(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def reap_everything() -> Iterator[None]:
-    """The safety net: nothing outlives the test session."""
+    """The safety net: nothing outlives the test session (and no log files either: the logs of
+    a failed test were printed with it)."""
     yield
     for proc in LIVE:
         proc.stop()
+        proc.log_path.unlink(missing_ok=True)
