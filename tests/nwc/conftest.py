@@ -57,3 +57,10 @@ def wallet(nwc_gateway: Gateway) -> Iterator[WalletService]:
 @pytest.fixture(autouse=True)
 def wallet_pays(wallet: WalletService) -> None:
     wallet.mode = "pay"
+
+
+@pytest.fixture(autouse=True)
+def ledger_clean_after_each_test(nwc_gateway: Gateway) -> Iterator[None]:
+    yield
+    report = nwc_gateway.check()
+    assert report.ok, report.problems

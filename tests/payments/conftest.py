@@ -107,3 +107,18 @@ def lnbits_gateway(
     ):
         forwarder.target = gw.url
         yield gw, wallet
+
+
+GATEWAY_FIXTURES = ("dev_gateway", "btcpay_gateway", "lnbits_gateway")
+
+
+@pytest.fixture(autouse=True)
+def ledger_clean_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`farebox ledger check` must be clean after every test, whatever it did."""
+    yield
+    for name in GATEWAY_FIXTURES:
+        if name in request.fixturenames:
+            value = request.getfixturevalue(name)
+            gw = value[0] if isinstance(value, tuple) else value
+            report = gw.check()
+            assert report.ok, report.problems

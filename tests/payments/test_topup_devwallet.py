@@ -7,16 +7,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from bolt11 import decode
+from bolt11 import Bolt11, MilliSatoshi, TagChar, Tags, decode, encode
 from click.testing import CliRunner
+from coincurve import PrivateKey
 from sqlalchemy import update
 
 from farebox.cli import main as cli
 from farebox.db.database import Database
 from farebox.db.schema import devwallet_invoices
+from farebox.demo import demo_banner, enable_dev_wallet
 from farebox.payments import invoices
+from farebox.payments.config import PaymentsConfig
 from farebox.payments.invoices import topup_transfer_id
 from farebox.payments.types import BackendStatus, PayState
+from farebox.settings import Settings
 
 from payments_support import (
     BTC_USD,
@@ -213,3 +217,37 @@ def test_cli_dev_pay_credits_and_admin_topups_lists_it(dev_gateway: Gateway) -> 
     assert inv["invoice_id"] in listing.output and "paid" in listing.output
     assert "1.5 USD" in listing.output and "$1.5" in listing.output
     assert_clean(dev_gateway)
+
+
+def test_dev_pay_refuses_what_the_dev_wallet_did_not_issue(dev_gateway: Gateway) -> None:
+    env = {"FAREBOX_DATABASE_URL": dev_gateway.settings.database_url}
+    garbage = CliRunner().invoke(cli, ["dev", "pay", "lnbcrt1garbage"], env=env)
+    assert garbage.exit_code != 0 and "Not a valid BOLT11" in garbage.output
+    foreign = encode(
+        Bolt11(
+            currency="bcrt",
+            amount_msat=MilliSatoshi(1000),
+            date=int(time.time()),
+            tags=_tags(),
+        ),
+        PrivateKey().to_hex(),
+    )
+    refused = CliRunner().invoke(cli, ["dev", "pay", foreign], env=env)
+    assert refused.exit_code != 0 and "not issued by this farebox" in refused.output
+
+
+def _tags() -> Tags:
+    tags = Tags()
+    tags.add(TagChar.payment_hash, "00" * 32)
+    tags.add(TagChar.payment_secret, "11" * 32)
+    tags.add(TagChar.description, "someone else's")
+    return tags
+
+
+def test_demo_turns_the_dev_wallet_on() -> None:
+    settings = enable_dev_wallet(Settings(extra_env={"X": "1"}))
+    assert settings.extra_env == {"X": "1", "FAREBOX_DEV_WALLET": "1"}
+    banner = demo_banner(settings, "http://sim", "cid", "sk-x")
+    assert "/topup/create/btc-lightning" in banner and "farebox dev pay" in banner
+    assert PaymentsConfig.from_env(settings.extra_env).dev_wallet is True
+    assert PaymentsConfig.from_env({}).dev_wallet is False  # off unless enabled

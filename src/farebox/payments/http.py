@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +10,8 @@ import aiohttp
 import orjson
 
 from farebox.payments.errors import PaymentBackendError
+
+log = logging.getLogger("farebox.payments")
 
 
 class BackendHTTP:
@@ -42,10 +45,18 @@ class BackendHTTP:
                 f"The payment backend ({self._name}) could not be reached: {type(exc).__name__}."
             ) from exc
         if status >= 400:
+            # The backend's words go to the operator's log, not to the customer.
+            log.warning(
+                "%s answered %d to %s %s: %s",
+                self._name,
+                status,
+                method,
+                path.split("?")[0],
+                raw[:300].decode("utf-8", "replace"),
+            )
             raise PaymentBackendError(
-                f"The payment backend ({self._name}) answered {status} to {method} {path.split('?')[0]}.",
-                backend_status=status,
-                backend_detail=raw[:300].decode("utf-8", "replace"),
+                f"The payment backend ({self._name}) failed (HTTP {status}). Nothing was charged; "
+                "try again shortly."
             )
         try:
             return orjson.loads(raw) if raw else None
