@@ -243,3 +243,19 @@ def test_connect_needs_a_known_credit_id(nwc_gateway: Gateway) -> None:
             "/nwc-auto-topup/connect", json={"nwc_url": GOOD}, headers={"x-credit-id": "nobody"}
         )
         assert r.status_code == 401
+
+
+def test_wallet_never_answering_times_out_and_is_recorded(
+    nwc_gateway: Gateway, wallet: WalletService
+) -> None:
+    credit_id, key = nwc_gateway.create_account("5.01")
+    wallet.mode = "silent"
+    uri, _ = wallet.connection_uri()
+    assert connect(nwc_gateway, credit_id, {"nwc_url": uri, "threshold_usd": 5}).status_code == 200
+    assert pricey_chat(nwc_gateway, key).status_code == 200
+    before = nwc_gateway.nanos(credit_id)[0]
+    assert wait_for(lambda: settings(nwc_gateway, credit_id)["failures"] >= 1)
+    state = settings(nwc_gateway, credit_id)
+    assert state["last_error"].startswith("wallet:")
+    assert state["attempts"][0]["outcome"] == "failed" and state["attempts"][0]["invoice_id"]
+    assert nwc_gateway.nanos(credit_id)[0] == before

@@ -25,7 +25,7 @@ from farebox.payments.amounts import (
 from farebox.payments.errors import MethodUnavailable
 from farebox.payments.invoices import TopupInvoice
 from farebox.payments.rates import RateSource
-from farebox.payments.types import Currency, InvoiceRequest, Method, PaymentBackend
+from farebox.payments.types import InvoiceRequest, Method, PaymentBackend
 
 log = logging.getLogger("farebox.payments")
 
@@ -235,7 +235,3 @@ class TopupService:
 def _plain(value: Decimal) -> str:
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def currencies_for(method: Method) -> list[str]:
-    return [c.value for c in Currency]
