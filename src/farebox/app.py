@@ -20,6 +20,7 @@ from farebox.api import images as images_api
 from farebox.api import media as media_api
 from farebox.api import nwc as nwc_api
 from farebox.api import topup as topup_api
+from farebox.api import videos as videos_api
 from farebox.api.responses import JSONResponse, error_response
 from farebox.api.services import Services
 from farebox.billing.tokens import encoder
@@ -171,6 +172,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         *images_api.routes(services),
         *media_api.routes(services),
         *audio_api.routes(services),
+        *videos_api.routes(services),
         *_health_routes(services),
     ]
     app = Starlette(

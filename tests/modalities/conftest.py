@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from media_support import media_catalog
+from media_support import media_catalog, media_env
 
 from farebox.sim.server import SimServer
 
@@ -28,7 +28,7 @@ def media_gw(
 ) -> Iterator[Gateway]:
     require_db(request.param)
     tmp = tmp_path_factory.mktemp("media")
-    env = {"FAREBOX_MEDIA_DIR": str(tmp / "media"), "FAREBOX_FETCH_ALLOW_HOSTS": "127.0.0.1"}
+    env = media_env(tmp)
     with (
         database_url(request.param, tmp) as url,
         running_gateway(url, media_catalog(sim.url), extra_env=env) as gw,

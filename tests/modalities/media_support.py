@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -22,6 +23,19 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
     image = {**base, "type": "image", "required": ["prompt"]}
     audio = {**base, "type": "audio", "provider": "Deepgram", "unit_prices": {"minute": "0.6"}}
     speech = {**base, "type": "speech"}
+    video_params = {
+        "duration": ["5", "10"],
+        "quality": ["720p", "1080p"],
+        "aspect_ratio": ["16:9", "9:16", "1:1"],
+        "negative_prompt": [],
+    }
+    video = {
+        **base,
+        "type": "video",
+        "required": ["prompt"],
+        "parameters": video_params,
+        "unit_prices": {"second:720p": "0.05", "second:1080p": "0.1"},
+    }
     key = {"api_key_env": "SIM_KEY"}
     return {
         "providers": {
@@ -33,6 +47,8 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
             "eleven": {"kind": "elevenlabs", "base_url": f"{sim_url}/v1", **key},
             "falslow": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=300/fal", **key},
             "falfail": {"kind": "fal", "base_url": f"{sim_url}/sim/job_fail=true/fal", **key},
+            "falvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=800/fal", **key},
+            "falslowvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=4000/fal", **key},
         },
         "models": {
             "openai/text-embedding-3-small": {
@@ -116,12 +132,40 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
                 "unit_prices": {"1k_chars": "0.015"},
                 "routes": [{"provider": "sim", "model": "tts-1"}],
             },
+            "kling-2.1-pro": {
+                **video,
+                "routes": [{"provider": "falvideo", "model": "fal-ai/kling-video/v2.1/pro"}],
+            },
+            "kling-i2v": {
+                **video,
+                "parameters": {**video_params, "image_url": []},
+                "required": ["prompt", "image_url"],
+                "routes": [{"provider": "fal", "model": "fal-ai/kling-video/i2v"}],
+            },
+            "slow-video": {
+                **video,
+                "routes": [{"provider": "falslowvideo", "model": "fal-ai/slow-video"}],
+            },
+            "failing-video": {
+                **video,
+                "routes": [{"provider": "falfail", "model": "fal-ai/broken-video"}],
+            },
             "failing-image": {
                 **image,
                 "unit_prices": {"image": "0.05"},
                 "routes": [{"provider": "falfail", "model": "fal-ai/flux"}],
             },
         },
+    }
+
+
+def media_env(tmp: Path) -> dict[str, str]:
+    """Media files under `tmp`, loopback fetches allowed (the sim and the gateway live there),
+    and a quick video worker."""
+    return {
+        "FAREBOX_MEDIA_DIR": str(tmp / "media"),
+        "FAREBOX_FETCH_ALLOW_HOSTS": "127.0.0.1",
+        "FAREBOX_VIDEO_POLL_S": "0.1",
     }
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from farebox.db.database import Database
 from farebox.errors import NotFound
@@ -62,6 +62,8 @@ class MediaStore:
             )
 
         def write(conn: Any) -> None:
+            # Saving the same generation again (a retried job) replaces its rows.
+            conn.execute(delete(media_objects).where(media_objects.c.gen_id == gen_id))
             conn.execute(insert(media_objects), rows)
 
         if rows:

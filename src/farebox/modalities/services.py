@@ -20,6 +20,9 @@ from farebox.modalities.paid import Payer
 from farebox.providers.media_registry import media_router
 from farebox.providers.router import Router
 from farebox.settings import Settings
+from farebox.video.service import VideoService
+from farebox.video.store import VideoJobs
+from farebox.video.worker import VideoWorker
 
 
 @dataclass
@@ -29,6 +32,8 @@ class MediaServices:
     images: ImageService
     transcription: TranscriptionService
     speech: SpeechService
+    videos: VideoService
+    worker: VideoWorker
     media: MediaStore
     storage: MediaStorage
     own_providers: Router
@@ -39,9 +44,11 @@ class MediaServices:
 
     async def start(self) -> None:
         """Start background work (the video worker)."""
+        self.worker.start()
 
     async def stop(self) -> None:
         """Stop background work and close the media-only upstream clients."""
+        await self.worker.stop()
         await self.own_providers.close()
         await self.storage.close()
 
@@ -60,12 +67,16 @@ def build_media_services(
     routes, own = media_router(catalog, router)
     storage = LocalStorage(config.media_dir)
     store = MediaStore(db, storage, MediaSigner(secret))
+    jobs = VideoJobs(db)
+    poll_s = float(settings.extra_env.get("FAREBOX_VIDEO_POLL_S") or 2.0)
     return MediaServices(
         config=config,
         embeddings=EmbeddingService(catalog, routes, payer),
         images=ImageService(catalog, routes, payer, store, config.fetch),
         transcription=TranscriptionService(catalog, routes, payer),
         speech=SpeechService(catalog, routes, payer),
+        videos=VideoService(catalog, routes, payer, jobs, store, config.fetch),
+        worker=VideoWorker(jobs, routes, ledger, store, interval_s=poll_s),
         media=store,
         storage=storage,
         own_providers=own,

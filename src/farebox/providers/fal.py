@@ -14,11 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from farebox.catalog.model import ProviderConfig
 from farebox.images.request import ImageJob
 from farebox.media.store import MediaFile
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.media_http import MediaUpstream, json_body
+from farebox.video.request import VideoJob
 
 DONE = "COMPLETED"
 IMAGE_WAIT_S = 300.0
@@ -54,6 +57,26 @@ def image_input(job: ImageJob) -> dict[str, Any]:
     return payload
 
 
+def video_input(job: VideoJob) -> dict[str, Any]:
+    """fal's input fields for a video job (quality travels as `resolution`)."""
+    payload: dict[str, Any] = {"prompt": job.prompt, "duration": str(job.seconds)}
+    for name, value in job.params.items():
+        if name == "duration":
+            continue
+        payload["resolution" if name == "quality" else name] = value
+    if job.image is not None:
+        payload["image_url"] = data_uri(job.image.data, job.image.content_type)
+    return payload
+
+
+def _detail(failure: UpstreamFailure) -> str:
+    try:
+        detail = orjson.loads(failure.body or b"").get("detail")
+    except (orjson.JSONDecodeError, AttributeError):
+        detail = None
+    return f"The upstream provider failed the job: {detail or failure.message}"
+
+
 class FalProvider:
     def __init__(self, config: ProviderConfig, poll_interval_s: float = 0.25) -> None:
         self.config = config
@@ -77,14 +100,29 @@ class FalProvider:
         return {k: str(v) for k, v in handle.items()}
 
     async def poll(self, handle: Mapping[str, str], kind: str) -> JobPoll:
-        """One status check; on COMPLETED, fetch the result and download its first file."""
+        """One status check; on COMPLETED, fetch the result and download its first file.
+
+        A completed job whose result is an HTTP error failed upstream (JobPoll "failed");
+        a status check that cannot reach the upstream raises UpstreamFailure (try later).
+        """
         status = await self._http.json("GET", handle["status_url"], headers=self._headers)
         if status.get("status") != DONE:
             if status.get("status") in ("FAILED", "ERROR", "CANCELLED"):
                 return JobPoll("failed", error=str(status.get("error") or status.get("status")))
             return JobPoll("running")
-        files = await self.results(handle, kind)
+        try:
+            files = await self.results(handle, kind)
+        except UpstreamFailure as failure:
+            if failure.status is None:
+                raise
+            return JobPoll("failed", error=_detail(failure))
         return JobPoll("completed", file=files[0])
+
+    async def submit_video(self, upstream_model: str, job: VideoJob) -> dict[str, str]:
+        return await self.submit(upstream_model, video_input(job))
+
+    async def poll_video(self, handle: Mapping[str, str]) -> JobPoll:
+        return await self.poll(handle, "video")
 
     async def results(self, handle: Mapping[str, str], kind: str) -> list[MediaFile]:
         try:

@@ -1,0 +1,1 @@
+"""Async video jobs: held at submit, polled and settled by a DB-backed background worker."""

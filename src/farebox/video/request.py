@@ -1,0 +1,103 @@
+"""Reading `POST /v1/videos` against the catalog: accepted parameters, allowed values, price."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from farebox.catalog.model import CatalogModel
+from farebox.errors import InvalidRequest, UnpricedModel
+from farebox.images.request import InputImage
+
+CHOICES = ("duration", "quality", "aspect_ratio", "resolution")
+FREE_TEXT = ("negative_prompt",)
+ALWAYS = frozenset({"model", "prompt", "user"})
+DEFAULT_DURATION = "5"
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """What an adapter gets: validated values only."""
+
+    prompt: str
+    seconds: int
+    params: Mapping[str, str]
+    image: InputImage | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "seconds": self.seconds, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class VideoCall:
+    model: CatalogModel
+    job: VideoJob
+    per_second: int
+    image_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quote(self) -> int:
+        return self.per_second * self.job.seconds
+
+
+def _text(value: Any, name: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidRequest(f"{name} must be a string.", param=name)
+    return str(value).removesuffix("s") if name == "duration" else str(value)
+
+
+def read_video_call(body: Mapping[str, Any], model: CatalogModel) -> VideoCall:
+    accepted = model.parameters
+    for name, value in body.items():
+        if value is None or name in ALWAYS:
+            continue
+        if name not in accepted:
+            known = ", ".join(sorted({"prompt", *accepted}))
+            raise InvalidRequest(
+                f"{model.id} does not accept the parameter {name!r}. It accepts: {known}.",
+                param=name,
+            )
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidRequest("prompt (a description of the video) is required.", param="prompt")
+    for name in model.required:
+        if body.get(name) in (None, ""):
+            raise InvalidRequest(f"{model.id} requires {name}.", param=name)
+    params: dict[str, str] = {}
+    for name in (*CHOICES, *FREE_TEXT):
+        if name not in accepted:
+            continue
+        allowed = accepted[name]
+        if body.get(name) is not None:
+            value = _text(body[name], name)
+            if allowed and value not in allowed:
+                raise InvalidRequest(
+                    f"{model.id} does not offer {name}={value!r}; allowed: {', '.join(allowed)}.",
+                    param=name,
+                )
+            params[name] = value
+        elif allowed and name in CHOICES:
+            params[name] = allowed[0]
+    seconds_text = params.get("duration", DEFAULT_DURATION)
+    if not seconds_text.isdigit() or not 1 <= int(seconds_text) <= 60:
+        raise InvalidRequest("duration must be a whole number of seconds.", param="duration")
+    image_url = body.get("image_url")
+    if image_url is not None and not isinstance(image_url, str):
+        raise InvalidRequest("image_url must be a URL string.", param="image_url")
+    job = VideoJob(prompt=prompt, seconds=int(seconds_text), params=params)
+    return VideoCall(model, job, second_price(model, params), image_url=image_url)
+
+
+def second_price(model: CatalogModel, params: Mapping[str, str]) -> int:
+    """Nanodollars per second of video: `second:<quality>`, `second:<resolution>`, `second`."""
+    keys = [f"second:{params[p]}" for p in ("quality", "resolution") if p in params]
+    keys.append("second")
+    for key in keys:
+        if key in model.unit_prices:
+            return model.unit_prices[key]
+    raise UnpricedModel(
+        f"{model.id} has no price for these options (looked for {', '.join(keys)}).",
+        param="model",
+    )

@@ -1,0 +1,125 @@
+"""Submitting a video job (hold, then queue it upstream) and reading it back."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from farebox.catalog.model import Catalog, CatalogModel, Route
+from farebox.errors import InvalidRequest, NotFound
+from farebox.images.inputs import fetch_image
+from farebox.keys.store import ApiKey
+from farebox.media.store import MediaStore, new_gen_id
+from farebox.modalities.paid import Payer, call_capability, require_type, usd
+from farebox.net.ssrf import FetchPolicy
+from farebox.providers.router import Router
+from farebox.video.request import VideoJob, read_video_call
+from farebox.video.store import JobRow, VideoJobs
+
+VIDEO_HOLD_S = 6 * 3600.0
+"""How long a video hold lasts before the sweeper may void it; the worker pushes it out while
+the job runs."""
+
+
+class VideoService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        router: Router,
+        payer: Payer,
+        jobs: VideoJobs,
+        media: MediaStore,
+        fetch_policy: FetchPolicy,
+    ) -> None:
+        self.catalog = catalog
+        self.router = router
+        self.payer = payer
+        self.jobs = jobs
+        self.media = media
+        self.fetch_policy = fetch_policy
+
+    def _model(self, body: dict[str, Any]) -> CatalogModel:
+        model_id = body.get("model")
+        if not isinstance(model_id, str) or not model_id:
+            raise InvalidRequest("model is required. See GET /v1/models?type=video.", param="model")
+        model = self.catalog.resolve(model_id)
+        require_type(model, "video", endpoint="/v1/videos")
+        return model
+
+    async def submit(self, key: ApiKey, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """Validate, hold the estimated cost, queue the job upstream, record it.
+
+        Returns the job's body and the estimate (nanodollars) that is held."""
+        model = self._model(body)
+        call = read_video_call(body, model)
+        job = call.job
+        if call.image_url:
+            image = await fetch_image(call.image_url, self.fetch_policy)
+            job = VideoJob(job.prompt, job.seconds, job.params, image)
+        charge = self.payer.charge(key, hold_timeout_s=VIDEO_HOLD_S)
+        await charge.open(call.quote, call.quote)
+
+        async def attempt(provider: Any, route: Route) -> tuple[str, dict[str, str]]:
+            handle: dict[str, str] = await provider.submit_video(route.upstream_model, job)
+            return route.provider, handle
+
+        try:
+            provider, handle = await call_capability(self.router, model, "submit_video", attempt)
+            row = JobRow(
+                id=new_gen_id(),
+                account_id=key.account_id,
+                key_id=key.id,
+                model=model.id,
+                status="pending",
+                provider=provider,
+                upstream=handle,
+                request=job.to_json(),
+                request_id=charge.request_id,
+                holds=tuple(charge.holds),
+                estimated=call.quote,
+                cost=None,
+                seconds=job.seconds,
+                error=None,
+                content_type=None,
+                attempts=0,
+                created_at=time.time(),
+            )
+            await self.jobs.create(row)
+        except BaseException:
+            charge.void()
+            raise
+        body = {
+            "id": row.id,
+            "object": "video",
+            "model": model.id,
+            "status": "pending",
+            "created": int(row.created_at),
+            "estimated_cost": usd(call.quote),
+        }
+        return body, call.quote
+
+    async def get(self, key: ApiKey, job_id: str, base_url: str) -> tuple[int, dict[str, Any], int]:
+        """(HTTP status, body, cost in nanodollars) for the caller's own job; 404 otherwise."""
+        row = await self.jobs.get(job_id)
+        if row is None or row.account_id != key.account_id:
+            raise NotFound(f"There is no video job {job_id!r} on this account.", param="id")
+        body: dict[str, Any] = {
+            "id": row.id,
+            "object": "video",
+            "model": row.model,
+            "status": row.status,
+            "created": int(row.created_at),
+        }
+        if row.status == "completed":
+            body["data"] = {
+                "url": self.media.url(base_url, row.id, 0),
+                "content_type": row.content_type or "video/mp4",
+            }
+            body["cost"] = usd(row.cost or 0)
+            return 200, body, row.cost or 0
+        if row.status == "failed":
+            body["error"] = {"message": row.error or "The video could not be generated."}
+            body["cost"] = 0.0
+            return 200, body, 0
+        body["estimated_cost"] = usd(row.estimated)
+        return 202, body, 0
