@@ -6,6 +6,7 @@ All prices are integer nanodollars. Token prices are per 1,000,000 tokens.
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -26,6 +27,8 @@ UNIT_PRICED_TYPES: frozenset[str] = frozenset({"image", "video", "audio", "speec
 """Types sold per unit (image, second, minute, 1K characters) rather than per token."""
 
 _EMPTY: Mapping[str, int] = MappingProxyType({})
+_DATED = re.compile(r"^(?P<base>.+)-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
+"""A dated model id (`claude-sonnet-4-5-20250929`): resolved by its undated name if it has none."""
 _NO_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
 
@@ -167,10 +170,14 @@ class Catalog:
         object.__setattr__(self, "_unpriced_index", MappingProxyType(unpriced_index))
 
     def resolve(self, model_id: str) -> CatalogModel:
-        """The model named by id or alias. Raises UnknownModel or UnpricedModel."""
+        """The model named by id or alias (a dated id not listed falls back to its undated
+        name). Raises UnknownModel or UnpricedModel."""
         model = self._index.get(model_id)
         if model is not None:
             return model
+        dated = _DATED.match(model_id)
+        if dated is not None and dated["base"] in self._index:
+            return self._index[dated["base"]]
         entry = self._unpriced_index.get(model_id)
         if entry is not None:
             raise UnpricedModel(
