@@ -23,6 +23,7 @@ from farebox.api import topup as topup_api
 from farebox.api import videos as videos_api
 from farebox.api.responses import JSONResponse, error_response
 from farebox.api.services import Services
+from farebox.billing.leases import LeaseKeeper
 from farebox.billing.tokens import encoder
 from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog
@@ -69,6 +70,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         key_store,
         hold_timeout_s=settings.hold_timeout_s,
         stream_increment_tokens=settings.stream_increment_tokens,
+        leases=LeaseKeeper(ledger, settings.hold_timeout_s),
     )
     topups = build_topups(PaymentsConfig.from_env(settings.extra_env), db, secret)
     auto_topup = AutoTopup(
@@ -143,6 +145,8 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sweeper.start()
+        if services.chat.leases is not None:
+            services.chat.leases.start()
         reconciler.start()
         services.nwc.start()
         await services.media.start()
@@ -153,6 +157,8 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
             await services.nwc.stop()
             await reconciler.stop()
             await services.topups.close()
+            if services.chat.leases is not None:
+                await services.chat.leases.stop()
             await sweeper.stop()
             await services.ledger.flush()
             await services.router.close()

@@ -4,7 +4,7 @@ A hold carries a timeout so that the holds of a dead process are swept (see test
 live request must keep its holds from timing out, or the sweeper resolves them under it. These
 tests run one gateway with a 1 s hold timeout (sweeping every 0.2 s) and upstreams slower than
 that, and check that each request is still charged exactly once, exactly what its client was
-shown. Both currently fail; see the xfail reasons.
+shown (the lease keeper renews live requests' holds every third of the timeout).
 """
 
 from __future__ import annotations
@@ -72,16 +72,6 @@ def charged_as_shown(gw: ShortHold, credit_id: str, shown: int, output_tokens: i
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a live stream's holds are re-timed only when extended, and extensions are "
-    "token-driven and ever sparser (at 8, 16, 32, ... tokens), so the sweeper resolves a "
-    "healthy stream's holds mid-stream. It posts only what the extension recorded, and an "
-    "extension records onto the seq-0 hold row only, so a second sweep of the newer holds posts "
-    "0 (yet rewrites the history row's output_count). The output after that is never charged, "
-    "usage.cost differs from the charge and the row says 'recovered'. "
-    "Ledger.record_progress exists but nothing calls it.",
-)
 def test_stream_outliving_its_hold_timeout_is_charged_once(short_hold: ShortHold) -> None:
     """Holds cover 16, 32, 64, 128 tokens and are extended (and re-timed) when half used: at 8,
     16 and 32 tokens, i.e. 0.8 s, 1.6 s and 3.2 s into a 10 tokens/s stream of 60 tokens. With a
@@ -99,13 +89,6 @@ def test_stream_outliving_its_hold_timeout_is_charged_once(short_hold: ShortHold
     charged_as_shown(short_hold, credit_id, res.cost, 60)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a non-streamed completion slower than the hold timeout has its only hold "
-    "swept (voided: nothing recorded) while the upstream is still answering; the settle then "
-    "finds no live hold and posts nothing, so the answer is free and has no history row, "
-    "although the response reports a cost.",
-)
 def test_slow_non_stream_completion_is_charged(short_hold: ShortHold) -> None:
     """One hold for the whole answer, taken before a 6 s upstream call (60 tokens at 10/s)."""
     credit_id, key = create_account(short_hold.url, "10")

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from farebox.billing.leases import LeaseKeeper, Progress
 from farebox.errors import InsufficientFunds, KeyLimitReached, Unauthorized
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import (
@@ -77,6 +78,7 @@ class Charge:
     key: KeyBudget | None
     hold_timeout_s: float
     reload_key: KeyReloader | None = None
+    leases: LeaseKeeper | None = None  # renews the holds while the request runs
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     holds: list[tuple[str, int]] = field(default_factory=list)
     settled: bool = False
@@ -109,6 +111,8 @@ class Charge:
             self.key = await self.reload_key()
             result = await self.ledger.hold(self._request(want, minimum, recorded, recovery))
         if result.ok:
+            if not self.holds and self.leases is not None:
+                self.leases.track(self.request_id)
             self.holds.append((result.transfer_id, result.held))
             self.held += result.held
         return result
@@ -134,6 +138,8 @@ class Charge:
     def settle(self, actual: int, query: QueryRecord | None) -> asyncio.Future[SettleResult]:
         """Post min(actual, held) and void the rest, group-committed with other requests."""
         self.settled = True
+        if self.leases is not None:
+            self.leases.untrack(self.request_id)
         if not self.holds and query is None:
             done: asyncio.Future[SettleResult] = asyncio.get_running_loop().create_future()
             done.set_result(SettleResult(self.request_id, 0))
@@ -149,6 +155,11 @@ class Charge:
                 created_at=self.created_at,
             )
         )
+
+    def report_progress(self, progress: Progress) -> None:
+        """How to read the usage delivered so far (recorded with each renewal, for crashes)."""
+        if self.leases is not None:
+            self.leases.set_progress(self.request_id, progress)
 
     def void(self) -> asyncio.Future[SettleResult]:
         return self.settle(0, None)

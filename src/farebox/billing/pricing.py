@@ -49,8 +49,8 @@ def usage_cost(prices: TokenPrices, usage: TokenUsage) -> int:
 
 def tokens_for_budget(nanos_per_million: int, budget: int) -> int:
     """The most tokens whose cost (rounded up) fits in `budget` nanodollars."""
+    if nanos_per_million <= 0:
+        return UNLIMITED_TOKENS  # a free model's output is never limited by money
     if budget <= 0:
         return 0
-    if nanos_per_million <= 0:
-        return UNLIMITED_TOKENS
     return budget * TOKENS_PER_MILLION // nanos_per_million

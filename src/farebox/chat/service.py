@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from farebox.billing.charge import Charge, RequestIds
+from farebox.billing.leases import LeaseKeeper
 from farebox.billing.pricing import (
     TokenUsage,
     output_cost,
@@ -48,6 +49,7 @@ class ChatService:
         keys: KeyStore,
         hold_timeout_s: float,
         stream_increment_tokens: int,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.catalog = catalog
         self.router = router
@@ -56,6 +58,7 @@ class ChatService:
         self.hold_timeout_s = hold_timeout_s
         self.stream_increment_tokens = stream_increment_tokens
         self._request_ids = RequestIds()
+        self.leases = leases
 
     def _charge(self, key: ApiKey) -> Charge:
         async def reload() -> KeyBudget:
@@ -65,6 +68,7 @@ class ChatService:
         return Charge(
             ledger=self.ledger,
             request_id=self._request_ids.next(),
+            leases=self.leases,
             account_id=key.account_id,
             key=key.budget(),
             hold_timeout_s=self.hold_timeout_s,

@@ -150,7 +150,13 @@ class StreamRelay:
             obj["usage"] = usage
         return data_event(obj)
 
+    def _progress(self) -> tuple[int, str | None]:
+        """Usage delivered so far, for the lease keeper to record (crash recovery)."""
+        recorded = self.input_nanos + output_cost(self.prices, self.produced)
+        return recorded, encode_recovery(self._query(self.produced, None))
+
     async def events(self) -> AsyncIterator[bytes]:
+        self.charge.report_progress(self._progress)
         splitter = SseSplitter()
         upstream_usage: dict[str, Any] | None = None
         finished = cut = False

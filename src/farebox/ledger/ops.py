@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -428,14 +429,44 @@ def record_progress(
     conn: Connection, request_id: str, recorded: int, recovery: str | None, timeout_at: float
 ) -> None:
     """Note delivered usage on a running request (for crash recovery) and push out its timeout."""
-    conn.execute(
-        update(holds).where(holds.c.request_id == request_id).values(expires_at=timeout_at)
+    renew_holds(conn, [Renewal(request_id, timeout_at, recorded, recovery)])
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """A live request's holds get a new timeout and, if known, the usage delivered so far."""
+
+    request_id: str
+    timeout_at: float
+    recorded: int | None = None
+    recovery: str | None = None
+
+
+_RETIME_HOLDS = CompiledStatement(
+    update(holds)
+    .where(holds.c.request_id == bindparam("p_request"))
+    .values(expires_at=bindparam("p_timeout"))
+)
+_RECORD_PROGRESS = CompiledStatement(
+    update(holds)
+    .where(holds.c.request_id == bindparam("p_request"))
+    .where(holds.c.seq == literal_column("0"))
+    .values(recorded=bindparam("p_recorded"), recovery=bindparam("p_recovery"))
+)
+
+
+def renew_holds(conn: Connection, renewals: Sequence[Renewal]) -> None:
+    """Keep live requests' holds from timing out (one statement for all of them)."""
+    _RETIME_HOLDS.executemany(
+        conn, [{"p_request": r.request_id, "p_timeout": r.timeout_at} for r in renewals]
     )
-    conn.execute(
-        update(holds)
-        .where(holds.c.request_id == request_id)
-        .where(holds.c.seq == 0)
-        .values(recorded=recorded, recovery=recovery)
+    _RECORD_PROGRESS.executemany(
+        conn,
+        [
+            {"p_request": r.request_id, "p_recorded": r.recorded, "p_recovery": r.recovery}
+            for r in renewals
+            if r.recorded is not None
+        ],
     )
 
 

@@ -69,6 +69,9 @@ class Ledger:
     ) -> None:
         await self.db.write(ops.record_progress, request_id, recorded, recovery, timeout_at)
 
+    async def renew(self, renewals: Sequence[ops.Renewal]) -> None:
+        await self.db.write(ops.renew_holds, renewals)
+
     async def balance(self, account_id: str) -> Balance | None:
         return await self.db.read(ops.get_balance, account_id)
 
