@@ -7,7 +7,8 @@ import hashlib
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from farebox.db.schema import meta
 
@@ -57,9 +58,10 @@ def load_or_create_secret(conn: Connection) -> str:
     Operators should set FAREBOX_SECRET_KEY instead, so a copy of the database alone does not
     reveal API keys; this fallback keeps the embedded default working with zero setup.
     """
-    row = conn.execute(select(meta.c.value).where(meta.c.key == "secret_key")).first()
-    if row is not None:
-        return str(row[0])
-    value = secrets.token_urlsafe(32)
-    conn.execute(insert(meta).values(key="secret_key", value=value))
-    return value
+    candidate = secrets.token_urlsafe(32)
+    # Several replicas may start at once on a new database: the first insert wins, all read it.
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        dialect_insert(meta).values(key="secret_key", value=candidate).on_conflict_do_nothing()
+    )
+    return str(conn.execute(select(meta.c.value).where(meta.c.key == "secret_key")).scalar_one())
