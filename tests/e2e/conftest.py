@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from e2e_support import (
     INCREMENT_TOKENS,
     LIVE,
@@ -21,7 +22,6 @@ from e2e_support import (
     wait_serve,
     write_catalog,
 )
-
 from support import fresh_pg_database
 
 

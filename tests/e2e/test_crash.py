@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from e2e_support import (
     IN_NANOS,
     INCREMENT_TOKENS,
@@ -32,7 +33,6 @@ from e2e_support import (
     start_serve,
     stream_chat,
 )
-
 from support import NANOS, fresh_pg_database
 
 HOLD_TIMEOUT_S = 3

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from e2e_support import (
     Ledger,
     StreamResult,
@@ -30,7 +31,6 @@ from e2e_support import (
     stream_chat,
     usd_nanos,
 )
-
 from support import NANOS, fresh_pg_database
 
 

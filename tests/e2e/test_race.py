@@ -20,6 +20,7 @@ import time
 from collections import Counter
 
 import httpx
+
 from e2e_support import (
     IN_NANOS,
     OUT_NANOS,
@@ -34,7 +35,6 @@ from e2e_support import (
     poll_api_balance,
     stream_chat,
 )
-
 from support import NANOS
 
 REQUESTS = 200
