@@ -112,6 +112,7 @@ class BTCPayFake:
         self.invoices: dict[str, FakeInvoice] = {}
         self.create_requests: list[dict[str, Any]] = []
         self.fail_create: int | None = None  # answer the next invoice creation with this status
+        self.down = False  # answer every request 503, as a BTCPay behind a dead proxy would
         self.base_url = ""
         self.webhook_url = ""
         self.app = Starlette(
@@ -130,6 +131,8 @@ class BTCPayFake:
     # -- Greenfield ------------------------------------------------------------------------
 
     def _guard(self, request: Request) -> Response | None:
+        if self.down:
+            return Response("Service Unavailable", 503)
         if request.headers.get("authorization") != f"token {self.api_key}":
             return JSONResponse(
                 {"code": "unauthenticated", "message": "Authentication is required"}, 401

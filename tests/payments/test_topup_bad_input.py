@@ -119,3 +119,30 @@ def test_webhooks_for_backends_without_them_are_refused(dev_gateway: Gateway) ->
         assert c.post("/topup/webhook/devwallet", content=b"{}").status_code == 401
         assert c.post("/topup/webhook/btcpay", content=b"{}").status_code == 404
     assert_clean(dev_gateway)
+
+
+def test_a_server_without_payment_backends_offers_nothing(gateway: Gateway) -> None:
+    credit_id, key = gateway.create_account()
+    with gateway.client() as c:
+        methods = c.get("/topup/payment-methods").json()["data"]
+        assert [m["enabled"] for m in methods] == [False] * 5
+        r = c.post(
+            "/topup/create/btc-lightning",
+            json={"amount": 5, "currency": "USD"},
+            headers=bearer(key),
+        )
+        assert r.status_code == 400 and r.json()["error"]["code"] == "payment_method_unavailable"
+        nwc = c.post(
+            "/nwc-auto-topup/connect",
+            json={
+                "nwc_url": f"nostr+walletconnect://{'ab' * 32}?relay=wss://r.example&secret={'cd' * 32}"
+            },
+            headers={"x-credit-id": credit_id},
+        )
+        assert nwc.status_code == 400 and "Lightning" in nwc.json()["error"]["message"]
+        assert (
+            c.get("/nwc-auto-topup", headers={"x-credit-id": credit_id}).json()["connected"]
+            is False
+        )
+    assert gateway.nanos(credit_id) == (0, 0)
+    assert_clean(gateway)

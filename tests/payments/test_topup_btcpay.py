@@ -321,3 +321,23 @@ def test_admin_api_lists_invoices_with_usd_and_paid_currency(
         assert c.get("/admin/topups").status_code == 401
         assert c.get("/admin/topups", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert_clean(btcpay_gateway)
+
+
+def test_status_while_btcpay_is_down_answers_what_is_known(
+    btcpay_gateway: Gateway, btcpay: BTCPayFake
+) -> None:
+    credit_id, key = btcpay_gateway.create_account()
+    inv = open_invoice(btcpay_gateway, key, "btc", amount=9)
+    fake = btcpay.find(str(inv["invoice_id"]))
+    btcpay.settle(fake)
+    btcpay.down = True
+    try:
+        r = topup_status(btcpay_gateway, bearer(key), str(inv["invoice_id"]))
+        assert r.status_code == 200 and r.json()["status"] == "pending"
+        delivery = btcpay.deliver(btcpay.event(fake, "InvoiceSettled"))
+        assert delivery.status_code == 502  # BTCPay will redeliver
+        assert btcpay_gateway.nanos(credit_id) == (0, 0)
+    finally:
+        btcpay.down = False
+    assert btcpay.deliver(btcpay.event(fake, "InvoiceSettled")).json()["status"] == "paid"
+    assert btcpay_gateway.nanos(credit_id) == (9 * NANOS, 0)

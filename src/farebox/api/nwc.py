@@ -18,6 +18,7 @@ from farebox.money import NANOS_PER_USD, nanos_to_usd
 from farebox.nwc.store import NwcAttempt, NwcConnection
 from farebox.nwc.uri import parse_nwc_url
 from farebox.payments.amounts import METHODS, parse_amount
+from farebox.payments.errors import MethodUnavailable
 from farebox.payments.types import Currency, Method
 
 DEFAULT_THRESHOLD = Decimal(10)
@@ -81,6 +82,11 @@ def routes(services: Services) -> list[Route]:
 
     async def connect(request: Request) -> Response:
         account_id = await account(request)
+        if Method.LIGHTNING not in services.topups.offers:
+            raise MethodUnavailable(
+                "Auto top-up needs Lightning, and this server has no Lightning payment backend.",
+                param="nwc_url",
+            )
         body = parse_exact_json(await read_body(request, 16 * 1024))
         uri = parse_nwc_url(body.get("nwc_url"))
         threshold = parse_usd(

@@ -22,7 +22,7 @@ from farebox.payments.amounts import (
     parse_currency,
     quote,
 )
-from farebox.payments.errors import MethodUnavailable
+from farebox.payments.errors import MethodUnavailable, PaymentBackendError
 from farebox.payments.invoices import TopupInvoice
 from farebox.payments.rates import RateSource
 from farebox.payments.types import InvoiceRequest, Method, PaymentBackend
@@ -146,7 +146,11 @@ class TopupService:
             )
         if invoice.is_paid:
             return invoice
-        return await self.reconcile(invoice)
+        try:
+            return await self.reconcile(invoice)
+        except PaymentBackendError as exc:
+            log.warning("status of %s: the backend is unreachable (%s)", invoice.id, exc.message)
+            return invoice  # what we last knew; the reconciler keeps trying
 
     async def reconcile(self, invoice: TopupInvoice) -> TopupInvoice:
         """Ask the backend, record the answer, credit if paid.
