@@ -643,3 +643,40 @@ def test_a_hold_of_nothing_or_less_changes_nothing(db: Database, want: int) -> N
     assert balance(db, acct) == Balance(100, 0, 0)
     assert transfer_count(db) == 1
     assert_clean(db)
+
+
+def test_renew_holds_retimes_many_requests_and_records_usage(db: Database) -> None:
+    acct = db.write_sync(funded_account, 1000)
+    hold(db, acct, 100, 100, request_id="ra")
+    hold(db, acct, 50, 50, request_id="ra", seq=1)
+    hold(db, acct, 80, 80, request_id="rb")
+    done = hold(db, acct, 10, 10, request_id="rc")
+    settle(db, acct, "rc", [(done.transfer_id, 10)], 10)
+    recovery = ops.encode_recovery(QUERY)
+    db.write_sync(
+        ops.renew_holds,
+        [
+            ops.Renewal("ra", TIMEOUT + 100, 120, recovery),
+            ops.Renewal("rb", TIMEOUT + 100),
+            ops.Renewal("rc", TIMEOUT + 100, 5, recovery),  # already settled: nothing to renew
+            ops.Renewal("unknown", TIMEOUT + 100, 5, recovery),
+        ],
+    )
+    db.write_sync(ops.renew_holds, [])
+    assert db.write_sync(ops.sweep_expired, LATER) == 0
+    assert db.write_sync(ops.sweep_expired, TIMEOUT + 101) == 2
+    a0, a1 = db.read_sync(resolution_of, "ra.0"), db.read_sync(resolution_of, "ra.1")
+    b0 = db.read_sync(resolution_of, "rb.0")
+    assert a0 is not None and a1 is not None and b0 is not None
+    assert (a0["flags"], a0["amount"], a1["flags"], a1["amount"]) == (
+        POST_PENDING,
+        100,
+        POST_PENDING,
+        20,
+    )
+    assert (b0["flags"], b0["amount"]) == (VOID_PENDING, 80)
+    assert balance(db, acct) == Balance(1000, 130, 0)
+    assert db.read_sync(query_rows, "ra")[0]["query_source"] == "recovered"
+    assert db.read_sync(query_rows, "rb") == []
+    assert db.read_sync(query_rows, "rc")[0]["price"] == 10
+    assert_clean(db)

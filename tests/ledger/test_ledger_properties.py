@@ -488,6 +488,31 @@ class LedgerMachine(RuleBasedStateMachine):
                 swept,
             )
 
+    @rule(
+        picks=st.lists(
+            st.tuples(requests, st.integers(1, 60), st.none() | st.integers(0, 400), st.booleans()),
+            min_size=1,
+            max_size=4,
+            unique_by=lambda t: t[0],
+        )
+    )
+    def renew(self, picks: list[tuple[str, int, int | None, bool]]) -> None:
+        """The lease keeper renews live requests' holds and records delivered usage."""
+        renewals = [
+            ops.Renewal(rid, self.now + ttl, recorded, RECOVERY if rec else None)
+            for rid, ttl, recorded, rec in picks
+        ]
+        self.db.write_sync(ops.renew_holds, renewals)
+        for rn in renewals:
+            r = self.m.requests[rn.request_id]
+            for h in r.holds:
+                if h.open:
+                    h.expires = rn.timeout_at
+            first = r.holds[0]
+            if rn.recorded is not None and first.open:
+                first.recorded = rn.recorded
+                first.recovery = rn.recovery
+
     @rule(dt=st.integers(1, 40))
     def advance_time(self, dt: int) -> None:
         self.now += dt

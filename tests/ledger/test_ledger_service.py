@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from farebox.db.database import Database
 from farebox.db.schema import queries
 from farebox.ledger.batcher import Batcher
-from farebox.ledger.ops import encode_recovery
+from farebox.ledger.ops import Renewal, encode_recovery
 from farebox.ledger.service import Ledger, Sweeper
 from farebox.ledger.types import (
     GRANTS,
@@ -233,3 +233,15 @@ async def test_batcher_cancelled_waiter_does_not_break_the_batch(n: int) -> None
     await batcher.flush()
     assert futures[0].cancelled()
     assert [f.result() for f in futures[1:]] == list(range(1, n))
+
+
+async def test_renew_keeps_a_live_request_from_the_sweeper(db: Database) -> None:
+    ledger = Ledger(db)
+    acct = db.write_sync(funded_account, 1000)
+    assert (await ledger.hold(request(acct, "alive", want=300, timeout_s=-1))).held == 300
+    await ledger.renew([Renewal("alive", time.time() + 60, 90, encode_recovery(QUERY))])
+    assert await ledger.sweep() == 0
+    out = await ledger.settle(Settlement("alive", acct, None, (("alive.0", 300),), 200, QUERY))
+    assert out.posted == 200
+    assert await ledger.balance(acct) == Balance(1000, 200, 0)
+    assert (await ledger.check()).ok
