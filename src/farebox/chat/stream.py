@@ -20,7 +20,8 @@ import orjson
 
 from farebox.billing.charge import Charge
 from farebox.billing.pricing import TokenUsage, output_cost, tokens_for_budget, usage_cost
-from farebox.billing.tokens import Encoder, count_text, encoder
+from farebox.billing.tokens import encoder
+from farebox.chat.meter import OutputMeter, delta_texts, utf8_length
 from farebox.chat.request import ChatCall
 from farebox.chat.sse import DONE, DONE_EVENT, SseSplitter, data_event, event_data
 from farebox.chat.usage import usage_from_upstream, usage_payload
@@ -29,26 +30,6 @@ from farebox.ledger.types import QueryRecord
 from farebox.providers.base import UpstreamReply
 
 log = logging.getLogger("farebox.chat")
-
-
-def delta_tokens(enc: Encoder, choices: list[Any]) -> int:
-    """Tokens of everything a chunk's choices add: text, reasoning, refusals, tool calls."""
-    total = 0
-    for choice in choices:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        if not isinstance(delta, dict):
-            continue
-        for field in ("content", "reasoning", "reasoning_content", "refusal"):
-            text = delta.get(field)
-            if isinstance(text, str) and text:
-                total += count_text(enc, text)
-        for call in delta.get("tool_calls") or ():
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict):
-                for part in (fn.get("name"), fn.get("arguments")):
-                    if isinstance(part, str) and part:
-                        total += count_text(enc, part)
-    return total
 
 
 class StreamRelay:
@@ -68,15 +49,19 @@ class StreamRelay:
         self.increment_tokens = increment_tokens
         self.query = query
         self.prices = call.model.price
-        self.enc = encoder(call.model.tokenizer)
+        self.meter = OutputMeter(encoder(call.model.tokenizer))
         limit = call.max_tokens if call.max_tokens is not None else call.model.max_output
         self.max_total = limit * call.n
-        self.produced = 0
         self.exhausted = False
         self._extension: asyncio.Task[None] | None = None
         self._meta: dict[str, Any] = {}
         self._budget = 0
         self._budget_for = -1
+
+    @property
+    def produced(self) -> int:
+        """Output tokens delivered so far (exact)."""
+        return self.meter.count()
 
     @property
     def budget(self) -> int:
@@ -106,7 +91,7 @@ class StreamRelay:
             self.exhausted = True
 
     def _start_extension(self) -> None:
-        if self._extension is None and not self.exhausted and self.budget < self.max_total:
+        if self._can_extend():
             self._extension = asyncio.get_running_loop().create_task(self._extend(1))
             self._extension.add_done_callback(self._extension_done)
 
@@ -116,15 +101,35 @@ class StreamRelay:
             log.error("extending a hold failed: %r", task.exception())
             self.exhausted = True
 
-    async def _make_room(self, tokens: int) -> bool:
-        """True when the customer has paid for `tokens` more output tokens."""
-        while self.produced + tokens > self.budget and not self.exhausted:
+    async def _make_room(self, total: int) -> bool:
+        """True when the customer has paid for `total` output tokens in all."""
+        while total > self.budget and not self.exhausted:
             if self._extension is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._extension)
             else:
-                await self._extend(self.produced + tokens - self.budget)
-        return self.produced + tokens <= self.budget
+                await self._extend(total - self.budget)
+        return total <= self.budget
+
+    async def _admit(self, texts: list[str]) -> bool:
+        """Meter a chunk's text; False when the customer cannot pay for it (it is not sent)."""
+        nbytes = sum(utf8_length(t) for t in texts)
+        budget = self.budget
+        if budget >= self.max_total or self.meter.upper_bound + nbytes <= budget:
+            # Fully paid for (the upstream itself stops at max_tokens), or surely within budget.
+            self.meter.add(texts, nbytes)
+        else:
+            total = self.meter.count() + self.meter.measure(texts)
+            if not await self._make_room(total):
+                return False
+            self.meter.add_counted(total - self.meter.exact)
+        half_used = self.meter.upper_bound * 2 >= self.budget
+        if half_used and self._can_extend() and self.meter.count() * 2 >= self.budget:
+            self._start_extension()  # in the background, before the holds run out
+        return True
+
+    def _can_extend(self) -> bool:
+        return self._extension is None and not self.exhausted and self.budget < self.max_total
 
     def _query(self, output_count: int, usage: TokenUsage | None) -> QueryRecord:
         prompt = usage.prompt_tokens if usage else self.call.prompt_tokens
@@ -193,11 +198,10 @@ class StreamRelay:
                         choices = obj.get("choices") or []
                         if not choices:
                             continue  # the upstream's usage chunk: ours replaces it at the end
-                        tokens = delta_tokens(self.enc, choices)
-                        if tokens and not await self._make_room(tokens):
+                        texts = delta_texts(choices)
+                        if texts and not await self._admit(texts):
                             cut = True
                             break
-                        self.produced += tokens
                         for choice in choices:
                             choice_indexes.add(int(choice.get("index", 0)))
                         if usage:
@@ -205,8 +209,6 @@ class StreamRelay:
                             out.append(data_event(obj))
                         else:
                             out.append(event)
-                        if self.produced * 2 >= self.budget:
-                            self._start_extension()
                     if out:
                         yield b"".join(out)
                     if cut or finished:
