@@ -150,6 +150,11 @@ class Database:
                 return fn(conn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.is_sqlite:
+            # SQLite transactions are local and short (tens to hundreds of microseconds): running
+            # them on the event loop's own thread is cheaper than handing each one to a worker
+            # thread and back, and SQLite takes one writer at a time anyway.
+            return self.write_sync(fn, *args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._executor, functools.partial(self.write_sync, fn, *args)
