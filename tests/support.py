@@ -297,3 +297,18 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         deadline.wait(0.05)
     return predicate()
+
+
+def new_account(c: httpx.Client, usd: float | str = 0) -> tuple[str, str]:
+    """(credit_id, api_key) of a new account granted `usd` through the admin API."""
+    r = c.post("/accounts/create")
+    assert r.status_code == 201, r.text
+    data = r.json()
+    if float(usd) > 0:
+        g = c.post(
+            "/admin/credits",
+            json={"credit_id": data["credit_id"], "amount_usd": str(usd)},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert g.status_code == 200, g.text
+    return data["credit_id"], data["api_key"]

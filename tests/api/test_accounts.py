@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from support import ADMIN_TOKEN, NANOS, Gateway
-
-
-@pytest.fixture(scope="module")
-def c(gateway: Gateway) -> Iterator[httpx.Client]:
-    """One client per module: making an httpx.Client costs ~0.1 s (it loads CA certificates)."""
-    with gateway.client() as client:
-        yield client
-
-
-def new_account(c: httpx.Client, usd: float | str = 0) -> tuple[str, str]:
-    """(credit_id, api_key) of a new account granted `usd` through the admin API."""
-    r = c.post("/accounts/create")
-    assert r.status_code == 201, r.text
-    data = r.json()
-    if float(usd) > 0:
-        g = c.post(
-            "/admin/credits",
-            json={"credit_id": data["credit_id"], "amount_usd": str(usd)},
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        )
-        assert g.status_code == 200, g.text
-    return data["credit_id"], data["api_key"]
+from support import NANOS, Gateway, new_account
 
 
 def balance(c: httpx.Client, **kwargs: Any) -> httpx.Response:
