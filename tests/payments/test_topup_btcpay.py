@@ -85,6 +85,8 @@ def test_each_method_created_settled_by_webhook_credits_once(
     ]
     status = topup_status(btcpay_gateway, bearer(key), str(inv["invoice_id"])).json()
     assert status["status"] == "paid" and status["credited_usd"] == 25.0
+    by_btcpay_id = topup_status(btcpay_gateway, bearer(key), fake.id)  # PPQ's path takes it too
+    assert by_btcpay_id.json()["invoice_id"] == inv["invoice_id"]
     assert_clean(btcpay_gateway)
 
 

@@ -86,6 +86,19 @@ def get_invoice(conn: Connection, invoice_id: str) -> TopupInvoice | None:
     return None if row is None else _row(row)
 
 
+def find_for_account(conn: Connection, account_id: str, any_id: str) -> TopupInvoice | None:
+    """An account's invoice by our id or by the backend's (PPQ's status path takes BTCPay's)."""
+    col = topup_invoices.c
+    row = conn.execute(
+        select(topup_invoices)
+        .where(col.account_id == account_id)
+        .where((col.id == any_id) | (col.backend_invoice_id == any_id))
+        .order_by(col.created_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _row(row)
+
+
 def find_by_backend_id(
     conn: Connection, backend: str, backend_invoice_id: str
 ) -> TopupInvoice | None:

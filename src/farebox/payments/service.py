@@ -137,10 +137,10 @@ class TopupService:
     # -- reading and reconciling -------------------------------------------------------------
 
     async def status(self, account_id: str, invoice_id: str) -> TopupInvoice:
-        invoice = (
-            await self.db.read(invoices.get_invoice, invoice_id) if len(invoice_id) <= 32 else None
-        )
-        if invoice is None or invoice.account_id != account_id:
+        invoice = None
+        if len(invoice_id) <= 128:
+            invoice = await self.db.read(invoices.find_for_account, account_id, invoice_id)
+        if invoice is None:
             raise NotFound(
                 f"No top-up invoice {invoice_id[:40]!r} on this account.", param="invoice_id"
             )
