@@ -8,28 +8,23 @@ costs at most the output of the last third of a timeout, and a slow request is n
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import Callable
 
 from farebox.ledger.ops import Renewal
 from farebox.ledger.service import Ledger
-
-log = logging.getLogger("farebox.billing")
+from farebox.periodic import Periodic
 
 # What a running request has delivered: (nanodollars used, the history row to write on a crash).
 Progress = Callable[[], tuple[int, str | None]]
 
 
-class LeaseKeeper:
+class LeaseKeeper(Periodic):
     def __init__(self, ledger: Ledger, hold_timeout_s: float) -> None:
+        super().__init__("renewing live holds", max(0.05, hold_timeout_s / 3), self.renew_now)
         self.ledger = ledger
         self.hold_timeout_s = hold_timeout_s
-        self.interval_s = max(0.05, hold_timeout_s / 3)
         self._live: dict[str, Progress | None] = {}
-        self._task: asyncio.Task[None] | None = None
 
     def track(self, request_id: str, progress: Progress | None = None) -> None:
         self._live[request_id] = progress
@@ -41,16 +36,6 @@ class LeaseKeeper:
     def untrack(self, request_id: str) -> None:
         self._live.pop(request_id, None)
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
     async def renew_now(self) -> None:
         if not self._live:
             return
@@ -60,13 +45,3 @@ class LeaseKeeper:
             recorded, recovery = progress() if progress is not None else (None, None)
             renewals.append(Renewal(request_id, timeout_at, recorded, recovery))
         await self.ledger.renew(renewals)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.renew_now()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("renewing live holds failed; will retry")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -19,6 +18,7 @@ from farebox.ledger.types import (
     SettleResult,
     Transfer,
 )
+from farebox.periodic import Periodic
 
 log = logging.getLogger("farebox.ledger")
 
@@ -88,32 +88,14 @@ class Ledger:
         return await self.db.read(check_ledger)
 
 
-class Sweeper:
+class Sweeper(Periodic):
     """Resolves expired holds at start and then every `interval` seconds."""
 
     def __init__(self, ledger: Ledger, interval: float) -> None:
+        super().__init__("sweeping expired holds", interval, self._sweep_once, immediately=True)
         self.ledger = ledger
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                swept = await self.ledger.sweep()
-                if swept:
-                    log.info("swept %d expired request holds", swept)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("sweeping expired holds failed; will retry")
-            await asyncio.sleep(self.interval)
+    async def _sweep_once(self) -> None:
+        swept = await self.ledger.sweep()
+        if swept:
+            log.info("swept %d expired request holds", swept)
