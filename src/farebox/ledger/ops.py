@@ -207,7 +207,7 @@ def transfer(conn: Connection, t: Transfer, now: float | None = None) -> bool:
     """
     if t.amount <= 0:
         raise ValueError("a transfer amount must be positive")
-    now = now or time.time()
+    now = time.time() if now is None else now
     inserted = _insert_ignore(
         conn,
         transfers,
@@ -358,7 +358,7 @@ def hold_batch(
     conn: Connection, requests: Sequence[HoldRequest], now: float | None = None
 ) -> list[HoldResult]:
     """Take many holds in one transaction; each succeeds or is refused on its own."""
-    now = now or time.time()
+    now = time.time() if now is None else now
     order = sorted(range(len(requests)), key=lambda i: (requests[i].account_id, i))
     results: list[HoldResult | None] = [None] * len(requests)
     for i in order:
@@ -457,6 +457,7 @@ _RECORD_PROGRESS = CompiledStatement(
 
 def renew_holds(conn: Connection, renewals: Sequence[Renewal]) -> None:
     """Keep live requests' holds from timing out (one statement for all of them)."""
+    renewals = sorted(renewals, key=lambda r: r.request_id)  # one lock order: no deadlocks
     _RETIME_HOLDS.executemany(
         conn, [{"p_request": r.request_id, "p_timeout": r.timeout_at} for r in renewals]
     )
@@ -477,12 +478,12 @@ def renew_holds(conn: Connection, renewals: Sequence[Renewal]) -> None:
 def settle_batch(
     conn: Connection, settlements: Sequence[Settlement], now: float | None = None
 ) -> list[SettleResult]:
-    now = now or time.time()
+    now = time.time() if now is None else now
     all_ids = [tid for s in settlements for tid, _ in s.holds]
     live: set[str] = set()
     if all_ids:
         # Whoever deletes the open-hold row resolves the pending transfer (settle vs sweeper).
-        for transfer_id in all_ids:
+        for transfer_id in sorted(set(all_ids)):  # one lock order for every transaction
             if _RESOLVE_HOLD.rowcount(conn, {"p_id": transfer_id}) == 1:
                 live.add(transfer_id)
     # What was already posted on holds this batch does not own (a sweeper posted recorded usage,
@@ -638,7 +639,7 @@ def sweep_expired(conn: Connection, now: float | None = None, limit: int = 500) 
 
     Returns the number of requests resolved.
     """
-    now = now or time.time()
+    now = time.time() if now is None else now
     expired = conn.execute(
         select(holds.c.request_id).where(holds.c.expires_at < now).distinct().limit(limit)
     ).fetchall()
