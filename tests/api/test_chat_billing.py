@@ -194,18 +194,20 @@ def test_free_model_costs_nothing_and_is_recorded(gateway: Gateway) -> None:
     assert assert_settled(gateway, credit_id, 0) == 0
 
 
-def test_upstream_breaking_mid_stream_charges_only_what_was_delivered(gateway: Gateway) -> None:
+@pytest.mark.parametrize("max_tokens", [None, 50], ids=["metered", "fully-paid"])
+def test_upstream_breaking_mid_stream_charges_only_what_was_delivered(
+    gateway: Gateway, max_tokens: int | None
+) -> None:
     credit_id, key = gateway.create_account(1)
-    r = post_chat(
-        gateway,
-        key,
-        {
-            "model": "test-model",
-            "messages": HELLO,
-            "stream": True,
-            "sim": {"output_tokens": 50, "disconnect_after": 5},
-        },
-    )
+    body: dict[str, object] = {
+        "model": "test-model",
+        "messages": HELLO,
+        "stream": True,
+        "sim": {"output_tokens": 50, "disconnect_after": 5},
+    }
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens  # held in full: chunks are relayed unparsed
+    r = post_chat(gateway, key, body)
     assert r.status_code == 200
     blocks = [b for b in r.text.split("\n\n") if b.startswith("data: ")]
     assert any('"upstream_stream_broken"' in b for b in blocks)
@@ -230,14 +232,19 @@ def test_api_key_header_works_like_bearer(gateway: Gateway, stream: bool) -> Non
     assert assert_settled(gateway, credit_id, NANOS) > 0
 
 
-def test_client_disconnect_mid_stream_pays_for_what_was_sent(gateway: Gateway) -> None:
+@pytest.mark.parametrize("max_tokens", [None, 2000], ids=["metered", "fully-paid"])
+def test_client_disconnect_mid_stream_pays_for_what_was_sent(
+    gateway: Gateway, max_tokens: int | None
+) -> None:
     credit_id, key = gateway.create_account(1)
-    body = {
+    body: dict[str, object] = {
         "model": "test-model",
         "messages": HELLO,
         "stream": True,
         "sim": {"output_tokens": 2000, "tps": 200},
     }
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
     received = 0
     with (
         gateway.client() as c,

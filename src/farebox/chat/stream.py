@@ -32,6 +32,15 @@ from farebox.providers.base import UpstreamReply
 log = logging.getLogger("farebox.chat")
 
 
+def _plain_chunk(payload: bytes) -> bool:
+    """A chunk with no usage object and no error (cheap byte checks, no parsing)."""
+    return (
+        b'"usage":{' not in payload
+        and b'"usage": {' not in payload
+        and not payload.startswith(b'{"error"')
+    )
+
+
 class StreamRelay:
     def __init__(
         self,
@@ -167,6 +176,10 @@ class StreamRelay:
         finished = cut = False
         choice_indexes: set[int] = set()
         error_event: bytes | None = None
+        # When the holds already cover all the output the upstream may send (max_tokens paid in
+        # full), plain chunks need no decision in flight and are relayed without being parsed.
+        fully_paid = self.budget >= self.max_total
+        unparsed: list[bytes] = []
         try:
             try:
                 async for data in self.reply.chunks():
@@ -178,6 +191,12 @@ class StreamRelay:
                             continue
                         if payload == DONE:
                             finished = True
+                            continue
+                        if fully_paid and self._meta and _plain_chunk(payload):
+                            # Nothing to decide and nothing to change: relay as is, count later
+                            # only if the upstream's own usage never comes.
+                            unparsed.append(payload)
+                            out.append(event)
                             continue
                         try:
                             obj = orjson.loads(payload)
@@ -234,6 +253,8 @@ class StreamRelay:
                     ]
                 )
             complete = finished and not cut and error_event is None
+            if not (complete and upstream_usage):
+                self._count_relayed(unparsed)
             usage = self._final_usage(upstream_usage if complete else None, upstream_usage)
             cost = self._settle(usage)
             yield self._chunk([], usage_payload(usage, cost, upstream_usage))
@@ -243,8 +264,21 @@ class StreamRelay:
         finally:
             if not self.charge.settled:
                 # The customer went away (or something failed): bill what was delivered.
+                self._count_relayed(unparsed)
                 self._settle(self._final_usage(None, upstream_usage))
             self.reply.close()
+
+    def _count_relayed(self, payloads: list[bytes]) -> None:
+        """Meter chunks that were relayed without being parsed."""
+        for payload in payloads:
+            try:
+                obj = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                texts = delta_texts(obj.get("choices") or [])
+                self.meter.add(texts, sum(utf8_length(t) for t in texts))
+        payloads.clear()
 
     def _final_usage(
         self, reported: dict[str, Any] | None, any_reported: dict[str, Any] | None
