@@ -9,6 +9,7 @@ from farebox.api.services import Services
 from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog, ProviderConfig, Route
 from farebox.ledger.types import GRANTS, Code, Transfer
+from farebox.modalities.demo import media_demo_catalog, with_media
 from farebox.settings import Settings
 
 DEMO_CREDIT_NANOS = 5_000_000_000  # $5
@@ -16,7 +17,8 @@ DEMO_MODEL = "gpt-5-mini"
 
 
 def build_demo_catalog(sim_url: str) -> Catalog:
-    """Every shipped chat model, at its real price, answered by the simulator."""
+    """Every shipped chat model, at its real price, answered by the simulator; media models
+    (embeddings, audio, images, video) too, and the keyless local models when installed."""
     shipped = load_catalog(None, env={})
     sim = ProviderConfig(name="sim", kind="openai", base_url=sim_url + "/v1", api_key="sim")
     models = {
@@ -24,7 +26,8 @@ def build_demo_catalog(sim_url: str) -> Catalog:
         for model_id, model in shipped.models.items()
         if model.type == "chat"
     }
-    return Catalog(models=models, providers={"sim": sim})
+    chat = Catalog(models=models, providers={"sim": sim})
+    return with_media(chat, media_demo_catalog(sim_url))
 
 
 async def create_demo_account(services: Services) -> tuple[str, str]:

@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from media_support import media_catalog, media_env
 
 from farebox.sim.server import SimServer
 
+from media_support import media_catalog, media_env
 from support import Gateway, database_url, pg_available, running_gateway
 
 DB_KINDS = ["sqlite", "postgresql"]

@@ -10,10 +10,10 @@ import av
 import httpx
 import orjson
 import pytest
-from media_support import cost_nanos, query_rows, sdk, spent
 
 from farebox.sim import media_gen
 
+from media_support import cost_nanos, query_rows, sdk, spent
 from support import NANOS, Gateway
 
 PER_MINUTE = 600_000_000  # $0.6

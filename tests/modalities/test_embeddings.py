@@ -8,8 +8,8 @@ import struct
 import httpx
 import openai
 import pytest
-from media_support import cost_nanos, query_rows, sdk, spent
 
+from media_support import cost_nanos, query_rows, sdk, spent
 from support import NANOS, Gateway
 
 

@@ -7,9 +7,9 @@ import time
 
 import httpx
 import pytest
-from media_support import cost_nanos, query_rows, sdk, spent
 from PIL import Image
 
+from media_support import cost_nanos, query_rows, sdk, spent
 from support import NANOS, Gateway
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import av
 import httpx
 import pytest
-from media_support import media_catalog, media_env, query_rows, spent
 from PIL import Image
 
 from farebox.sim.server import SimServer
 
+from media_support import media_catalog, media_env, query_rows, spent
 from support import NANOS, Gateway, running_gateway, wait_until
 
 

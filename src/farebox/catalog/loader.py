@@ -73,6 +73,8 @@ _MODEL_KEYS = (
 )
 _REQUIRED_MODEL_KEYS = ("provider", "type", "context", "max_output", "date_added", "routes")
 _DEFAULT_TOKENIZER = "o200k_base"
+LOCAL_KIND = "local"
+LOCAL_URL = "http://localhost"
 
 
 def load_catalog(
@@ -151,14 +153,15 @@ def _build(merged: Merged, env: Mapping[str, str], at: datetime) -> Catalog:
 
 def _provider(name: str, obj: JsonObject, env: Mapping[str, str], where: Where) -> ProviderConfig:
     parse.check_keys(obj, _PROVIDER_KEYS, where)
-    for key in ("kind", "base_url"):
-        if key not in obj:
-            raise where.error("is required", key)
+    if "kind" not in obj:
+        raise where.error("is required", "kind")
     kind = parse.string(obj["kind"], where, "kind")
     if kind not in PROVIDER_KINDS:
         known = ", ".join(sorted(PROVIDER_KINDS))
         raise where.error(f"unknown kind {kind!r} (known: {known})", "kind")
-    base_url = parse.string(obj["base_url"], where, "base_url").rstrip("/")
+    if "base_url" not in obj and kind != LOCAL_KIND:  # local models run in-process
+        raise where.error("is required", "base_url")
+    base_url = parse.string(obj.get("base_url", LOCAL_URL), where, "base_url").rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise where.error(f"must be an http:// or https:// URL, got {base_url!r}", "base_url")
     key_env = obj.get("api_key_env")

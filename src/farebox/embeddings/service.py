@@ -26,7 +26,9 @@ class EmbeddingService:
         call = parse_embeddings(raw, self.catalog)
         quote = input_cost(call.model.price, call.tokens)
         charge = self.payer.charge(key)
-        held = await charge.open(quote, quote)
+        # The upstream counts with its own tokenizer: hold half again as much (at least the
+        # quote), then settle on what it reports.
+        held = await charge.open(quote + quote // 2, quote)
 
         async def attempt(provider: Any, route: Route) -> dict[str, Any]:
             result: dict[str, Any] = await provider.embed(call.upstream_body(route.upstream_model))

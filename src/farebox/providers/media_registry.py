@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from farebox.catalog.model import Catalog, ProviderConfig
+from farebox.local.provider import LocalProvider
 from farebox.providers.deepgram import DeepgramProvider
 from farebox.providers.elevenlabs import ElevenLabsProvider
 from farebox.providers.fal import FalProvider
@@ -20,6 +21,8 @@ def build_media_provider(config: ProviderConfig) -> Any | None:
         return DeepgramProvider(config)
     if config.kind == "elevenlabs":
         return ElevenLabsProvider(config)
+    if config.kind == "local":
+        return LocalProvider(config)
     return None
 
 
