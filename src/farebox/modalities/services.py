@@ -13,6 +13,7 @@ from farebox.images.service import ImageService
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
 from farebox.media.config import MediaConfig
+from farebox.media.s3 import S3Config, S3Storage
 from farebox.media.signing import MediaSigner
 from farebox.media.storage import LocalStorage, MediaStorage
 from farebox.media.store import MediaStore
@@ -65,7 +66,8 @@ def build_media_services(
     config = MediaConfig.from_env(settings.extra_env, settings.database_url)
     payer = Payer(ledger, keys, settings.hold_timeout_s)
     routes, own = media_router(catalog, router)
-    storage = LocalStorage(config.media_dir)
+    s3 = S3Config.from_env(settings.extra_env)
+    storage: MediaStorage = S3Storage(s3) if s3 is not None else LocalStorage(config.media_dir)
     store = MediaStore(db, storage, MediaSigner(secret))
     jobs = VideoJobs(db)
     poll_s = float(settings.extra_env.get("FAREBOX_VIDEO_POLL_S") or 2.0)
