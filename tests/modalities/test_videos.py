@@ -15,7 +15,7 @@ from PIL import Image
 
 from farebox.sim.server import SimServer
 
-from media_support import media_catalog, media_env, query_rows, spent
+from media_support import media_catalog, media_env, query_rows, sdk, spent
 from support import NANOS, Gateway, running_gateway, wait_until
 
 
@@ -172,3 +172,18 @@ def test_restart_mid_job_still_settles(db_url: str, sim: SimServer, tmp_path: Pa
         body = status(second, key, job_id).json()
         assert body["status"] == "completed" and body["cost"] == 0.25
         assert httpx.get(body["data"]["url"], timeout=30).status_code == 200
+
+
+def test_sdk_generic_calls_as_in_the_readme(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(1)
+    client = sdk(media_gw, key)
+    job = client.post(
+        "/videos",
+        body={"model": "kling-2.1-pro", "prompt": "a dog", "duration": "5", "quality": "720p"},
+        cast_to=dict,
+    )
+    assert job["status"] == "pending"
+    assert wait_until(
+        lambda: client.get(f"/videos/{job['id']}", cast_to=dict)["status"] == "completed", 30
+    )
+    assert spent(media_gw, credit_id, NANOS) == 250_000_000
