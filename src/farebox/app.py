@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from farebox.api import accounts, admin, chat, history, keys, messages, models
+from farebox.api import accounts, admin, admin_routes, chat, history, keys, messages, models
 from farebox.api import audio as audio_api
 from farebox.api import embeddings as embeddings_api
 from farebox.api import images as images_api
@@ -40,6 +40,7 @@ from farebox.nwc.auto import AutoTopup, AutoTopupConfig
 from farebox.nwc.wallet import NostrWallet
 from farebox.payments.config import PaymentsConfig, build_topups
 from farebox.payments.poller import Reconciler
+from farebox.providers.breaker import RoutingPolicy
 from farebox.providers.router import Router
 from farebox.settings import Settings
 
@@ -60,7 +61,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
     key_store = KeyStore(db, KeyCipher(secret), cache_ttl_s=settings.key_cache_ttl_s)
     if catalog is None:
         catalog = load_catalog(settings.catalog_path, env=settings.extra_env)
-    router = Router.from_catalog(catalog)
+    router = Router.from_catalog(catalog, RoutingPolicy.from_env(settings.extra_env))
     for tokenizer in sorted({m.tokenizer for m in catalog.models.values()}):
         encoder(tokenizer)  # load the tables now, not on the first customer's request
     chat_service = ChatService(
@@ -106,7 +107,8 @@ def _health_routes(services: Services) -> list[Route]:
             await services.ledger.balance("revenue")
         except Exception as exc:  # the database is what readiness depends on
             return JSONResponse({"status": "unavailable", "database": repr(exc)}, 503)
-        return JSONResponse({"status": "ready", "database": services.db.dialect})
+        routes = services.router.health.summary()  # informational: a resting route is not fatal
+        return JSONResponse({"status": "ready", "database": services.db.dialect, "routes": routes})
 
     return [Route("/healthz", healthz), Route("/readyz", readyz)]
 
@@ -172,6 +174,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         *keys.routes(services),
         *history.routes(services),
         *admin.routes(services),
+        *admin_routes.routes(services),
         *topup_api.routes(services),
         *nwc_api.routes(services),
         *embeddings_api.routes(services),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -19,9 +20,12 @@ RETRYABLE_STATUS = frozenset(
 class AiohttpReply:
     """A 2xx upstream response, read whole or streamed chunk by chunk."""
 
-    def __init__(self, response: aiohttp.ClientResponse, provider: str) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, provider: str, idle_timeout_s: float | None = None
+    ) -> None:
         self._response = response
         self._provider = provider
+        self._idle_timeout_s = idle_timeout_s
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "application/json")
         self._primed: bytes | None = None
@@ -44,6 +48,9 @@ class AiohttpReply:
             raise UpstreamFailure(
                 f"{self._provider} failed before its first byte: {exc!r}", provider=self._provider
             ) from exc
+        except asyncio.CancelledError:  # e.g. the router's first-byte timeout
+            self.close()
+            raise
         if not first:
             self.close()
             raise UpstreamFailure(
@@ -56,8 +63,19 @@ class AiohttpReply:
             first, self._primed = self._primed, None
             yield first
         content = self._response.content
+        idle = self._idle_timeout_s
         while True:
-            data = await content.readany()
+            if idle is None:
+                data = await content.readany()
+            else:
+                try:
+                    async with asyncio.timeout(idle):
+                        data = await content.readany()
+                except TimeoutError as exc:
+                    raise UpstreamFailure(
+                        f"{self._provider} sent nothing for {idle:g} s mid-stream",
+                        provider=self._provider,
+                    ) from exc
             if not data:
                 return
             yield data
@@ -109,7 +127,7 @@ class HttpUpstream:
                 retryable=response.status in RETRYABLE_STATUS,
                 body=body,
             )
-        return AiohttpReply(response, name)
+        return AiohttpReply(response, name, self.config.idle_timeout_s)
 
     async def close(self) -> None:
         if self._session is not None:
