@@ -43,6 +43,7 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
             "sim503": {"kind": "openai", "base_url": f"{sim_url}/sim/status=503/v1", **key},
             "fal": {"kind": "fal", "base_url": f"{sim_url}/fal", **key},
             "dg": {"kind": "deepgram", "base_url": f"{sim_url}/v1", **key},
+            "dgshort": {"kind": "deepgram", "base_url": f"{sim_url}/sim/report_ms=1000/v1", **key},
             "dg503": {"kind": "deepgram", "base_url": f"{sim_url}/sim/status=503/v1", **key},
             "eleven": {"kind": "elevenlabs", "base_url": f"{sim_url}/v1", **key},
             "falslow": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=300/fal", **key},
@@ -96,6 +97,7 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
                 "name": "Deepgram Nova-3",
                 "routes": [{"provider": "dg", "model": "nova-3"}],
             },
+            "nova-3-reports-1s": {**audio, "routes": [{"provider": "dgshort", "model": "nova-3"}]},
             "nova-2": {**audio, "routes": [{"provider": "dg", "model": "nova-2"}]},
             "whisper-1": {
                 **audio,

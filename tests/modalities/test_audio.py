@@ -78,6 +78,16 @@ def test_transcription_sdk_object_and_whisper_route(media_gw: Gateway) -> None:
     assert spent(media_gw, credit_id, NANOS) == total
 
 
+def test_settles_on_the_duration_the_upstream_reports(media_gw: Gateway) -> None:
+    """3 s decoded and held; the upstream bills 1 s: the customer pays for 1 s."""
+    credit_id, key = media_gw.create_account(1)
+    raw = sdk(media_gw, key).audio.transcriptions.with_raw_response.create(
+        model="nova-3-reports-1s", file=("a.wav", wav_3s(), "audio/wav"), response_format="json"
+    )
+    assert raw.headers["x-farebox-cost"] == "0.01"  # 1 s at $0.6 per minute
+    assert spent(media_gw, credit_id, NANOS) == 10_000_000
+
+
 def test_audio_models_list_needs_no_auth(media_gw: Gateway) -> None:
     with media_gw.client() as c:
         data = c.get("/v1/audio/models").json()["data"]

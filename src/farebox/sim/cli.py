@@ -25,6 +25,7 @@ Faults, per request in the body or per base URL as a path prefix:
   fail_first=<n>        the first n requests under a prefix fail
   output_tokens=<n>  tool_call=true  usage=false  latency_ms  ttft_ms  tps
   job_ms=<n>  job_fail=true  a queued (fal) job runs n ms / ends in failure
+  report_ms=<n>         a transcription reports n ms of audio, whatever it decoded
 \b
 Media endpoints: POST /v1/embeddings, /v1/images/generations, /v1/images/edits,
   /v1/audio/transcriptions, /v1/audio/speech (OpenAI); /v1/listen, /v1/speak (Deepgram);

@@ -31,6 +31,8 @@ async def listen(request: web.Request) -> web.StreamResponse:
         return error_response(
             400, "Bad Request: failed to process audio: corrupt or unsupported data"
         )
+    if entered[1].report_ms is not None:
+        seconds = entered[1].report_ms / 1000
     words = words_for(data, seconds)
     text = " ".join(w for w, _, _ in words)
     language = request.query.get("language") or "en"

@@ -37,6 +37,7 @@ class Faults:
     fail_first: int | None = None
     job_ms: float | None = None
     job_fail: bool | None = None
+    report_ms: float | None = None
 
     def merged(self, over: Faults) -> Faults:
         """These options with every option set in `over` replacing ours."""
@@ -121,6 +122,7 @@ _KEYS: Mapping[str, tuple[str, Callable[[object], object]]] = {
     "fail_first": ("fail_first", _to_count),
     "job_ms": ("job_ms", _to_ms),
     "job_fail": ("job_fail", _to_bool),
+    "report_ms": ("report_ms", _to_ms),
 }
 
 FAULT_KEYS: tuple[str, ...] = tuple(_KEYS)

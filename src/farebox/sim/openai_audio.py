@@ -32,6 +32,8 @@ async def transcriptions(request: web.Request) -> web.StreamResponse:
     seconds = measure(data)
     if seconds is None:
         return error_response(400, "Audio file might be corrupted or unsupported", param="file")
+    if entered[1].report_ms is not None:
+        seconds = entered[1].report_ms / 1000
     words = words_for(data, seconds)
     text = " ".join(w for w, _, _ in words).capitalize() + "."
     fmt = form.get("response_format") or "json"
