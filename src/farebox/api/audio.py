@@ -50,5 +50,7 @@ def routes(services: Services) -> list[Route]:
         Route("/v1/audio/speech", speech, methods=["POST"]),
         Route("/audio/speech", speech, methods=["POST"]),
         Route("/v1/audio/models", models, methods=["GET"]),
+        Route("/audio/models", models, methods=["GET"]),
         Route("/v1/audio/voices", voices, methods=["GET"]),
+        Route("/audio/voices", voices, methods=["GET"]),
     ]

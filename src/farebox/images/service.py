@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from typing import Any
 
@@ -88,7 +89,7 @@ class ImageService:
     ) -> PaidResult:
         job = call.job
         if image is not None:
-            job = type(job)(job.prompt, job.n, job.params, image, mask)
+            job = dataclasses.replace(job, image=image, mask=mask)
         charge = self.payer.charge(key)
         held = await charge.open(call.quote, call.quote)
 
