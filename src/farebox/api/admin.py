@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 
 from starlette.requests import Request
@@ -10,10 +9,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api.accounts import balance_payload
+from farebox.api.admin_auth import require_admin as check_admin_token
 from farebox.api.requests import read_json
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from farebox.errors import InvalidRequest, NotFound
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.money import MoneyError, usd_to_nanos
@@ -54,17 +54,7 @@ def routes(services: Services) -> list[Route]:
     limit = services.settings.max_body_bytes
 
     def require_admin(request: Request) -> None:
-        if not token:
-            raise Forbidden("The admin API is off: set FAREBOX_ADMIN_TOKEN to turn it on.")
-        auth = request.headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        # Compare bytes: compare_digest refuses non-ASCII str, and a header may carry any byte
-        # (Starlette decodes headers as latin-1, so this gives back the bytes that were sent).
-        given = value.strip().encode("latin-1")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, token.encode()):
-            raise Unauthorized(
-                "Invalid admin token: send 'Authorization: Bearer <FAREBOX_ADMIN_TOKEN>'."
-            )
+        check_admin_token(request, token)
 
     async def admin_credits(request: Request) -> Response:
         require_admin(request)

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from farebox.api.admin_auth import require_admin
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.errors import Forbidden, Unauthorized
 from farebox.providers.breaker import CLOSED
 
 
 def routes(services: Services) -> list[Route]:
     token = services.settings.admin_token
 
-    def require_admin(request: Request) -> None:
-        if not token:
-            raise Forbidden("The admin API is off: set FAREBOX_ADMIN_TOKEN to turn it on.")
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        given = value.strip().encode("latin-1")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, token.encode()):
-            raise Unauthorized(
-                "Invalid admin token: send 'Authorization: Bearer <FAREBOX_ADMIN_TOKEN>'."
-            )
-
     async def route_health(request: Request) -> Response:
-        require_admin(request)
+        require_admin(request, token)
         health = services.router.health
         now = health.clock()
         rows: dict[tuple[str, str], dict[str, Any]] = {}

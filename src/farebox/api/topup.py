@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from datetime import UTC, datetime
@@ -13,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from farebox.api.admin_auth import require_admin
 from farebox.api.requests import bearer_key, query_int, read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.errors import Forbidden, InvalidRequest, Unauthorized
+from farebox.errors import InvalidRequest, Unauthorized
 from farebox.money import nanos_to_usd
 from farebox.payments import invoices
 from farebox.payments.amounts import METHODS, parse_method
@@ -60,12 +60,8 @@ def invoice_payload(invoice: TopupInvoice) -> dict[str, Any]:
 
 
 def require_admin_token(request: Request, token: str | None) -> None:
-    """The operator's bearer token (the same check as api/admin.py)."""
-    if not token:
-        raise Forbidden("The admin API is off: set FAREBOX_ADMIN_TOKEN to turn it on.")
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
-        raise Unauthorized("Invalid admin token.")
+    """The operator's bearer token (see api/admin_auth.py)."""
+    require_admin(request, token)
 
 
 def parse_exact_json(raw: bytes) -> dict[str, Any]:
