@@ -1,0 +1,70 @@
+"""The video worker's bookkeeping: long jobs keep their hold, and settling twice (a crash
+between settling and recording it) charges once."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select, update
+
+from farebox.db.schema import holds
+from farebox.media.tables import video_jobs
+
+from media_support import spent
+from support import NANOS, Gateway, wait_until
+
+
+def submit(gw: Gateway, key: str, model: str) -> str:
+    with gw.client() as c:
+        r = c.post(
+            "/v1/videos",
+            json={"model": model, "prompt": "long"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def test_a_long_running_job_keeps_its_hold(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(1)
+    job_id = submit(media_gw, key, "slow-video")
+    db = media_gw.services.db
+    four_hours_ago = time.time() - 4 * 3600
+
+    def age(conn: object) -> None:
+        conn.execute(  # type: ignore[attr-defined]
+            update(video_jobs).where(video_jobs.c.id == job_id).values(created_at=four_hours_ago)
+        )
+
+    media_gw.loop.run(db.write(age))
+
+    def hold_expiry(conn: object) -> float:
+        job = conn.execute(  # type: ignore[attr-defined]
+            select(video_jobs.c.request_id).where(video_jobs.c.id == job_id)
+        ).scalar_one()
+        rows = conn.execute(  # type: ignore[attr-defined]
+            select(holds.c.expires_at).where(holds.c.request_id == job)
+        ).all()
+        return min(r[0] for r in rows) if rows else 0.0
+
+    # Polled while running past half its hold: the hold is pushed out to six hours from now.
+    assert wait_until(
+        lambda: media_gw.loop.run(db.read(hold_expiry)) > time.time() + 5.9 * 3600, timeout=20
+    )
+    assert wait_until(lambda: media_gw.nanos(credit_id)[1] == 0, timeout=30)
+    assert spent(media_gw, credit_id, NANOS) == 250_000_000
+
+
+def test_settling_a_job_twice_charges_once(media_gw: Gateway) -> None:
+    credit_id, key = media_gw.create_account(1)
+    job_id = submit(media_gw, key, "kling-2.1-pro")
+    worker = media_gw.services.media.worker
+
+    def finished() -> bool:
+        row = media_gw.loop.run(worker.jobs.get(job_id))
+        return row is not None and row.status == "completed"
+
+    assert wait_until(finished, timeout=30)
+    row = media_gw.loop.run(worker.jobs.get(job_id))
+    media_gw.loop.run(worker._settle(row, row.estimated, row.seconds))  # replayed after a crash
+    assert spent(media_gw, credit_id, NANOS) == 250_000_000
