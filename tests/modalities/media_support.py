@@ -49,7 +49,7 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
             "falslow": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=300/fal", **key},
             "falfail": {"kind": "fal", "base_url": f"{sim_url}/sim/job_fail=true/fal", **key},
             "falvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=800/fal", **key},
-            "falslowvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=4000/fal", **key},
+            "falslowvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=6000/fal", **key},
         },
         "models": {
             "openai/text-embedding-3-small": {
