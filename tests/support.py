@@ -129,6 +129,8 @@ def test_catalog(sim_url: str) -> Catalog:
                     "base_url": f"{sim_url}/sim/status=529/v1",
                     **key,
                 },
+                # the web plugin's search backend (the simulator's Exa-shaped API)
+                "search-exa": {"kind": "exa", "base_url": f"{sim_url}/exa", **key},
             },
             "models": {
                 "test-model": {**base, "routes": [{"provider": "sim", "model": "sim-chat"}]},
@@ -182,6 +184,12 @@ def test_catalog(sim_url: str) -> Catalog:
                         {"provider": "sim", "model": "sim-chat"},
                     ],
                     "aliases": ["claude-haiku-5-5"],
+                },
+                # search results at $0.01 each (models without a price use the $0.004 default)
+                "web-model": {
+                    **base,
+                    "unit_prices": {"web_search_result": "0.01"},
+                    "routes": [{"provider": "sim", "model": "sim-chat"}],
                 },
             },
         },

@@ -42,6 +42,7 @@ from farebox.payments.config import PaymentsConfig, build_topups
 from farebox.payments.poller import Reconciler
 from farebox.providers.breaker import RoutingPolicy
 from farebox.providers.router import Router
+from farebox.search.web import WebSearch
 from farebox.settings import Settings
 
 log = logging.getLogger("farebox")
@@ -73,6 +74,8 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         stream_increment_tokens=settings.stream_increment_tokens,
         leases=LeaseKeeper(ledger, settings.hold_timeout_s),
     )
+    web = WebSearch.from_catalog(catalog, settings.extra_env)
+    chat_service.addons = web.addon_for  # the web plugin
     topups = build_topups(PaymentsConfig.from_env(settings.extra_env), db, secret)
     auto_topup = AutoTopup(
         db,
@@ -95,6 +98,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         topups=topups,
         nwc=auto_topup,
         media=build_media_services(settings, catalog, router, ledger, key_store, secret, db),
+        web=web,
     )
 
 
@@ -164,6 +168,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
             await sweeper.stop()
             await services.ledger.flush()
             await services.router.close()
+            await services.web.close()
             services.db.close()
 
     route_list = [

@@ -29,8 +29,9 @@ def anthropic_usage(usage: object) -> dict[str, Any]:
         "cache_read_input_tokens": cached,
         "output_tokens": _int(usage.get("completion_tokens")),
     }
-    if "cost" in usage:
-        out["cost"] = usage["cost"]
+    for extra in ("cost", "web_search"):  # farebox's: USD charged, the web plugin's search
+        if extra in usage:
+            out[extra] = usage[extra]
     return out
 
 

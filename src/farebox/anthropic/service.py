@@ -23,6 +23,8 @@ from farebox.providers.native import NativeRequest
 KIND = "anthropic"
 PASSED_HEADERS = ("anthropic-beta",)
 """Client headers an Anthropic upstream is sent (only that kind of upstream)."""
+FAREBOX_FIELDS = frozenset({"plugins"})
+"""Request fields farebox acts on itself: never sent to an Anthropic upstream."""
 
 
 @dataclass(slots=True)
@@ -62,7 +64,8 @@ class MessagesService:
         if call.model.type != "chat":
             raise InvalidRequest(f"{call.model.id} is not a chat model", param="model")
         passed = {name: headers[name] for name in PASSED_HEADERS if name in headers}
-        call.native = {KIND: NativeRequest(body=body, headers=passed, query=query)}
+        native = {k: v for k, v in body.items() if k not in FAREBOX_FIELDS}
+        call.native = {KIND: NativeRequest(body=native, headers=passed, query=query)}
         result = await self.chat.run(key, call, source)
         message_id = "msg_" + result.request_id
         if result.stream is not None:

@@ -14,6 +14,7 @@ from farebox.modalities.services import MediaServices
 from farebox.nwc.auto import AutoTopup
 from farebox.payments.service import TopupService
 from farebox.providers.router import Router
+from farebox.search.web import WebSearch
 from farebox.settings import Settings
 
 
@@ -30,3 +31,4 @@ class Services:
     topups: TopupService
     nwc: AutoTopup
     media: MediaServices
+    web: WebSearch

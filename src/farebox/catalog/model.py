@@ -20,6 +20,7 @@ MODEL_TYPES: tuple[str, ...] = ("chat", "embedding", "image", "video", "audio", 
 
 PROVIDER_KINDS: frozenset[str] = frozenset(
     {"openai", "anthropic", "deepgram", "elevenlabs", "fal", "local"}
+    | {"exa", "serper", "brave", "searxng"}  # web search backends (farebox.search)
 )
 """Upstream wire formats. The provider layer refuses a kind it has no adapter for."""
 

@@ -9,8 +9,10 @@ import orjson
 
 from farebox.billing.tokens import count_json, count_messages, encoder
 from farebox.catalog.model import Catalog, CatalogModel
+from farebox.chat.addons import RequestAddon
 from farebox.errors import InvalidRequest
 from farebox.providers.native import NativeRequests
+from farebox.search.options import WebOptions, take_web_options
 
 MAX_N = 8
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -27,6 +29,13 @@ class ChatCall:
     n: int
     prompt_tokens: int  # our count, from the model's tokenizer
     native: NativeRequests | None = None  # the request in an upstream's own format, if any
+    web: WebOptions | None = None  # the web plugin, when asked for
+    addon: RequestAddon | None = None  # paid work besides tokens (see chat/addons.py)
+
+    @property
+    def extra_cost(self) -> int:
+        """What the addon's work cost, added to the tokens' cost at settlement."""
+        return self.addon.actual_nanos if self.addon is not None else 0
 
 
 def _positive_int(body: dict[str, Any], name: str, upper: int) -> int | None:
@@ -81,6 +90,7 @@ def parse_chat(raw: bytes, catalog: Catalog) -> ChatCall:
 
 def chat_call(body: dict[str, Any], catalog: Catalog) -> ChatCall:
     """Validate an OpenAI chat body (already parsed) into a ChatCall."""
+    web = take_web_options(body)
     model_id = body.get("model")
     if not isinstance(model_id, str) or not model_id:
         raise InvalidRequest("model is required: a model id from GET /v1/models", param="model")
@@ -121,4 +131,5 @@ def chat_call(body: dict[str, Any], catalog: Catalog) -> ChatCall:
         max_tokens_field=field,
         n=n,
         prompt_tokens=prompt_tokens,
+        web=web,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from farebox.billing.pricing import (
 )
 from farebox.billing.tokens import count_text, encoder
 from farebox.catalog.model import Catalog
+from farebox.chat.addons import RequestAddon
 from farebox.chat.request import ChatCall, parse_chat
 from farebox.chat.stream import StreamRelay
 from farebox.chat.usage import usage_from_upstream, usage_payload
@@ -59,6 +60,8 @@ class ChatService:
         self.stream_increment_tokens = stream_increment_tokens
         self._request_ids = RequestIds()
         self.leases = leases
+        # Makes the addon a call needs (the web plugin's search), if any; set by app.py.
+        self.addons: Callable[[ChatCall], RequestAddon | None] | None = None
 
     def _charge(self, key: ApiKey) -> Charge:
         async def reload() -> KeyBudget:
@@ -81,7 +84,10 @@ class ChatService:
     async def run(self, key: ApiKey, call: ChatCall, source: str = "api") -> ChatResult:
         """Bill and run a validated call (other fronts translate into a ChatCall and come here)."""
         prices = call.model.price
+        call.addon = self.addons(call) if self.addons is not None else None
         input_nanos = quote_input_cost(prices, call.prompt_tokens)
+        if call.addon is not None:
+            input_nanos += call.addon.max_nanos  # held with the prompt, before anything runs
         minimum = input_nanos + output_cost(prices, call.n)
         query = QueryRecord(
             model=call.model.id,
@@ -89,6 +95,7 @@ class ChatService:
             output_count=0,
             query_type="chat",
             query_source=source,
+            is_online=call.web is not None,
             is_free_model=call.model.is_free,
         )
         charge = self._charge(key)
@@ -107,6 +114,8 @@ class ChatService:
             # Cap the answer to what the customer can pay for rather than refuse it.
             call.body[call.max_tokens_field] = max(affordable, 1)
         try:
+            if call.addon is not None:
+                await call.addon.prepare(call)
             reply = await self.router.chat(call.model, call.body, stream=False, native=call.native)
             raw = await reply.read()
         except UpstreamFailure as failure:
@@ -129,7 +138,7 @@ class ChatService:
             prompt_tokens=call.prompt_tokens,
             completion_tokens=_completion_tokens(call, body),
         )
-        cost = min(usage_cost(prices, usage), held)
+        cost = min(usage_cost(prices, usage) + call.extra_cost, held)
         charge.settle(
             cost,
             QueryRecord(
@@ -143,6 +152,8 @@ class ChatService:
             ),
         )
         body["usage"] = usage_payload(usage, cost, reported if isinstance(reported, dict) else None)
+        if call.addon is not None:
+            call.addon.decorate(body)
         return ChatResult(body=orjson.dumps(body), cost_nanos=cost, request_id=charge.request_id)
 
     async def _stream(
@@ -153,12 +164,17 @@ class ChatService:
         first = min(self.stream_increment_tokens, limit)
         await charge.open(input_nanos + output_cost(prices, first), minimum)
         try:
+            if call.addon is not None:
+                await call.addon.prepare(call)
             reply = await self.router.chat(call.model, call.body, stream=True, native=call.native)
         except BaseException:
             charge.void()
             raise
         relay = StreamRelay(call, charge, reply, input_nanos, self.stream_increment_tokens, query)
-        return ChatResult(stream=relay.events(), request_id=charge.request_id)
+        events = relay.events()
+        if call.addon is not None:
+            events = call.addon.wrap(events)
+        return ChatResult(stream=events, request_id=charge.request_id)
 
 
 def _completion_tokens(call: ChatCall, body: dict[str, Any]) -> int:

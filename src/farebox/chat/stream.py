@@ -295,7 +295,7 @@ class StreamRelay:
         return TokenUsage(prompt_tokens=prompt, completion_tokens=self.produced)
 
     def _settle(self, usage: TokenUsage) -> int:
-        cost = min(usage_cost(self.prices, usage), self.charge.held)
+        cost = min(usage_cost(self.prices, usage) + self.call.extra_cost, self.charge.held)
         query = self._query(usage.completion_tokens, usage)
         pending = self._extension
         if pending is not None and not pending.done():

@@ -24,6 +24,7 @@ from farebox.sim import (
     openai_embeddings,
     openai_images,
     openai_models,
+    search,
 )
 from farebox.sim.config import SimConfig
 from farebox.sim.state import SIM_STATE, SimState
@@ -42,6 +43,7 @@ API_ROUTES: tuple[web.RouteDef, ...] = (
     *openai_audio.ROUTES,
     *deepgram.ROUTES,
     *elevenlabs.ROUTES,
+    *search.ROUTES,
 )
 """One entry per wire-format module; each is served bare and under `FAULT_PREFIX`."""
 

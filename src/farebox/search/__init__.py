@@ -1,0 +1,1 @@
+"""Web search: backends behind one port (Exa, Serper, Brave, SearXNG) and the chat web plugin."""
