@@ -329,3 +329,62 @@ def test_fallback_route_answers_and_charges_once(gateway: Gateway) -> None:
         model="fallback-model", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
     )
     assert assert_settled(gateway, credit_id, NANOS) == cost_nanos(message.usage)
+
+
+def test_thinking_with_tools_on_an_openai_compatible_model(gateway: Gateway) -> None:
+    """Thinking enabled, a signed thinking block and a redacted one before a tool_use in the
+    history, then the tool_result: accepted and answered (LiteLLM #33224, #22997, #15601)."""
+    credit_id, key = gateway.create_account(1)
+    sdk = client(gateway, key)
+    question: Any = {"role": "user", "content": "what is the weather in Paris"}
+    thinking: Any = {"type": "enabled", "budget_tokens": 2048}
+    first = sdk.messages.create(
+        model="test-model",
+        max_tokens=4000,
+        thinking=thinking,
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tool_choice={"type": "auto"},
+        messages=[question],
+        extra_body={"sim": {"tool_call": True}},
+    )
+    (call,) = [b for b in first.content if b.type == "tool_use"]
+    history: Any = [
+        question,
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "I should look it up.", "signature": "c2ln"},
+                {"type": "redacted_thinking", "data": "ZW5jcnlwdGVk"},
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": call.input},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": call.id, "content": "sunny, 21 C"},
+                {"type": "text", "text": "and tomorrow?"},
+            ],
+        },
+    ]
+    for stream in (False, True):
+        if stream:
+            final, cost, _ = streamed(
+                sdk,
+                model="test-model",
+                max_tokens=4000,
+                thinking=thinking,
+                tools=[WEATHER_TOOL],
+                messages=history,
+            )
+        else:
+            final = sdk.messages.create(
+                model="test-model",
+                max_tokens=4000,
+                thinking=thinking,
+                tools=[WEATHER_TOOL],
+                messages=history,  # type: ignore[list-item]
+            )
+            cost = cost_nanos(final.usage)
+        assert final.stop_reason == "end_turn" and final.content[-1].type == "text"
+        assert cost > 0
+    assert assert_settled(gateway, credit_id, NANOS) > 0
