@@ -244,3 +244,15 @@ def test_media_url_signature_checks(media_gw: Gateway) -> None:
     assert r.status_code == 403 and "expired" in r.json()["error"]["message"]
     fresh = media_gw.url + signer.path(gen_id, 0)
     assert download(fresh).status_code == 200
+
+
+def test_models_list_shows_unit_prices_and_parameters(media_gw: Gateway) -> None:
+    with media_gw.client() as c:
+        data = c.get("/v1/models", params={"type": "image,video"}).json()["data"]
+    by_id = {m["id"]: m for m in data}
+    banana = by_id["nano-banana"]
+    assert banana["unit_pricing_usd"] == {"image": 0.04, "image:2K": 0.08}
+    assert banana["parameters"]["resolution"] == ["1K", "2K"]
+    assert banana["average_cost_usd"] == 0.04 and banana["prompts_per_usd"] == 25
+    assert by_id["kling-i2v"]["required"] == ["prompt", "image_url"]
+    assert "sim-image" in by_id and "nova-3" not in by_id

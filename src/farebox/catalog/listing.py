@@ -7,7 +7,7 @@ from typing import Any
 
 from farebox.money import NANOS_PER_USD, TOKENS_PER_MILLION, ceil_div, nanos_to_usd
 
-from .model import Catalog, CatalogModel, TokenPrices
+from .model import UNIT_PRICED_TYPES, Catalog, CatalogModel, TokenPrices
 
 AVERAGE_PROMPT_INPUT_TOKENS = 1_000
 AVERAGE_PROMPT_OUTPUT_TOKENS = 500
@@ -68,6 +68,11 @@ def media_attributes(model: CatalogModel) -> dict[str, Any]:
         extra["unit_pricing_usd"] = {
             unit: nanos_to_usd(nanos) for unit, nanos in model.unit_prices.items()
         }
+    if model.type in UNIT_PRICED_TYPES and model.unit_prices:
+        # Sold per unit: the "average" is the cheapest unit (one image, second, minute, 1K chars).
+        cheapest = min(model.unit_prices.values())
+        extra["average_cost_usd"] = nanos_to_usd(cheapest)
+        extra["prompts_per_usd"] = NANOS_PER_USD // cheapest if cheapest else None
     if model.parameters:
         extra["parameters"] = {name: list(vals) for name, vals in model.parameters.items()}
     if model.required:
