@@ -30,6 +30,11 @@ Faults, per request in the body or per base URL as a path prefix:
 Media endpoints: POST /v1/embeddings, /v1/images/generations, /v1/images/edits,
   /v1/audio/transcriptions, /v1/audio/speech (OpenAI); /v1/listen, /v1/speak (Deepgram);
   /v1/text-to-speech/{voice} (ElevenLabs); /fal/{model} queue (fal)
+\b
+Anthropic: POST /v1/messages (stream or not; tool_use, signed thinking, prompt caching),
+  /v1/messages/count_tokens (x-api-key, anthropic-version)
+Search: POST /exa/search, POST /serper/search, GET /brave/res/v1/web/search,
+  GET /searxng/search?format=json
 """
 
 
