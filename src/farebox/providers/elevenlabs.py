@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from farebox.audio.types import SpeechJob, SpeechReply
 from farebox.catalog.model import ProviderConfig
+from farebox.providers.base import UpstreamFailure
 from farebox.providers.deepgram import char_count
 from farebox.providers.media_http import MediaUpstream, json_body
 
@@ -24,6 +25,12 @@ class ElevenLabsProvider:
         self._auth = {"xi-api-key": config.api_key} if config.api_key else {}
 
     async def speak(self, upstream_model: str, job: SpeechJob) -> SpeechReply:
+        if not job.voice:
+            raise UpstreamFailure(
+                f"{self.config.name} needs a voice id; list the model's voices in the catalog",
+                provider=self.config.name,
+                retryable=False,
+            )
         body: dict[str, object] = {"text": job.text, "model_id": upstream_model}
         if job.speed is not None:
             body["voice_settings"] = {"speed": job.speed}
