@@ -10,7 +10,7 @@ import anthropic
 import openai
 import pytest
 
-from farebox.sim.anthropic_messages import ANTHROPIC_STATE, REDACTED_TRIGGER
+from farebox.sim.anthropic_messages import ANTHROPIC_STATE, REDACTED_TRIGGER, sign
 from farebox.sim.server import SimServer
 
 from support import NANOS, Gateway
@@ -348,3 +348,44 @@ def test_claude_code_model_ids_are_aliases(gateway: Gateway) -> None:
             model=alias, messages=[{"role": "user", "content": "hi"}]
         )
         assert count.input_tokens > 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstream_count_above_the_hold_is_held_and_charged_in_full(
+    gateway: Gateway, stream: bool
+) -> None:
+    """Our prompt estimate leaves out thinking sent back; the upstream counts it. The
+    difference is held at settlement and charged, not lost (charged == usage x price)."""
+    credit_id, key = gateway.create_account(1)
+    thought = "a long chain of thought " * 800  # ~4000 tokens our estimate does not count
+    body: dict[str, Any] = {
+        "model": "claude-test",
+        "max_tokens": 1100,  # held output (2.2M nanos) is less than the uncounted input (4M)
+        "thinking": THINKING,
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": thought, "signature": sign(thought)},
+                    {"type": "text", "text": "hello"},
+                ],
+            },
+            {"role": "user", "content": "and again"},
+        ],
+        "extra_body": {"sim": {"output_tokens": 3}},
+    }
+    count = sdk(gateway, key).messages.count_tokens(model="claude-test", messages=body["messages"])
+    if stream:
+        with sdk(gateway, key).messages.stream(**body) as s:
+            events = list(s)
+            usage = s.get_final_message().usage
+        charged = round(
+            next(e for e in events if e.type == "message_delta").usage.model_extra["cost"] * NANOS
+        )
+    else:
+        message = sdk(gateway, key).messages.create(**body)
+        usage, charged = message.usage, cost_nanos(message.usage)
+    assert usage.input_tokens > count.input_tokens + 3000  # the upstream counted far more
+    assert charged == priced(usage)
+    assert assert_settled(gateway, credit_id) == charged

@@ -138,7 +138,10 @@ class ChatService:
             prompt_tokens=call.prompt_tokens,
             completion_tokens=_completion_tokens(call, body),
         )
-        cost = min(usage_cost(prices, usage) + call.extra_cost, held)
+        cost = usage_cost(prices, usage) + call.extra_cost
+        if cost > charge.held:  # the upstream counted more than we held for: hold the rest
+            await charge.extend(cost - charge.held, cost - charge.held, charge.held, None)
+        cost = min(cost, charge.held)
         charge.settle(
             cost,
             QueryRecord(

@@ -256,6 +256,7 @@ class StreamRelay:
             if not (complete and upstream_usage):
                 self._count_relayed(unparsed)
             usage = self._final_usage(upstream_usage if complete else None, upstream_usage)
+            await self._cover(usage)
             cost = self._settle(usage)
             yield self._chunk([], usage_payload(usage, cost, upstream_usage))
             if error_event is not None:
@@ -293,6 +294,16 @@ class StreamRelay:
             if partial is not None:
                 prompt = partial.prompt_tokens
         return TokenUsage(prompt_tokens=prompt, completion_tokens=self.produced)
+
+    async def _cover(self, usage: TokenUsage) -> None:
+        """Hold what the upstream counted beyond our holds (its tokenizer is not ours), if the
+        customer can pay for it: settlement posts at most what is held."""
+        if self._extension is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._extension)
+        short = usage_cost(self.prices, usage) + self.call.extra_cost - self.charge.held
+        if short > 0:
+            await self.charge.extend(short, short, self.charge.held, None)
 
     def _settle(self, usage: TokenUsage) -> int:
         cost = min(usage_cost(self.prices, usage) + self.call.extra_cost, self.charge.held)
