@@ -169,6 +169,25 @@ def test_web_plugin_on_the_messages_front_reaches_a_native_upstream(
     assert settled(gateway, credit_id) == round(usage["cost"] * NANOS)
 
 
+def test_online_suffix_on_the_messages_front(gateway: Gateway) -> None:
+    credit_id, key = gateway.create_account(1)
+    sdk = anthropic.Anthropic(api_key=key, base_url=gateway.url, max_retries=0)
+    message = sdk.messages.create(
+        model="test-model:online",
+        max_tokens=20,
+        messages=QUESTION,  # type: ignore[arg-type]
+    )
+    assert message.model == "test-model:online"
+    usage = message.usage.model_extra or {}
+    assert usage["web_search"]["results"] == 5
+    cost = round(usage["cost"] * NANOS)
+    tokens = message.usage.input_tokens * 1_000 + message.usage.output_tokens * 2_000
+    assert cost == tokens + 5 * DEFAULT_PRICE
+    assert settled(gateway, credit_id) == cost
+    (row,) = history_rows(gateway, key)
+    assert row["isOnline"] is True
+
+
 BAD_PLUGINS: list[tuple[str, object]] = [
     ("max_results zero", [{"id": "web", "max_results": 0}]),
     ("max_results too many", [{"id": "web", "max_results": 500}]),

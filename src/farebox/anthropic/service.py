@@ -19,6 +19,7 @@ from farebox.chat.service import ChatService
 from farebox.errors import InvalidRequest
 from farebox.keys.store import ApiKey
 from farebox.providers.native import NativeRequest
+from farebox.search.options import ONLINE_SUFFIX
 
 KIND = "anthropic"
 PASSED_HEADERS = ("anthropic-beta",)
@@ -36,12 +37,13 @@ class MessagesResult:
 
 
 def _checked_model(body: dict[str, Any]) -> str:
+    """The catalog id asked for (without the web plugin's `:online` suffix)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest(
             "model: Field required (a model id from GET /v1/models)", param="model"
         )
-    return model
+    return model.removesuffix(ONLINE_SUFFIX)
 
 
 class MessagesService:
