@@ -90,7 +90,10 @@ def test_the_results_reach_the_model_before_the_last_user_message(gateway: Gatew
     assert cost == token_cost(online["usage"]) + 5 * DEFAULT_PRICE
 
 
-def test_streaming_carries_annotations_and_the_search_cost(gateway: Gateway) -> None:
+@pytest.mark.parametrize("max_tokens", [None, 50])  # 50: held in full, relayed unparsed
+def test_streaming_carries_annotations_and_the_search_cost(
+    gateway: Gateway, max_tokens: int | None
+) -> None:
     credit_id, key = gateway.create_account(1)
     stream = openai.OpenAI(api_key=key, base_url=gateway.url + "/v1", max_retries=0)
     chunks = list(
@@ -98,7 +101,7 @@ def test_streaming_carries_annotations_and_the_search_cost(gateway: Gateway) -> 
             model="web-model",
             messages=QUESTION,  # type: ignore[arg-type]
             stream=True,
-            extra_body={"plugins": [{"id": "web", "max_results": 2}]},
+            extra_body={"plugins": [{"id": "web", "max_results": 2}], "max_tokens": max_tokens},
         )
     )
     annotated = [
