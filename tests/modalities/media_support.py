@@ -48,7 +48,7 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
             "eleven": {"kind": "elevenlabs", "base_url": f"{sim_url}/v1", **key},
             "falslow": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=300/fal", **key},
             "falfail": {"kind": "fal", "base_url": f"{sim_url}/sim/job_fail=true/fal", **key},
-            "falvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=800/fal", **key},
+            "falvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=1500/fal", **key},
             "falslowvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=6000/fal", **key},
         },
         "models": {

@@ -70,7 +70,8 @@ def test_submit_poll_202_then_200(media_gw: Gateway) -> None:
     assert job["status"] == "pending" and job["model"] == "kling-2.1-pro"
     assert job["estimated_cost"] == 0.25  # 5 s at $0.05 (720p)
     assert r.headers["x-farebox-estimated-cost"] == "0.25"
-    assert media_gw.nanos(credit_id)[1] == 250_000_000  # held while it runs
+    row = media_gw.loop.run(media_gw.services.media.videos.jobs.get(job["id"]))
+    assert row is not None and sum(amount for _, amount in row.holds) == 250_000_000  # held
     codes = poll_until_done(media_gw, key, job["id"])
     assert 202 in codes and codes[-1] == 200
     done = status(media_gw, key, job["id"])
