@@ -104,11 +104,11 @@ class HttpUpstream:
             )
         return self._session
 
-    async def post(self, path: str, payload: bytes, headers: Mapping[str, str]) -> AiohttpReply:
-        url = self.config.base_url.rstrip("/") + path
+    async def request(self, method: str, url: str, **kwargs: Any) -> aiohttp.ClientResponse:
+        """Send a request; a 2xx response comes back, anything else is an UpstreamFailure."""
         name = self.config.name
         try:
-            response = await self._client().post(url, data=payload, headers=headers)
+            response = await self._client().request(method, url, **kwargs)
         except TimeoutError as exc:
             raise UpstreamFailure(f"{name} timed out", provider=name) from exc
         except aiohttp.ClientError as exc:
@@ -127,7 +127,12 @@ class HttpUpstream:
                 retryable=response.status in RETRYABLE_STATUS,
                 body=body,
             )
-        return AiohttpReply(response, name, self.config.idle_timeout_s)
+        return response
+
+    async def post(self, path: str, payload: bytes, headers: Mapping[str, str]) -> AiohttpReply:
+        url = self.config.base_url.rstrip("/") + path
+        response = await self.request("POST", url, data=payload, headers=headers)
+        return AiohttpReply(response, self.config.name, self.config.idle_timeout_s)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 
 from farebox.providers.base import UpstreamFailure
-from farebox.providers.http import RETRYABLE_STATUS, AiohttpReply, HttpUpstream
+from farebox.providers.http import AiohttpReply, HttpUpstream
 
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 
@@ -40,30 +40,10 @@ class MediaUpstream(HttpUpstream):
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> MediaReply:
-        name = self.config.name
-        try:
-            response = await self._client().request(
-                method, self.url(path), data=data, headers=dict(headers or {}), params=params
-            )
-        except TimeoutError as exc:
-            raise UpstreamFailure(f"{name} timed out", provider=name) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamFailure(f"{name} could not be reached: {exc}", provider=name) from exc
-        if response.status >= 400:
-            try:
-                body = await response.read()
-            except (TimeoutError, aiohttp.ClientError):
-                body = b""
-            finally:
-                response.release()
-            raise UpstreamFailure(
-                f"{name} answered HTTP {response.status}",
-                provider=name,
-                status=response.status,
-                retryable=response.status in RETRYABLE_STATUS,
-                body=body,
-            )
-        return MediaReply(response, name)
+        response = await self.request(
+            method, self.url(path), data=data, headers=dict(headers or {}), params=params
+        )
+        return MediaReply(response, self.config.name)
 
     async def json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """Send, then read a JSON object back (an unreadable body is a retryable failure)."""
