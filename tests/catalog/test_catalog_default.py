@@ -15,7 +15,12 @@ from farebox.catalog.upstream_costs import lookup_cost
 from farebox.money import decimal_usd_to_nanos
 
 RAW = orjson.loads(DEFAULT_CATALOG_PATH.read_bytes())
-MODEL_IDS = list(RAW["models"])
+ALL_IDS = list(RAW["models"])
+# Token-priced models take their upstream cost from genai-prices; media models (audio, speech,
+# image, video) are priced per unit and genai-prices has no costs for them.
+MODEL_IDS = [m for m in ALL_IDS if "cost_ref" in RAW["models"][m]]
+MEDIA_IDS = [m for m in ALL_IDS if m not in MODEL_IDS]
+UNIT_KINDS = {"audio": "deepgram", "speech": "deepgram", "image": None, "video": "fal"}
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +30,12 @@ def catalog(at: datetime) -> Catalog:
 
 def test_loads_all_shipped_models_priced(catalog: Catalog) -> None:
     assert 25 <= len(catalog.models) <= 60
-    assert list(catalog.models) == MODEL_IDS
+    assert list(catalog.models) == ALL_IDS
     assert dict(catalog.unpriced) == {}
 
 
 def test_every_model_routable_and_sane(catalog: Catalog) -> None:
-    for model in catalog.models.values():
+    for model in (catalog.models[m] for m in MODEL_IDS):
         assert model.routes, model.id
         for route in model.routes:
             assert route.provider in catalog.providers, (model.id, route.provider)
@@ -44,7 +49,8 @@ def test_every_model_routable_and_sane(catalog: Catalog) -> None:
 def test_providers_are_real_services(catalog: Catalog) -> None:
     for provider in catalog.providers.values():
         search = provider.name in ("exa", "serper", "brave")  # the web plugin's backends
-        expected = provider.name if search or provider.name == "anthropic" else "openai"
+        native = provider.name in ("anthropic", "deepgram", "fal")
+        expected = provider.name if search or native else "openai"
         assert provider.kind == expected
         assert provider.base_url.startswith("https://")
         assert not provider.base_url.endswith("/")
@@ -141,3 +147,15 @@ def test_no_route_sells_below_its_upstream_cost(
             continue
         assert model.price.input >= cost.prices.input, (route, cost)
         assert model.price.output >= cost.prices.output, (route, cost)
+
+
+def test_media_models_are_priced_per_unit_and_routable(catalog: Catalog) -> None:
+    assert {catalog.models[m].type for m in MEDIA_IDS} == {"audio", "speech", "image", "video"}
+    for model_id in MEDIA_IDS:
+        model = catalog.models[model_id]
+        assert model.unit_prices and all(p > 0 for p in model.unit_prices.values()), model_id
+        for route in model.routes:
+            provider = catalog.providers[route.provider]
+            expected = UNIT_KINDS[model.type]
+            assert expected is None or provider.kind == expected, (model_id, provider.kind)
+    assert catalog.resolve("nova-3").type == "audio"  # PPQ's default transcription model
