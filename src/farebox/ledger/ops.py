@@ -12,26 +12,21 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from sqlalchemy import (
     Connection,
     Table,
-    bindparam,
-    case,
-    delete,
     insert,
-    literal_column,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from farebox.db.compiled import CompiledStatement
-from farebox.db.schema import accounts, api_keys, holds, queries, transfers
+from farebox.db.schema import accounts, api_keys, holds, transfers
 from farebox.errors import Conflict, InsufficientFunds, NotFound
+from farebox.ledger import statements as sql
 from farebox.ledger.types import (
     DEBITS_MUST_NOT_EXCEED_CREDITS,
     PENDING,
@@ -47,114 +42,6 @@ from farebox.ledger.types import (
     Settlement,
     SettleResult,
     Transfer,
-)
-
-_available = accounts.c.credits_posted - accounts.c.debits_posted - accounts.c.debits_pending
-
-# The hot path's statements: SQLAlchemy Core, compiled once per dialect and run on the
-# transaction's DBAPI cursor (see farebox.db.compiled).
-_DEBIT_PENDING = CompiledStatement(
-    update(accounts)
-    .where(accounts.c.id == bindparam("p_account"))
-    .where(_available >= bindparam("p_amount"))
-    .values(debits_pending=accounts.c.debits_pending + bindparam("p_amount"))
-)
-_RELEASE_PENDING = CompiledStatement(
-    update(accounts)
-    .where(accounts.c.id == bindparam("p_account"))
-    .values(debits_pending=accounts.c.debits_pending - bindparam("p_amount"))
-)
-# Posted usage counts only while the key is still in the same period; a new period starts from
-# zero (pending holds carry over until they settle).
-_KEY_PERIOD_POSTED = case(
-    (api_keys.c.period_key == bindparam("p_period"), api_keys.c.period_posted),
-    else_=literal_column("0"),
-)
-_HOLD_KEY = CompiledStatement(
-    update(api_keys)
-    .where(api_keys.c.id == bindparam("p_key"))
-    .where(api_keys.c.revoked_at.is_(None))
-    .where(or_(api_keys.c.expire_at.is_(None), api_keys.c.expire_at > bindparam("p_now")))
-    .where(api_keys.c.period_generation == bindparam("p_generation"))
-    .where(
-        or_(
-            api_keys.c.usage_limit.is_(None),
-            _KEY_PERIOD_POSTED + api_keys.c.period_pending + bindparam("p_amount")
-            <= api_keys.c.usage_limit,
-        )
-    )
-    .values(
-        period_posted=_KEY_PERIOD_POSTED,
-        period_key=bindparam("p_period"),
-        period_pending=api_keys.c.period_pending + bindparam("p_amount"),
-    )
-)
-_CREDIT_PENDING = CompiledStatement(
-    update(accounts)
-    .where(accounts.c.id == bindparam("p_account"))
-    .values(credits_pending=accounts.c.credits_pending + bindparam("p_amount"))
-)
-_SETTLE_DEBIT = CompiledStatement(
-    update(accounts)
-    .where(accounts.c.id == bindparam("p_account"))
-    .values(
-        debits_pending=accounts.c.debits_pending - bindparam("p_released"),
-        debits_posted=accounts.c.debits_posted + bindparam("p_posted"),
-    )
-)
-_SETTLE_CREDIT = CompiledStatement(
-    update(accounts)
-    .where(accounts.c.id == bindparam("p_account"))
-    .values(
-        credits_pending=accounts.c.credits_pending - bindparam("p_released"),
-        credits_posted=accounts.c.credits_posted + bindparam("p_posted"),
-    )
-)
-_SETTLE_KEY = CompiledStatement(
-    update(api_keys)
-    .where(api_keys.c.id == bindparam("p_key"))
-    .values(
-        period_pending=api_keys.c.period_pending - bindparam("p_released"),
-        period_posted=api_keys.c.period_posted + bindparam("p_posted"),
-        total_posted=api_keys.c.total_posted + bindparam("p_posted"),
-    )
-)
-_RESOLVE_HOLD = CompiledStatement(delete(holds).where(holds.c.transfer_id == bindparam("p_id")))
-
-
-def _all_columns(table: Table) -> dict[str, Any]:
-    """Every column as a bound parameter of its own name (but a table's serial id)."""
-    return {
-        c.name: bindparam(c.name)
-        for c in table.c
-        if not (c.primary_key and c.autoincrement is True)
-    }
-
-
-_INSERT_TRANSFERS = CompiledStatement(insert(transfers).values(_all_columns(transfers)))
-_INSERT_HOLDS = CompiledStatement(insert(holds).values(_all_columns(holds)))
-
-
-def _history_upsert(ins: Any) -> Any:
-    """History rows; a request whose earlier holds the sweeper resolved (and recorded) already
-    has a row: it gets the settlement's counts and the sum of both prices."""
-    ins = ins.values(_all_columns(queries))
-    return ins.on_conflict_do_update(
-        index_elements=[queries.c.request_id],
-        set_={
-            "price": queries.c.price + ins.excluded.price,
-            "input_count": ins.excluded.input_count,
-            "output_count": ins.excluded.output_count,
-            "query_source": ins.excluded.query_source,
-        },
-    )
-
-
-_UPSERT_QUERIES = CompiledStatement(
-    {
-        "sqlite": _history_upsert(sqlite.insert(queries)),
-        "postgresql": _history_upsert(postgresql.insert(queries)),
-    }
 )
 
 
@@ -247,7 +134,7 @@ def transfer(conn: Connection, t: Transfer, now: float | None = None) -> bool:
                 .where(
                     or_(
                         accounts.c.flags.op("&")(DEBITS_MUST_NOT_EXCEED_CREDITS) == 0,
-                        _available >= t.amount,
+                        t.amount <= sql.AVAILABLE,
                     )
                 )
                 .values(debits_posted=accounts.c.debits_posted + t.amount)
@@ -274,7 +161,7 @@ def transfer(conn: Connection, t: Transfer, now: float | None = None) -> bool:
 def _hold_key(conn: Connection, key: KeyBudget, amount: int, now: float) -> bool:
     """Reserve `amount` on the key's period counter, if the key is live and under its limit."""
     return (
-        _HOLD_KEY.rowcount(
+        sql.HOLD_KEY.rowcount(
             conn,
             {
                 "p_key": key.key_id,
@@ -314,11 +201,11 @@ def _key_remaining(conn: Connection, key: KeyBudget, now: float) -> tuple[Refusa
 
 
 def _debit_pending(conn: Connection, account_id: str, amount: int) -> bool:
-    return _DEBIT_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount}) == 1
+    return sql.DEBIT_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount}) == 1
 
 
 def _release_pending(conn: Connection, account_id: str, amount: int) -> None:
-    _RELEASE_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount})
+    sql.RELEASE_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount})
 
 
 def _hold_one(conn: Connection, req: HoldRequest, now: float) -> HoldResult:
@@ -401,8 +288,8 @@ def hold_batch(
             }
         )
     if transfer_rows:
-        _INSERT_TRANSFERS.executemany(conn, transfer_rows)
-        _INSERT_HOLDS.executemany(conn, hold_rows)
+        sql.INSERT_TRANSFERS.executemany(conn, transfer_rows)
+        sql.INSERT_HOLDS.executemany(conn, hold_rows)
     for req, res in zip(requests, results, strict=True):
         assert res is not None
         if res.held > 0 and req.seq > 0:
@@ -418,7 +305,7 @@ def hold_batch(
                     .values(recorded=req.recorded, recovery=req.recovery)
                 )
     if credit_totals:
-        _CREDIT_PENDING.executemany(
+        sql.CREDIT_PENDING.executemany(
             conn,
             [{"p_account": a, "p_amount": credit_totals[a]} for a in sorted(credit_totals)],
         )
@@ -442,26 +329,13 @@ class Renewal:
     recovery: str | None = None
 
 
-_RETIME_HOLDS = CompiledStatement(
-    update(holds)
-    .where(holds.c.request_id == bindparam("p_request"))
-    .values(expires_at=bindparam("p_timeout"))
-)
-_RECORD_PROGRESS = CompiledStatement(
-    update(holds)
-    .where(holds.c.request_id == bindparam("p_request"))
-    .where(holds.c.seq == literal_column("0"))
-    .values(recorded=bindparam("p_recorded"), recovery=bindparam("p_recovery"))
-)
-
-
 def renew_holds(conn: Connection, renewals: Sequence[Renewal]) -> None:
     """Keep live requests' holds from timing out (one statement for all of them)."""
     renewals = sorted(renewals, key=lambda r: r.request_id)  # one lock order: no deadlocks
-    _RETIME_HOLDS.executemany(
+    sql.RETIME_HOLDS.executemany(
         conn, [{"p_request": r.request_id, "p_timeout": r.timeout_at} for r in renewals]
     )
-    _RECORD_PROGRESS.executemany(
+    sql.RECORD_PROGRESS.executemany(
         conn,
         [
             {"p_request": r.request_id, "p_recorded": r.recorded, "p_recovery": r.recovery}
@@ -484,7 +358,7 @@ def settle_batch(
     if all_ids:
         # Whoever deletes the open-hold row resolves the pending transfer (settle vs sweeper).
         for transfer_id in sorted(set(all_ids)):  # one lock order for every transaction
-            if _RESOLVE_HOLD.rowcount(conn, {"p_id": transfer_id}) == 1:
+            if sql.RESOLVE_HOLD.rowcount(conn, {"p_id": transfer_id}) == 1:
                 live.add(transfer_id)
     # What was already posted on holds this batch does not own (a sweeper posted recorded usage,
     # or an earlier settlement of the same request): that much of `actual` is already charged.
@@ -546,9 +420,9 @@ def settle_batch(
         results.append(SettleResult(s.request_id, posted, lost=remaining, swept_holds=tuple(swept)))
     _apply_settle_deltas(conn, account_delta, key_delta, credit_delta)
     if transfer_rows:
-        _INSERT_TRANSFERS.executemany(conn, transfer_rows)
+        sql.INSERT_TRANSFERS.executemany(conn, transfer_rows)
     if query_rows:
-        _UPSERT_QUERIES.executemany(conn, query_rows)
+        sql.UPSERT_QUERIES.executemany(conn, query_rows)
     return results
 
 
@@ -560,7 +434,7 @@ def _apply_settle_deltas(
 ) -> None:
     """Customer accounts, then keys, then system accounts: the house lock order."""
     if account_delta:
-        _SETTLE_DEBIT.executemany(
+        sql.SETTLE_DEBIT.executemany(
             conn,
             [
                 {"p_account": a, "p_released": account_delta[a][0], "p_posted": account_delta[a][1]}
@@ -568,7 +442,7 @@ def _apply_settle_deltas(
             ],
         )
     if key_delta:
-        _SETTLE_KEY.executemany(
+        sql.SETTLE_KEY.executemany(
             conn,
             [
                 {"p_key": k, "p_released": key_delta[k][0], "p_posted": key_delta[k][1]}
@@ -576,7 +450,7 @@ def _apply_settle_deltas(
             ],
         )
     if credit_delta:
-        _SETTLE_CREDIT.executemany(
+        sql.SETTLE_CREDIT.executemany(
             conn,
             [
                 {"p_account": a, "p_released": credit_delta[a][0], "p_posted": credit_delta[a][1]}

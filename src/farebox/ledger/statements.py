@@ -1,0 +1,131 @@
+"""The ledger's hot-path statements: SQLAlchemy Core, compiled once per dialect at import and
+run on the transaction's DBAPI cursor (see farebox.db.compiled)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, bindparam, case, delete, insert, literal_column, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from farebox.db.compiled import CompiledStatement
+from farebox.db.schema import accounts, api_keys, holds, queries, transfers
+
+AVAILABLE = accounts.c.credits_posted - accounts.c.debits_posted - accounts.c.debits_pending
+
+DEBIT_PENDING = CompiledStatement(
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .where(bindparam("p_amount") <= AVAILABLE)
+    .values(debits_pending=accounts.c.debits_pending + bindparam("p_amount"))
+)
+RELEASE_PENDING = CompiledStatement(
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .values(debits_pending=accounts.c.debits_pending - bindparam("p_amount"))
+)
+# Posted usage counts only while the key is still in the same period; a new period starts from
+# zero (pending holds carry over until they settle).
+KEY_PERIOD_POSTED = case(
+    (api_keys.c.period_key == bindparam("p_period"), api_keys.c.period_posted),
+    else_=literal_column("0"),
+)
+HOLD_KEY = CompiledStatement(
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("p_key"))
+    .where(api_keys.c.revoked_at.is_(None))
+    .where(or_(api_keys.c.expire_at.is_(None), api_keys.c.expire_at > bindparam("p_now")))
+    .where(api_keys.c.period_generation == bindparam("p_generation"))
+    .where(
+        or_(
+            api_keys.c.usage_limit.is_(None),
+            KEY_PERIOD_POSTED + api_keys.c.period_pending + bindparam("p_amount")
+            <= api_keys.c.usage_limit,
+        )
+    )
+    .values(
+        period_posted=KEY_PERIOD_POSTED,
+        period_key=bindparam("p_period"),
+        period_pending=api_keys.c.period_pending + bindparam("p_amount"),
+    )
+)
+CREDIT_PENDING = CompiledStatement(
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .values(credits_pending=accounts.c.credits_pending + bindparam("p_amount"))
+)
+SETTLE_DEBIT = CompiledStatement(
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .values(
+        debits_pending=accounts.c.debits_pending - bindparam("p_released"),
+        debits_posted=accounts.c.debits_posted + bindparam("p_posted"),
+    )
+)
+SETTLE_CREDIT = CompiledStatement(
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .values(
+        credits_pending=accounts.c.credits_pending - bindparam("p_released"),
+        credits_posted=accounts.c.credits_posted + bindparam("p_posted"),
+    )
+)
+SETTLE_KEY = CompiledStatement(
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("p_key"))
+    .values(
+        period_pending=api_keys.c.period_pending - bindparam("p_released"),
+        period_posted=api_keys.c.period_posted + bindparam("p_posted"),
+        total_posted=api_keys.c.total_posted + bindparam("p_posted"),
+    )
+)
+RESOLVE_HOLD = CompiledStatement(delete(holds).where(holds.c.transfer_id == bindparam("p_id")))
+
+
+def _all_columns(table: Table) -> dict[str, Any]:
+    """Every column as a bound parameter of its own name (but a table's serial id)."""
+    return {
+        c.name: bindparam(c.name)
+        for c in table.c
+        if not (c.primary_key and c.autoincrement is True)
+    }
+
+
+INSERT_TRANSFERS = CompiledStatement(insert(transfers).values(_all_columns(transfers)))
+INSERT_HOLDS = CompiledStatement(insert(holds).values(_all_columns(holds)))
+
+
+def _history_upsert(ins: Any) -> Any:
+    """History rows; a request whose earlier holds the sweeper resolved (and recorded) already
+    has a row: it gets the settlement's counts and the sum of both prices."""
+    ins = ins.values(_all_columns(queries))
+    return ins.on_conflict_do_update(
+        index_elements=[queries.c.request_id],
+        set_={
+            "price": queries.c.price + ins.excluded.price,
+            "input_count": ins.excluded.input_count,
+            "output_count": ins.excluded.output_count,
+            "query_source": ins.excluded.query_source,
+        },
+    )
+
+
+UPSERT_QUERIES = CompiledStatement(
+    {
+        "sqlite": _history_upsert(sqlite.insert(queries)),
+        "postgresql": _history_upsert(postgresql.insert(queries)),
+    }
+)
+
+
+RETIME_HOLDS = CompiledStatement(
+    update(holds)
+    .where(holds.c.request_id == bindparam("p_request"))
+    .values(expires_at=bindparam("p_timeout"))
+)
+RECORD_PROGRESS = CompiledStatement(
+    update(holds)
+    .where(holds.c.request_id == bindparam("p_request"))
+    .where(holds.c.seq == literal_column("0"))
+    .values(recorded=bindparam("p_recorded"), recovery=bindparam("p_recovery"))
+)
