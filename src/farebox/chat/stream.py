@@ -303,7 +303,8 @@ class StreamRelay:
                 await asyncio.shield(self._extension)
         short = usage_cost(self.prices, usage) + self.call.extra_cost - self.charge.held
         if short > 0:
-            await self.charge.extend(short, short, self.charge.held, None)
+            recorded, recovery = self._progress()
+            await self.charge.extend(short, short, recorded, recovery)
 
     def _settle(self, usage: TokenUsage) -> int:
         cost = min(usage_cost(self.prices, usage) + self.call.extra_cost, self.charge.held)
