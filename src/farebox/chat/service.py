@@ -25,6 +25,7 @@ from farebox.chat.stream import StreamRelay
 from farebox.chat.usage import usage_from_upstream, usage_payload
 from farebox.errors import UpstreamError
 from farebox.keys.store import ApiKey, KeyStore
+from farebox.ledger.ops import encode_recovery
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import KeyBudget, QueryRecord
 from farebox.providers.base import UpstreamFailure
@@ -139,21 +140,20 @@ class ChatService:
             completion_tokens=_completion_tokens(call, body),
         )
         cost = usage_cost(prices, usage) + call.extra_cost
-        if cost > charge.held:  # the upstream counted more than we held for: hold the rest
-            await charge.extend(cost - charge.held, cost - charge.held, charge.held, None)
-        cost = min(cost, charge.held)
-        charge.settle(
-            cost,
-            QueryRecord(
-                model=query.model,
-                input_count=usage.prompt_tokens,
-                output_count=usage.completion_tokens,
-                query_type=query.query_type,
-                query_source=query.query_source,
-                is_online=query.is_online,
-                is_free_model=query.is_free_model,
-            ),
+        record = QueryRecord(
+            model=query.model,
+            input_count=usage.prompt_tokens,
+            output_count=usage.completion_tokens,
+            query_type=query.query_type,
+            query_source=query.query_source,
+            is_online=query.is_online,
+            is_free_model=query.is_free_model,
         )
+        if cost > charge.held:  # the upstream counted more than we held for: hold the rest
+            short = cost - charge.held
+            await charge.extend(short, short, cost, encode_recovery(record))
+        cost = min(cost, charge.held)
+        charge.settle(cost, record)
         body["usage"] = usage_payload(usage, cost, reported if isinstance(reported, dict) else None)
         if call.addon is not None:
             call.addon.decorate(body)
