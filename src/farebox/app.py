@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -205,7 +204,3 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
 def app_from_env() -> Starlette:
     """Uvicorn factory for `--workers N` (each worker builds its own app from the env)."""
     return create_app(Settings.from_env())
-
-
-def default_db_path() -> Path:
-    return Path.cwd() / "farebox.db"
