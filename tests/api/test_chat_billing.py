@@ -135,28 +135,28 @@ def test_stream_ends_with_length_when_money_runs_out(gateway: Gateway) -> None:
 
 def test_long_stream_extends_its_hold_and_charges_exactly(gateway: Gateway) -> None:
     credit_id, key = gateway.create_account(1)
-    stream = sdk(gateway, key).chat.completions.create(
+    with sdk(gateway, key).chat.completions.with_streaming_response.create(
         model="test-model",
         messages=[{"role": "user", "content": "tell me a long story"}],
         stream=True,
         extra_body={"sim": {"output_tokens": 700}},
-    )
-    chunks = list(stream)
+    ) as response:
+        request_id = response.headers["x-farebox-request-id"]
+        chunks = list(response.parse())
     usage = chunks[-1].usage
     assert usage is not None and usage.completion_tokens == 700
     cost = round(usage.model_extra["cost"] * NANOS)  # type: ignore[index]
     assert cost == usage.prompt_tokens * 1_000 + 700 * 2_000
     assert assert_settled(gateway, credit_id, NANOS) == cost
-    request_id = None
-    for c in chunks:
-        request_id = request_id or c.id
-    db = gateway.services.db
-    rows = db.read_sync(
+    holds = gateway.services.db.read_sync(
         lambda conn: conn.execute(
-            select(transfers.c.id).where(transfers.c.flags == PENDING)
+            select(transfers.c.amount)
+            .where(transfers.c.flags == PENDING)
+            .where(transfers.c.ref == request_id)
         ).fetchall()
     )
-    assert len(rows) >= 3  # the first hold and at least two extensions (256-token increments)
+    # this request's first hold and at least two extensions (256-token increments)
+    assert len(holds) >= 3
 
 
 def test_unknown_fields_and_tools_pass_through(gateway: Gateway) -> None:
