@@ -17,7 +17,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from farebox.db.database import Database
 from farebox.db.schema import accounts, api_keys, holds, queries, transfers
-from farebox.ledger import ops
+from farebox.ledger import ops, tick
 from farebox.ledger.types import (
     DEBITS_MUST_NOT_EXCEED_CREDITS,
     GRANTS,
@@ -281,7 +281,7 @@ def hold_worker(
                 timeout_at=time.time() + 3600,
                 key=None if key_id is None else budget(key_id),
             )
-            (res,) = db.write_sync(ops.hold_batch, [req])
+            (res,) = db.write_sync(tick.hold_batch, [req])
             if res.ok:
                 held += 1
                 if res.held != amount:

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 
 from farebox.db.database import Database
 from farebox.db.schema import accounts, api_keys, holds, queries, transfers
-from farebox.ledger import ops
+from farebox.ledger import ops, sweep, tick
 from farebox.ledger.check import check_ledger
 from farebox.ledger.types import (
     REVENUE,
@@ -49,7 +49,7 @@ class Busy:
 
 def _hold(conn: Connection, rid: str, seq: int, acct: str, amount: int, **kw: object) -> str:
     req = HoldRequest(f"{rid}.{seq}", rid, seq, acct, amount, amount, T0 + 60, **kw)  # type: ignore[arg-type]
-    (res,) = ops.hold_batch(conn, [req], T0)
+    (res,) = tick.hold_batch(conn, [req], T0)
     assert res.held == amount
     return res.transfer_id
 
@@ -63,11 +63,11 @@ def busy_ledger(conn: Connection) -> Busy:
     ops.transfer(conn, Transfer(uid("adj-"), other, REVENUE, 10, Code.ADJUST), T0)
     key_id = add_key(conn, acct, 800)
     settled = _hold(conn, "r1", 0, acct, 300, key=budget(key_id))
-    ops.settle_batch(conn, [Settlement("r1", acct, key_id, ((settled, 300),), 120, QUERY)], T0 + 1)
+    tick.settle_batch(conn, [Settlement("r1", acct, key_id, ((settled, 300),), 120, QUERY)], T0 + 1)
     open_hold = _hold(conn, "r2", 0, acct, 200, key=budget(key_id))
     swept = _hold(conn, "r3", 0, acct, 100)
-    ops.record_progress(conn, "r3", 40, ops.encode_recovery(QUERY), T0 + 30)
-    assert ops.sweep_expired(conn, T0 + 31) == 1
+    ops.record_progress(conn, "r3", 40, sweep.encode_recovery(QUERY), T0 + 30)
+    assert sweep.sweep_expired(conn, T0 + 31) == 1
     return Busy(acct, other, key_id, settled, open_hold, swept, grant_id)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from farebox.db.database import Database
 from farebox.db.schema import api_keys, queries, transfers
 from farebox.errors import Conflict, InsufficientFunds, NotFound
-from farebox.ledger import ops
+from farebox.ledger import ops, sweep, tick
 from farebox.ledger.check import check_ledger
 from farebox.ledger.types import (
     GRANTS,
@@ -82,7 +82,7 @@ def hold(
         recorded=recorded,
         recovery=recovery,
     )
-    (result,) = db.write_sync(ops.hold_batch, [req], now)
+    (result,) = db.write_sync(tick.hold_batch, [req], now)
     return result
 
 
@@ -105,7 +105,7 @@ def settle(
         actual=actual,
         query=query,
     )
-    (result,) = db.write_sync(ops.settle_batch, [s], now)
+    (result,) = db.write_sync(tick.settle_batch, [s], now)
     return result
 
 
@@ -197,7 +197,7 @@ def test_hold_batch_requests_succeed_or_fail_on_their_own(db: Database) -> None:
         HoldRequest(f"b{i}.0", f"b{i}", 0, a, want, want, TIMEOUT)
         for i, (a, want) in enumerate([(acct, 40), (other, 10), (acct, 40), (acct, 40), (other, 5)])
     ]
-    results = db.write_sync(ops.hold_batch, reqs, T0)
+    results = db.write_sync(tick.hold_batch, reqs, T0)
     assert [r.transfer_id for r in results] == [r.transfer_id for r in reqs]
     assert [r.held for r in results] == [40, 0, 40, 0, 5]
     assert [r.refusal for r in results] == [None, Refusal.FUNDS, None, Refusal.FUNDS, None]
@@ -378,7 +378,7 @@ def test_settlements_in_one_batch_each_write_their_row(db: Database) -> None:
     for i in range(5):
         r = hold(db, acct, 100, 100, key=budget(key_id), request_id=f"g{i}")
         ss.append(Settlement(f"g{i}", acct, key_id, ((r.transfer_id, 100),), i * 30, QUERY))
-    results = db.write_sync(ops.settle_batch, ss, T0 + 1)
+    results = db.write_sync(tick.settle_batch, ss, T0 + 1)
     assert [r.posted for r in results] == [0, 30, 60, 90, 100]
     assert balance(db, acct) == Balance(1000, 280, 0)
     k = db.read_sync(key_row, key_id)
@@ -409,7 +409,7 @@ def test_the_same_settlement_twice_in_one_batch_posts_once(db: Database) -> None
     o = hold(db, acct, 100, 100, request_id="other")
     s = Settlement("dup", acct, None, ((r.transfer_id, 100),), 60, QUERY)
     other = Settlement("other", acct, None, ((o.transfer_id, 100),), 10, QUERY)
-    results = db.write_sync(ops.settle_batch, [s, other, s], T0 + 1)
+    results = db.write_sync(tick.settle_batch, [s, other, s], T0 + 1)
     assert [x.posted for x in results] == [60, 10, 0]
     assert balance(db, acct) == Balance(1000, 70, 0)
     assert_clean(db)
@@ -422,8 +422,8 @@ def test_the_same_settlement_twice_in_one_batch_posts_once(db: Database) -> None
 def test_sweep_voids_an_expired_hold_and_settle_after_it_reports_lost(db: Database) -> None:
     acct = db.write_sync(funded_account, 1000)
     r = hold(db, acct, 100, 100, request_id="late")
-    assert db.write_sync(ops.sweep_expired, TIMEOUT - 1) == 0  # not expired yet
-    assert db.write_sync(ops.sweep_expired, LATER) == 1
+    assert db.write_sync(sweep.sweep_expired, TIMEOUT - 1) == 0  # not expired yet
+    assert db.write_sync(sweep.sweep_expired, LATER) == 1
     void = db.read_sync(resolution_of, r.transfer_id)
     assert void is not None and (void["flags"], void["amount"]) == (VOID_PENDING, 100)
     assert balance(db, acct) == Balance(1000, 0, 0)
@@ -441,7 +441,7 @@ def test_sweep_posts_recorded_usage_with_a_recovered_history_row(db: Database) -
     key_id = db.write_sync(add_key, acct, 10_000)
     k = budget(key_id)
     a = hold(db, acct, 100, 100, key=k, request_id="crash")
-    recovery = ops.encode_recovery(QueryRecord("m-2", 5, 7, is_online=True))
+    recovery = sweep.encode_recovery(QueryRecord("m-2", 5, 7, is_online=True))
     b = hold(
         db,
         acct,
@@ -455,8 +455,8 @@ def test_sweep_posts_recorded_usage_with_a_recovered_history_row(db: Database) -
         timeout_at=TIMEOUT + 30,
     )
     assert b.held == 50
-    assert db.write_sync(ops.sweep_expired, LATER) == 0  # the extension pushed the timeout out
-    assert db.write_sync(ops.sweep_expired, TIMEOUT + 31) == 1
+    assert db.write_sync(sweep.sweep_expired, LATER) == 0  # the extension pushed the timeout out
+    assert db.write_sync(sweep.sweep_expired, TIMEOUT + 31) == 1
     first = db.read_sync(resolution_of, a.transfer_id)
     second = db.read_sync(resolution_of, b.transfer_id)
     assert first is not None and second is not None
@@ -480,7 +480,7 @@ def test_sweep_without_recovery_voids_everything(db: Database) -> None:
     acct = db.write_sync(funded_account, 1000)
     hold(db, acct, 100, 100, request_id="norec")
     hold(db, acct, 50, 50, request_id="norec", seq=1, recorded=80)
-    assert db.write_sync(ops.sweep_expired, LATER) == 1
+    assert db.write_sync(sweep.sweep_expired, LATER) == 1
     assert balance(db, acct) == Balance(1000, 0, 0)
     assert db.read_sync(query_rows, "norec") == []
     assert_clean(db)
@@ -489,10 +489,10 @@ def test_sweep_without_recovery_voids_everything(db: Database) -> None:
 def test_record_progress_pushes_out_the_timeout_and_is_posted_on_sweep(db: Database) -> None:
     acct = db.write_sync(funded_account, 1000)
     hold(db, acct, 100, 100, request_id="prog")
-    recovery = ops.encode_recovery(QUERY)
+    recovery = sweep.encode_recovery(QUERY)
     db.write_sync(ops.record_progress, "prog", 45, recovery, TIMEOUT + 100)
-    assert db.write_sync(ops.sweep_expired, LATER) == 0
-    assert db.write_sync(ops.sweep_expired, TIMEOUT + 101) == 1
+    assert db.write_sync(sweep.sweep_expired, LATER) == 0
+    assert db.write_sync(sweep.sweep_expired, TIMEOUT + 101) == 1
     assert balance(db, acct) == Balance(1000, 45, 0)
     (q,) = db.read_sync(query_rows, "prog")
     assert (q["price"], q["query_source"]) == (45, "recovered")
@@ -503,10 +503,10 @@ def test_settle_of_a_partly_swept_request_does_not_charge_twice(db: Database) ->
     """The sweeper posted recorded usage, then the (stalled, not dead) request extended and
     settled: the total charged is the request's actual cost, once, and history agrees."""
     acct = db.write_sync(funded_account, 1000)
-    recovery = ops.encode_recovery(QUERY)
+    recovery = sweep.encode_recovery(QUERY)
     a = hold(db, acct, 100, 100, request_id="stall")
     b = hold(db, acct, 50, 50, request_id="stall", seq=1, recorded=60, recovery=recovery)
-    assert db.write_sync(ops.sweep_expired, LATER) == 1  # posts 60
+    assert db.write_sync(sweep.sweep_expired, LATER) == 1  # posts 60
     assert balance(db, acct) == Balance(1000, 60, 0)
     c = hold(
         db,
@@ -652,7 +652,7 @@ def test_renew_holds_retimes_many_requests_and_records_usage(db: Database) -> No
     hold(db, acct, 80, 80, request_id="rb")
     done = hold(db, acct, 10, 10, request_id="rc")
     settle(db, acct, "rc", [(done.transfer_id, 10)], 10)
-    recovery = ops.encode_recovery(QUERY)
+    recovery = sweep.encode_recovery(QUERY)
     db.write_sync(
         ops.renew_holds,
         [
@@ -663,8 +663,8 @@ def test_renew_holds_retimes_many_requests_and_records_usage(db: Database) -> No
         ],
     )
     db.write_sync(ops.renew_holds, [])
-    assert db.write_sync(ops.sweep_expired, LATER) == 0
-    assert db.write_sync(ops.sweep_expired, TIMEOUT + 101) == 2
+    assert db.write_sync(sweep.sweep_expired, LATER) == 0
+    assert db.write_sync(sweep.sweep_expired, TIMEOUT + 101) == 2
     a0, a1 = db.read_sync(resolution_of, "ra.0"), db.read_sync(resolution_of, "ra.1")
     b0 = db.read_sync(resolution_of, "rb.0")
     assert a0 is not None and a1 is not None and b0 is not None

@@ -37,7 +37,7 @@ from sqlalchemy import Connection, select, update
 from farebox.db.database import Database
 from farebox.db.schema import accounts, api_keys, holds, queries
 from farebox.errors import Conflict, InsufficientFunds
-from farebox.ledger import ops
+from farebox.ledger import ops, sweep, tick
 from farebox.ledger.check import check_ledger
 from farebox.ledger.types import (
     GRANTS,
@@ -52,7 +52,7 @@ from farebox.ledger.types import (
     Transfer,
 )
 
-RECOVERY = ops.encode_recovery(QueryRecord(model="m", input_count=1, output_count=2))
+RECOVERY = sweep.encode_recovery(QueryRecord(model="m", input_count=1, output_count=2))
 QUERY = QueryRecord(model="m", input_count=3, output_count=4)
 
 SETTINGS = settings(
@@ -329,7 +329,7 @@ class LedgerMachine(RuleBasedStateMachine):
             recorded=recorded,
             recovery=recovery,
         )
-        (res,) = self.db.write_sync(ops.hold_batch, [req], self.now)
+        (res,) = self.db.write_sync(tick.hold_batch, [req], self.now)
         held, refusal, remaining = self.m.hold(req, None if key is None else self.m.keys[key])
         assert (res.held, res.refusal) == (held, refusal), (req, res)
         if refusal is Refusal.KEY_LIMIT:
@@ -414,7 +414,7 @@ class LedgerMachine(RuleBasedStateMachine):
         # Money is charged only with its history row: a settlement without one is a void.
         actual = max(0, sum(h.amount for h in r.holds) + extra) if query else 0
         (res,) = self.db.write_sync(
-            ops.settle_batch, [self._settlement(r, actual, query)], self.now
+            tick.settle_batch, [self._settlement(r, actual, query)], self.now
         )
         posted, lost, swept = self.m.settle(r, r.holds, actual, query)
         r.settled += 1
@@ -454,7 +454,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 key=budget,
             )
             reqs.append((req, None if key is None else self.m.keys[key]))
-        results = self.db.write_sync(ops.hold_batch, [r for r, _ in reqs], self.now)
+        results = self.db.write_sync(tick.hold_batch, [r for r, _ in reqs], self.now)
         held = []
         for (req, mkey), res in zip(reqs, results, strict=True):
             expect, refusal, _ = self.m.hold(req, mkey)
@@ -476,7 +476,7 @@ class LedgerMachine(RuleBasedStateMachine):
             actual = max(0, sum(h.amount for h in r.holds) + extra) if query else 0
             batch.append((r, actual, query))
         results = self.db.write_sync(
-            ops.settle_batch, [self._settlement(r, a, q) for r, a, q in batch], self.now
+            tick.settle_batch, [self._settlement(r, a, q) for r, a, q in batch], self.now
         )
         for (r, actual, query), res in zip(batch, results, strict=True):
             posted, lost, swept = self.m.settle(r, r.holds, actual, query)
@@ -519,7 +519,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def sweep(self) -> None:
-        n = self.db.write_sync(ops.sweep_expired, self.now)
+        n = self.db.write_sync(sweep.sweep_expired, self.now)
         assert n == self.m.sweep(self.now)
 
     @rule(request=requests, extra=st.integers(-150, 100), query=st.booleans())
@@ -535,13 +535,13 @@ class LedgerMachine(RuleBasedStateMachine):
 
         def settle() -> Any:
             gate.wait(5)
-            return self.db.write_sync(ops.settle_batch, [s], self.now)[0]
+            return self.db.write_sync(tick.settle_batch, [s], self.now)[0]
 
-        def sweep() -> int:
+        def sweep_now() -> int:
             gate.wait(5)
-            return int(self.db.write_sync(ops.sweep_expired, self.now))
+            return int(self.db.write_sync(sweep.sweep_expired, self.now))
 
-        f_settle, f_sweep = self.pool.submit(settle), self.pool.submit(sweep)
+        f_settle, f_sweep = self.pool.submit(settle), self.pool.submit(sweep_now)
         res, swept_n = f_settle.result(30), f_sweep.result(30)
         open_ids = [h.tid for h in r.holds if h.open]
         r.settled += 1

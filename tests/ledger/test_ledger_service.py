@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from farebox.db.database import Database
 from farebox.db.schema import queries
 from farebox.ledger.batcher import Batcher
-from farebox.ledger.ops import Renewal, encode_recovery
+from farebox.ledger.ops import Renewal
 from farebox.ledger.service import Ledger, Sweeper
+from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import (
     GRANTS,
     Balance,
@@ -35,20 +36,22 @@ QUERY = QueryRecord(model="m", input_count=10, output_count=20)
 
 
 class CountingLedger(Ledger):
-    """A Ledger that records the size of every hold and settle transaction."""
+    """A Ledger that records how many holds and settlements each transaction carried."""
 
     def __init__(self, db: Database) -> None:
         self.hold_batches: list[int] = []
         self.settle_batches: list[int] = []
         super().__init__(db)
 
-    async def _hold_batch(self, requests: list[HoldRequest]) -> list[HoldResult]:
-        self.hold_batches.append(len(requests))
-        return await super()._hold_batch(requests)
-
-    async def _settle_batch(self, settlements: list[Settlement]) -> list[SettleResult]:
-        self.settle_batches.append(len(settlements))
-        return await super()._settle_batch(settlements)
+    async def _tick(
+        self, items: list[HoldRequest | Settlement]
+    ) -> list[HoldResult | SettleResult]:
+        holds = sum(isinstance(item, HoldRequest) for item in items)
+        if holds:
+            self.hold_batches.append(holds)
+        if len(items) > holds:
+            self.settle_batches.append(len(items) - holds)
+        return await super()._tick(items)
 
 
 def request(account_id: str, rid: str, want: int = AMOUNT, timeout_s: float = 60) -> HoldRequest:

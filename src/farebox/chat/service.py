@@ -25,8 +25,8 @@ from farebox.chat.stream import StreamRelay
 from farebox.chat.usage import usage_from_upstream, usage_payload
 from farebox.errors import UpstreamError
 from farebox.keys.store import ApiKey, KeyStore
-from farebox.ledger.ops import encode_recovery
 from farebox.ledger.service import Ledger
+from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import KeyBudget, QueryRecord
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.router import Router

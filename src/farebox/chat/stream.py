@@ -25,7 +25,7 @@ from farebox.chat.meter import OutputMeter, delta_texts, utf8_length
 from farebox.chat.request import ChatCall
 from farebox.chat.sse import DONE, DONE_EVENT, SseSplitter, data_event, event_data
 from farebox.chat.usage import usage_from_upstream, usage_payload
-from farebox.ledger.ops import encode_recovery
+from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import QueryRecord
 from farebox.providers.base import UpstreamReply
 

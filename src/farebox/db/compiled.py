@@ -21,10 +21,17 @@ _DIALECTS = {
 }
 
 
-class CompiledStatement:
-    """One statement's SQL per dialect; parameters by name."""
+_PLACEHOLDER = {"sqlite": ":{}", "postgresql": "%({})s"}
 
-    __slots__ = ("_sql",)
+
+class CompiledStatement:
+    """One statement's SQL per dialect; parameters by name.
+
+    A list parameter (`bindparam(name, expanding=True)`, for `IN (...)`) is expanded per call
+    by `fetch_in`; the SQL for each list length is kept.
+    """
+
+    __slots__ = ("_expanded", "_sql")
 
     def __init__(self, statement: ClauseElement | Mapping[str, ClauseElement]) -> None:
         """`statement`, or one per dialect name where the SQL differs (ON CONFLICT, ...)."""
@@ -37,6 +44,7 @@ class CompiledStatement:
                 for name, dialect in _DIALECTS.items()
             }
         )
+        self._expanded: dict[tuple[str, int], str] = {}
 
     def sql(self, conn: Connection) -> str:
         return self._sql[conn.dialect.name]
@@ -52,6 +60,22 @@ class CompiledStatement:
         count = int(cursor.rowcount)
         cursor.close()
         return count
+
+    def fetch_in(self, conn: Connection, name: str, values: Sequence[Any]) -> list[Any]:
+        """Run with the list parameter `name` bound to `values`; returns every row."""
+        dialect = conn.dialect.name
+        sql = self._expanded.get((dialect, len(values)))
+        if sql is None:
+            marks = ", ".join(
+                _PLACEHOLDER[dialect].format(f"{name}_{i}") for i in range(len(values))
+            )
+            sql = self._sql[dialect].replace(f"__[POSTCOMPILE_{name}]", marks)
+            self._expanded[(dialect, len(values))] = sql
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(sql, {f"{name}_{i}": v for i, v in enumerate(values)})
+        rows = list(cursor.fetchall())
+        cursor.close()
+        return rows
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:

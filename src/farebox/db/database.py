@@ -71,10 +71,13 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front, so two writers never deadlock on an upgrade.
+        # Straight on the driver's connection: this runs once per transaction on the hot path.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
         if conn.get_execution_options().get("farebox_read_only"):
-            conn.exec_driver_sql("BEGIN")
+            raw.execute("BEGIN")
         else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            raw.execute("BEGIN IMMEDIATE")
 
 
 def _is_retryable(exc: DBAPIError) -> bool:

@@ -48,8 +48,6 @@ transfers = Table(
     Column("key_id", String(32), nullable=True),
     Column("ref", String(128), nullable=True),
     Column("created_at", Float, nullable=False),
-    Index("ix_transfers_debit", "debit_account_id"),
-    Index("ix_transfers_credit", "credit_account_id"),
 )
 
 # Open (unresolved) pending transfers: the sweeper's work list, and the guard that makes a

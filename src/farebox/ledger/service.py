@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from farebox.db.database import Database
-from farebox.ledger import ops
+from farebox.ledger import ops, sweep, tick
 from farebox.ledger.batcher import Batcher
 from farebox.ledger.check import CheckReport, check_ledger
 from farebox.ledger.types import (
@@ -29,8 +29,10 @@ SettleListener = Callable[[Sequence[Settlement]], None]
 class Ledger:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._holds: Batcher[HoldRequest, HoldResult] = Batcher(self._hold_batch)
-        self._settles: Batcher[Settlement, SettleResult] = Batcher(self._settle_batch)
+        # Holds and settlements due at the same moment share one transaction (a tick).
+        self._ticks: Batcher[HoldRequest | Settlement, HoldResult | SettleResult] = Batcher(
+            self._tick
+        )
         self._settle_listeners: list[SettleListener] = []
 
     def add_settle_listener(self, listener: SettleListener) -> None:
@@ -38,31 +40,38 @@ class Ledger:
         auto top-up thresholds). Listeners must be quick and must not raise."""
         self._settle_listeners.append(listener)
 
-    async def _hold_batch(self, requests: list[HoldRequest]) -> list[HoldResult]:
-        return await self.db.write(ops.hold_batch, requests)
-
-    async def _settle_batch(self, settlements: list[Settlement]) -> list[SettleResult]:
-        results = await self.db.write(ops.settle_batch, settlements)
-        for listener in self._settle_listeners:
-            try:
-                listener(settlements)
-            except Exception:
-                log.exception("a settle listener failed")
-        return results
+    async def _tick(self, items: list[HoldRequest | Settlement]) -> list[HoldResult | SettleResult]:
+        settlements = [item for item in items if isinstance(item, Settlement)]
+        requests = [item for item in items if isinstance(item, HoldRequest)]
+        settled, held = await self.db.write(tick.ledger_tick, settlements, requests)
+        if settlements:
+            for listener in self._settle_listeners:
+                try:
+                    listener(settlements)
+                except Exception:
+                    log.exception("a settle listener failed")
+        settled_iter, held_iter = iter(settled), iter(held)
+        return [
+            next(settled_iter) if isinstance(item, Settlement) else next(held_iter)
+            for item in items
+        ]
 
     async def hold(self, request: HoldRequest) -> HoldResult:
-        return await self._holds.submit(request)
+        result = await self._ticks.submit(request)
+        assert isinstance(result, HoldResult)
+        return result
 
     async def settle(self, settlement: Settlement) -> SettleResult:
-        return await self._settles.submit(settlement)
+        result = await self._ticks.submit(settlement)
+        assert isinstance(result, SettleResult)
+        return result
 
     def settle_later(self, settlement: Settlement) -> asyncio.Future[SettleResult]:
         """Group-commit a settlement; the future resolves once it is durable."""
-        return self._settles.submit_nowait(settlement)
+        return self._ticks.submit_nowait(settlement)  # type: ignore[return-value]
 
     async def flush(self) -> None:
-        await self._holds.flush()
-        await self._settles.flush()
+        await self._ticks.flush()
 
     async def record_progress(
         self, request_id: str, recorded: int, recovery: str | None, timeout_at: float
@@ -82,7 +91,7 @@ class Ledger:
         await self.db.write(ops.create_customer_account, account_id)
 
     async def sweep(self) -> int:
-        return await self.db.write(ops.sweep_expired)
+        return await self.db.write(sweep.sweep_expired)
 
     async def check(self) -> CheckReport:
         return await self.db.read(check_ledger)

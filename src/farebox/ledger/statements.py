@@ -49,11 +49,6 @@ HOLD_KEY = CompiledStatement(
         period_pending=api_keys.c.period_pending + bindparam("p_amount"),
     )
 )
-CREDIT_PENDING = CompiledStatement(
-    update(accounts)
-    .where(accounts.c.id == bindparam("p_account"))
-    .values(credits_pending=accounts.c.credits_pending + bindparam("p_amount"))
-)
 SETTLE_DEBIT = CompiledStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("p_account"))
@@ -79,7 +74,17 @@ SETTLE_KEY = CompiledStatement(
         total_posted=api_keys.c.total_posted + bindparam("p_posted"),
     )
 )
-RESOLVE_HOLD = CompiledStatement(delete(holds).where(holds.c.transfer_id == bindparam("p_id")))
+RELEASE_KEY = CompiledStatement(
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("p_key"))
+    .values(period_pending=api_keys.c.period_pending - bindparam("p_amount"))
+)
+# Whoever deletes a hold's row resolves its pending transfer (a settlement or the sweeper).
+RESOLVE_HOLDS = CompiledStatement(
+    delete(holds)
+    .where(holds.c.transfer_id.in_(bindparam("p_ids", expanding=True)))
+    .returning(holds.c.transfer_id)
+)
 
 
 def _all_columns(table: Table) -> dict[str, Any]:

@@ -1,0 +1,408 @@
+"""Holds and settlements: the ledger's hot path, as functions of one open transaction.
+
+A tick is one transaction carrying everything that is due: settlements of finished requests and
+holds for new ones. Rows are locked in one order in every transaction (the `holds` rows being
+resolved, then each customer account by id followed by its keys, then the system accounts), so
+ticks in different processes never deadlock. Under load one statement serves every request of
+an account; a request that cannot have all it asked for is held on its own, which finds out how
+much it gets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, select
+
+from farebox.db.schema import api_keys, transfers
+from farebox.ledger import statements as sql
+from farebox.ledger.ops import Renewal, get_balance, renew_holds
+from farebox.ledger.types import (
+    PENDING,
+    POST_PENDING,
+    VOID_PENDING,
+    HoldRequest,
+    HoldResult,
+    KeyBudget,
+    Refusal,
+    Settlement,
+    SettleResult,
+)
+
+
+def ledger_tick(
+    conn: Connection,
+    settlements: Sequence[Settlement],
+    requests: Sequence[HoldRequest],
+    now: float | None = None,
+) -> tuple[list[SettleResult], list[HoldResult]]:
+    """Settle `settlements` and then take the holds in `requests`, in one transaction."""
+    now = time.time() if now is None else now
+    plan = _plan_settlements(conn, settlements, now)
+    by_account: dict[str, list[int]] = defaultdict(list)
+    for i, req in enumerate(requests):
+        by_account[req.account_id].append(i)
+    held: list[HoldResult | None] = [None] * len(requests)
+    for account_id in sorted(set(plan.accounts) | set(by_account)):
+        plan.apply_account(conn, account_id)
+        indexes = by_account.get(account_id)
+        if not indexes:
+            continue
+        group = [requests[i] for i in indexes]
+        results = _hold_account(conn, group, now)
+        for i, result in zip(indexes, results, strict=True):
+            held[i] = result
+    hold_results = [r for r in held if r is not None]
+    hold_rows = _hold_rows(requests, hold_results, now, plan.credits)
+    transfer_rows = plan.transfer_rows + hold_rows.transfers
+    if transfer_rows:
+        sql.INSERT_TRANSFERS.executemany(conn, transfer_rows)
+    if hold_rows.holds:
+        sql.INSERT_HOLDS.executemany(conn, hold_rows.holds)
+    _extend_timeouts(conn, requests, hold_results)
+    if plan.query_rows:
+        sql.UPSERT_QUERIES.executemany(conn, plan.query_rows)
+    if plan.credits:
+        sql.SETTLE_CREDIT.executemany(
+            conn,
+            [
+                {"p_account": a, "p_released": released, "p_posted": posted}
+                for a, (released, posted) in sorted(plan.credits.items())
+            ],
+        )
+    return plan.results, hold_results
+
+
+def hold_batch(
+    conn: Connection, requests: Sequence[HoldRequest], now: float | None = None
+) -> list[HoldResult]:
+    """Take many holds in one transaction; each succeeds or is refused on its own."""
+    return ledger_tick(conn, (), requests, now)[1]
+
+
+def settle_batch(
+    conn: Connection, settlements: Sequence[Settlement], now: float | None = None
+) -> list[SettleResult]:
+    """Post each settlement's actual cost (<= held) and void the rest, in one transaction."""
+    return ledger_tick(conn, settlements, (), now)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Holds (pending transfers)
+
+
+def _hold_key(conn: Connection, key: KeyBudget, amount: int, now: float) -> bool:
+    """Reserve `amount` on the key's period counter, if the key is live and under its limit."""
+    return (
+        sql.HOLD_KEY.rowcount(
+            conn,
+            {
+                "p_key": key.key_id,
+                "p_now": now,
+                "p_generation": key.generation,
+                "p_period": key.period_key,
+                "p_amount": amount,
+            },
+        )
+        == 1
+    )
+
+
+def _key_remaining(conn: Connection, key: KeyBudget, now: float) -> tuple[Refusal | None, int]:
+    """Why a key hold failed, or how much it can still take (None = unlimited -> huge)."""
+    row = conn.execute(
+        select(
+            api_keys.c.revoked_at,
+            api_keys.c.expire_at,
+            api_keys.c.period_generation,
+            api_keys.c.usage_limit,
+            api_keys.c.period_key,
+            api_keys.c.period_posted,
+            api_keys.c.period_pending,
+        ).where(api_keys.c.id == key.key_id)
+    ).first()
+    if row is None or row.revoked_at is not None:
+        return Refusal.KEY_INVALID, 0
+    if row.expire_at is not None and row.expire_at <= now:
+        return Refusal.KEY_INVALID, 0
+    if row.period_generation != key.generation:
+        return Refusal.KEY_INVALID, 0  # the key changed under us: caller reloads and retries
+    if row.usage_limit is None:
+        return None, 1 << 62
+    posted = int(row.period_posted) if row.period_key == key.period_key else 0
+    return None, max(0, int(row.usage_limit) - posted - int(row.period_pending))
+
+
+def _debit_pending(conn: Connection, account_id: str, amount: int) -> bool:
+    return sql.DEBIT_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount}) == 1
+
+
+def _release_pending(conn: Connection, account_id: str, amount: int) -> None:
+    sql.RELEASE_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount})
+
+
+def _hold_one(conn: Connection, req: HoldRequest, now: float) -> HoldResult:
+    if req.want <= 0:  # nothing to hold (a negative want would lower debits_pending unrecorded)
+        return HoldResult(req.transfer_id, 0)
+    amount = req.want
+    if not _debit_pending(conn, req.account_id, amount):
+        bal = get_balance(conn, req.account_id)
+        if bal is None:
+            return HoldResult(req.transfer_id, 0, Refusal.NO_ACCOUNT)
+        amount = min(req.want, bal.available)
+        if amount < req.minimum or amount <= 0 or not _debit_pending(conn, req.account_id, amount):
+            return HoldResult(req.transfer_id, 0, Refusal.FUNDS, balance=bal)
+    if req.key is not None and not _hold_key(conn, req.key, amount, now):
+        refusal, remaining = _key_remaining(conn, req.key, now)
+        smaller = min(amount, remaining)
+        if (
+            refusal is not None
+            or smaller < req.minimum
+            or smaller <= 0
+            or not _hold_key(conn, req.key, smaller, now)
+        ):
+            _release_pending(conn, req.account_id, amount)
+            return HoldResult(
+                req.transfer_id,
+                0,
+                refusal or Refusal.KEY_LIMIT,
+                balance=get_balance(conn, req.account_id),
+                key_remaining=remaining,
+            )
+        _release_pending(conn, req.account_id, amount - smaller)
+        amount = smaller
+    return HoldResult(req.transfer_id, amount)
+
+
+def _hold_together(conn: Connection, group: Sequence[HoldRequest], now: float) -> bool:
+    """Hold every request of one account in full with one statement per account and key.
+
+    The common case under load: many requests of one account, all affordable. Returns False,
+    having changed nothing, when any of them cannot have all it wants (the caller then holds
+    them one by one, which finds out who gets how much).
+    """
+    if any(req.want <= 0 for req in group):
+        return False
+    account_id = group[0].account_id
+    total = sum(req.want for req in group)
+    if not _debit_pending(conn, account_id, total):
+        return False
+    per_key: dict[KeyBudget, int] = defaultdict(int)
+    for req in group:
+        if req.key is not None:
+            per_key[req.key] += req.want
+    done: list[tuple[KeyBudget, int]] = []
+    for key in sorted(per_key, key=lambda k: (k.key_id, k.period_key, k.generation)):
+        if not _hold_key(conn, key, per_key[key], now):
+            for held_key, amount in done:
+                sql.RELEASE_KEY.rowcount(conn, {"p_key": held_key.key_id, "p_amount": amount})
+            _release_pending(conn, account_id, total)
+            return False
+        done.append((key, per_key[key]))
+    return True
+
+
+def _hold_account(conn: Connection, group: Sequence[HoldRequest], now: float) -> list[HoldResult]:
+    if len(group) > 1 and _hold_together(conn, group, now):
+        return [HoldResult(req.transfer_id, req.want) for req in group]
+    return [_hold_one(conn, req, now) for req in group]
+
+
+@dataclass(slots=True)
+class _HoldRows:
+    transfers: list[dict[str, object]] = field(default_factory=list)
+    holds: list[dict[str, object]] = field(default_factory=list)
+
+
+def _hold_rows(
+    requests: Sequence[HoldRequest],
+    results: Sequence[HoldResult],
+    now: float,
+    credits: dict[str, list[int]],
+) -> _HoldRows:
+    """The pending transfers and open-hold rows of the holds taken; adds their credit side to
+    `credits` (account -> [pending released, posted]: a new hold releases a negative amount)."""
+    rows = _HoldRows()
+    for req, res in zip(requests, results, strict=True):
+        if res.held <= 0:
+            continue
+        credits.setdefault(req.credit_account_id, [0, 0])[0] -= res.held
+        key_id = req.key.key_id if req.key else None
+        rows.transfers.append(
+            {
+                "id": req.transfer_id,
+                "debit_account_id": req.account_id,
+                "credit_account_id": req.credit_account_id,
+                "amount": res.held,
+                "pending_id": None,
+                "timeout_at": req.timeout_at,
+                "code": str(req.code),
+                "flags": PENDING,
+                "key_id": key_id,
+                "ref": req.request_id,
+                "created_at": now,
+            }
+        )
+        rows.holds.append(
+            {
+                "transfer_id": req.transfer_id,
+                "request_id": req.request_id,
+                "seq": req.seq,
+                "account_id": req.account_id,
+                "credit_account_id": req.credit_account_id,
+                "key_id": key_id,
+                "amount": res.held,
+                "expires_at": req.timeout_at,
+                "recorded": 0,
+                "recovery": req.recovery,
+            }
+        )
+    return rows
+
+
+def _extend_timeouts(
+    conn: Connection, requests: Sequence[HoldRequest], results: Sequence[HoldResult]
+) -> None:
+    """An extension pushes out the timeout of its request's earlier holds, and records what has
+    been delivered so far so a crash posts it rather than voiding it."""
+    renewals = [
+        Renewal(req.request_id, req.timeout_at, req.recorded, req.recovery)
+        for req, res in zip(requests, results, strict=True)
+        if res.held > 0 and req.seq > 0
+    ]
+    if renewals:
+        renew_holds(conn, renewals)
+
+
+# ---------------------------------------------------------------------------------------------
+# Settlement: post the actual cost (<= held) and void the rest
+
+
+@dataclass(slots=True)
+class _SettlePlan:
+    """What settling a batch writes; the holds it resolves are already claimed."""
+
+    results: list[SettleResult] = field(default_factory=list)
+    transfer_rows: list[dict[str, object]] = field(default_factory=list)
+    query_rows: list[dict[str, object]] = field(default_factory=list)
+    accounts: dict[str, list[int]] = field(default_factory=dict)  # [pending released, posted]
+    keys: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # account -> key -> same
+    credits: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(
+        self, account_id: str, key_id: str | None, credit_id: str, held: int, take: int
+    ) -> None:
+        for delta in (
+            self.accounts.setdefault(account_id, [0, 0]),
+            self.credits.setdefault(credit_id, [0, 0]),
+            *(
+                [self.keys.setdefault(account_id, {}).setdefault(key_id, [0, 0])]
+                if key_id is not None
+                else []
+            ),
+        ):
+            delta[0] += held
+            delta[1] += take
+
+    def apply_account(self, conn: Connection, account_id: str) -> None:
+        """The customer side of this account's settlements: the account, then its keys."""
+        delta = self.accounts.get(account_id)
+        if delta is None:
+            return
+        sql.SETTLE_DEBIT.rowcount(
+            conn, {"p_account": account_id, "p_released": delta[0], "p_posted": delta[1]}
+        )
+        keys = self.keys.get(account_id, {})
+        for key_id in sorted(keys):
+            sql.SETTLE_KEY.rowcount(
+                conn, {"p_key": key_id, "p_released": keys[key_id][0], "p_posted": keys[key_id][1]}
+            )
+
+
+def _plan_settlements(
+    conn: Connection, settlements: Sequence[Settlement], now: float
+) -> _SettlePlan:
+    plan = _SettlePlan()
+    if not settlements:
+        return plan
+    all_ids = [tid for s in settlements for tid, _ in s.holds]
+    live: set[str] = set()
+    # Whoever deletes the open-hold row resolves the pending transfer (settle vs sweeper).
+    for chunk in _chunks(sorted(set(all_ids)), 500):  # one lock order for every transaction
+        live.update(row[0] for row in sql.RESOLVE_HOLDS.fetch_in(conn, "p_ids", chunk))
+    # What was already posted on holds this batch does not own (a sweeper posted recorded usage,
+    # or an earlier settlement of the same request): that much of `actual` is already charged.
+    taken: dict[str, int] = {}
+    gone = [tid for tid in all_ids if tid not in live]
+    for chunk in _chunks(gone, 500):
+        taken.update(
+            (r[0], int(r[1]))
+            for r in conn.execute(
+                select(transfers.c.pending_id, transfers.c.amount)
+                .where(transfers.c.pending_id.in_(chunk))
+                .where(transfers.c.flags == POST_PENDING)
+            )
+        )
+    for s in settlements:
+        swept = [tid for tid, _ in s.holds if tid not in live]
+        # Money is only ever charged with its history row: without one, a settlement voids.
+        actual = s.actual if s.query is not None else 0
+        remaining = max(0, actual - sum(taken.get(tid, 0) for tid in swept))
+        posted = 0
+        for transfer_id, amount in s.holds:
+            if transfer_id not in live:
+                continue
+            live.discard(transfer_id)  # a hold is resolved once, even if named twice in a batch
+            take = min(remaining, amount)
+            remaining -= take
+            posted += take
+            taken[transfer_id] = take
+            plan.transfer_rows.append(
+                {
+                    "id": transfer_id + ".r",
+                    "debit_account_id": s.account_id,
+                    "credit_account_id": s.credit_account_id,
+                    "amount": take if take > 0 else amount,
+                    "pending_id": transfer_id,
+                    "timeout_at": None,
+                    "code": "query",
+                    "flags": POST_PENDING if take > 0 else VOID_PENDING,
+                    "key_id": s.key_id,
+                    "ref": s.request_id,
+                    "created_at": now,
+                }
+            )
+            plan.add(s.account_id, s.key_id, s.credit_account_id, amount, take)
+        if s.query is not None and (posted > 0 or not swept):
+            plan.query_rows.append(_query_row(s, posted, now))
+        plan.results.append(
+            SettleResult(s.request_id, posted, lost=remaining, swept_holds=tuple(swept))
+        )
+    return plan
+
+
+def _query_row(s: Settlement, price: int, now: float) -> dict[str, object]:
+    q = s.query
+    assert q is not None
+    return {
+        "request_id": s.request_id,
+        "account_id": s.account_id,
+        "key_id": s.key_id,
+        "created_at": s.created_at or now,
+        "model": q.model,
+        "input_count": q.input_count,
+        "output_count": q.output_count,
+        "price": price,
+        "query_type": q.query_type,
+        "query_source": q.query_source,
+        "is_online": q.is_online,
+        "is_free_model": q.is_free_model,
+    }
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
