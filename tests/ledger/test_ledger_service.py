@@ -43,9 +43,7 @@ class CountingLedger(Ledger):
         self.settle_batches: list[int] = []
         super().__init__(db)
 
-    async def _tick(
-        self, items: list[HoldRequest | Settlement]
-    ) -> list[HoldResult | SettleResult]:
+    async def _tick(self, items: list[HoldRequest | Settlement]) -> list[HoldResult | SettleResult]:
         holds = sum(isinstance(item, HoldRequest) for item in items)
         if holds:
             self.hold_batches.append(holds)

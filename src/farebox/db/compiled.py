@@ -7,11 +7,12 @@ more than the SQLite statements themselves on a paid request; the SQL text stays
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -21,20 +22,50 @@ _DIALECTS = {
 }
 
 
-_PLACEHOLDER = {"sqlite": ":{}", "postgresql": "%({})s"}
+# `(columns) VALUES (%(a)s::TYPE, ...)`: placeholders carry their own parentheses.
+_VALUES = re.compile(r"\((?P<columns>[^()]*)\) VALUES \((?:[^()]|\(\w+\))*\)")
+
+
+class _UnnestInsert:
+    """PostgreSQL: an `INSERT ... VALUES (row)` for many rows as one statement, `INSERT ...
+    SELECT * FROM unnest(column arrays)`: one round trip and one short, prepared statement
+    whatever the row count. Arrays go in psycopg's binary format (no text quoting)."""
+
+    __slots__ = ("_columns", "_sql")
+
+    def __init__(self, sql: str, table: Table) -> None:
+        match = _VALUES.search(sql)
+        if match is None:
+            raise ValueError(f"not a single-row INSERT: {sql}")
+        self._columns = [c.strip() for c in match["columns"].split(",")]
+        dialect = _DIALECTS["postgresql"]
+        arrays = ", ".join(
+            f"%b::{table.c[c].type.compile(dialect=dialect)}[]" for c in self._columns
+        )
+        head, tail = sql[: match.start()], sql[match.end() :].split(" RETURNING ", 1)[0]
+        self._sql = f"{head}({match['columns']}) SELECT * FROM unnest({arrays}){tail}"
+
+    def execute(self, cursor: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        cursor.execute(self._sql, [[row[c] for row in rows] for c in self._columns])
 
 
 class CompiledStatement:
     """One statement's SQL per dialect; parameters by name.
 
-    A list parameter (`bindparam(name, expanding=True)`, for `IN (...)`) is expanded per call
-    by `fetch_in`; the SQL for each list length is kept.
+    A list parameter (`bindparam(name, expanding=True)`, for `IN (...)`) is bound per call by
+    `fetch_in`: `= ANY(array)` on PostgreSQL, one placeholder per value on SQLite (the SQL for
+    each list length is kept). A bulk INSERT's rows go to PostgreSQL as one statement
+    (`executemany`); SQLite's executemany is already a loop in C.
     """
 
-    __slots__ = ("_expanded", "_sql")
+    __slots__ = ("_bulk", "_expanded", "_sql")
 
-    def __init__(self, statement: ClauseElement | Mapping[str, ClauseElement]) -> None:
-        """`statement`, or one per dialect name where the SQL differs (ON CONFLICT, ...)."""
+    def __init__(
+        self, statement: ClauseElement | Mapping[str, ClauseElement], bulk: Table | None = None
+    ) -> None:
+        """`statement`, or one per dialect name where the SQL differs (ON CONFLICT, ...); `bulk`
+        when it is a single-row INSERT into that table, which executemany should send as one
+        statement."""
         per_dialect = (
             statement if isinstance(statement, Mapping) else dict.fromkeys(_DIALECTS, statement)
         )
@@ -45,6 +76,7 @@ class CompiledStatement:
             }
         )
         self._expanded: dict[tuple[str, int], str] = {}
+        self._bulk = _UnnestInsert(self._sql["postgresql"], bulk) if bulk is not None else None
 
     def sql(self, conn: Connection) -> str:
         return self._sql[conn.dialect.name]
@@ -64,15 +96,24 @@ class CompiledStatement:
     def fetch_in(self, conn: Connection, name: str, values: Sequence[Any]) -> list[Any]:
         """Run with the list parameter `name` bound to `values`; returns every row."""
         dialect = conn.dialect.name
-        sql = self._expanded.get((dialect, len(values)))
+        key = (dialect, 0 if dialect == "postgresql" else len(values))
+        sql = self._expanded.get(key)
         if sql is None:
-            marks = ", ".join(
-                _PLACEHOLDER[dialect].format(f"{name}_{i}") for i in range(len(values))
-            )
-            sql = self._sql[dialect].replace(f"__[POSTCOMPILE_{name}]", marks)
-            self._expanded[(dialect, len(values))] = sql
+            if dialect == "postgresql":  # one array parameter: one SQL text for every length
+                sql = self._sql[dialect].replace(
+                    f"IN (__[POSTCOMPILE_{name}])", f"= ANY(%({name})s)"
+                )
+            else:
+                marks = ", ".join(f":{name}_{i}" for i in range(len(values)))
+                sql = self._sql[dialect].replace(f"__[POSTCOMPILE_{name}]", marks)
+            self._expanded[key] = sql
+        params = (
+            {name: list(values)}
+            if dialect == "postgresql"
+            else {f"{name}_{i}": v for i, v in enumerate(values)}
+        )
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(sql, {f"{name}_{i}": v for i, v in enumerate(values)})
+        cursor.execute(sql, params)
         rows = list(cursor.fetchall())
         cursor.close()
         return rows
@@ -81,5 +122,8 @@ class CompiledStatement:
         if not rows:
             return
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(self._sql[conn.dialect.name], rows)
+        if self._bulk is not None and conn.dialect.name == "postgresql":
+            self._bulk.execute(cursor, rows)
+        else:
+            cursor.executemany(self._sql[conn.dialect.name], rows)
         cursor.close()

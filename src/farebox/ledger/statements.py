@@ -96,8 +96,10 @@ def _all_columns(table: Table) -> dict[str, Any]:
     }
 
 
-INSERT_TRANSFERS = CompiledStatement(insert(transfers).values(_all_columns(transfers)))
-INSERT_HOLDS = CompiledStatement(insert(holds).values(_all_columns(holds)))
+INSERT_TRANSFERS = CompiledStatement(
+    insert(transfers).values(_all_columns(transfers)), bulk=transfers
+)
+INSERT_HOLDS = CompiledStatement(insert(holds).values(_all_columns(holds)), bulk=holds)
 
 
 def _history_upsert(ins: Any) -> Any:
@@ -119,7 +121,8 @@ UPSERT_QUERIES = CompiledStatement(
     {
         "sqlite": _history_upsert(sqlite.insert(queries)),
         "postgresql": _history_upsert(postgresql.insert(queries)),
-    }
+    },
+    bulk=queries,
 )
 
 
