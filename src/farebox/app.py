@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -155,6 +156,11 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         reconciler.start()
         services.nwc.start()
         await services.media.start()
+        # What start-up built (catalog, tokenizer tables, compiled SQL: ~140k objects) lives as
+        # long as the process: keep the cyclic collector from rescanning it in every full
+        # collection, which otherwise pauses the event loop for ~80 ms each time.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
