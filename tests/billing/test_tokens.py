@@ -45,3 +45,21 @@ def test_messages_count_text_images_and_tool_calls() -> None:
         ],
     )
     assert with_call > 6
+
+
+def test_cached_counts_are_per_encoding_and_bounded() -> None:
+    from farebox.billing.tokens import _CountCache
+
+    text = "Ünïcödé, emoji 🎉 and Ελληνικά: counted differently by each encoding " * 3
+    cl100k, o200k = encoder("cl100k_base"), encoder("o200k_base")
+    assert len(cl100k.encode(text)) != len(o200k.encode(text))
+    cache = _CountCache(max_chars=10 * len(text))
+    for _ in range(2):  # the second round comes from the cache
+        assert cache.count(cl100k, text) == len(cl100k.encode(text))
+        assert cache.count(o200k, text) == len(o200k.encode(text))
+    for i in range(50):
+        cache.count(o200k, f"{i} {text}")
+    assert 0 < cache._chars <= 10 * len(text)
+    huge = "x" * (10 * len(text))  # larger than an eighth of the budget: counted, not kept
+    assert cache.count(o200k, huge) == len(o200k.encode(huge))
+    assert cache._chars <= 10 * len(text)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, Protocol
@@ -45,8 +47,42 @@ def encoder(name: str) -> Encoder:
     return enc
 
 
+class _CountCache:
+    """Token counts of recently seen texts, up to a total size in characters.
+
+    Prompts repeat: a system prompt or a conversation's earlier turns come back in every
+    request, and tokenizing is the dearest part of quoting one (milliseconds for a long system
+    prompt). Looking a text up costs one hash of it.
+    """
+
+    def __init__(self, max_chars: int) -> None:
+        self._max_chars = max_chars
+        self._chars = 0
+        self._counts: OrderedDict[tuple[int, str], int] = OrderedDict()
+
+    def count(self, enc: Encoder, text: str) -> int:
+        key = (id(enc), text)  # encoders live as long as the process (encoder() keeps them)
+        counts = self._counts
+        found = counts.get(key)
+        if found is not None:
+            with contextlib.suppress(KeyError):  # another thread may have evicted it just now
+                counts.move_to_end(key)
+            return found
+        found = len(enc.encode(text))
+        if len(text) <= self._max_chars // 8:
+            counts[key] = found
+            self._chars += len(text)
+            while self._chars > self._max_chars and counts:
+                (_, old), _ = counts.popitem(last=False)
+                self._chars -= len(old)
+        return found
+
+
+_CACHE = _CountCache(max_chars=16 * 1024 * 1024)
+
+
 def count_text(enc: Encoder, text: str) -> int:
-    return len(enc.encode(text)) if text else 0
+    return _CACHE.count(enc, text) if text else 0
 
 
 def _content_tokens(enc: Encoder, content: Any) -> int:

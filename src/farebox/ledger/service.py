@@ -25,13 +25,16 @@ log = logging.getLogger("farebox.ledger")
 
 SettleListener = Callable[[Sequence[Settlement]], None]
 
+# How long a settlement nobody waits for may wait for a hold to share a transaction with.
+SETTLE_LINGER_S = 0.002
+
 
 class Ledger:
     def __init__(self, db: Database) -> None:
         self.db = db
         # Holds and settlements due at the same moment share one transaction (a tick).
         self._ticks: Batcher[HoldRequest | Settlement, HoldResult | SettleResult] = Batcher(
-            self._tick
+            self._tick, linger_s=SETTLE_LINGER_S
         )
         self._settle_listeners: list[SettleListener] = []
 
@@ -67,8 +70,13 @@ class Ledger:
         return result
 
     def settle_later(self, settlement: Settlement) -> asyncio.Future[SettleResult]:
-        """Group-commit a settlement; the future resolves once it is durable."""
-        return self._ticks.submit_nowait(settlement)  # type: ignore[return-value]
+        """Group-commit a settlement; the future resolves once it is durable.
+
+        It waits up to SETTLE_LINGER_S for the next hold, to share its transaction. Until it
+        commits the request's holds stay open; if the process dies meanwhile the sweeper posts
+        the usage the holds recorded (streams record it as they go) and voids the rest.
+        """
+        return self._ticks.submit_nowait(settlement, linger=True)  # type: ignore[return-value]
 
     async def flush(self) -> None:
         await self._ticks.flush()
