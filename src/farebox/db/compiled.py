@@ -8,7 +8,8 @@ more than the SQLite statements themselves on a paid request; the SQL text stays
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
@@ -24,6 +25,29 @@ _DIALECTS = {
 
 # `(columns) VALUES (%(a)s::TYPE, ...)`: placeholders carry their own parentheses.
 _VALUES = re.compile(r"\((?P<columns>[^()]*)\) VALUES \((?:[^()]|\(\w+\))*\)")
+
+
+def _raw(conn: Connection) -> Any:
+    return conn.connection.dbapi_connection
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, send the statements run inside without waiting for each one's answer
+    (psycopg's pipeline mode): a transaction costs a few round trips instead of one per
+    statement. `rowcount` and `fetch_in` wait for the answers they need. No-op on SQLite."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    with _raw(conn).pipeline():
+        yield
+
+
+def sync(conn: Connection) -> None:
+    """Wait for the answers to every statement sent so far (pipelined PostgreSQL only)."""
+    pipeline = getattr(_raw(conn), "_pipeline", None) if conn.dialect.name == "postgresql" else None
+    if pipeline is not None:
+        pipeline.sync()
 
 
 class _UnnestInsert:
@@ -82,19 +106,29 @@ class CompiledStatement:
         return self._sql[conn.dialect.name]
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """Run once; returns the DBAPI cursor (rowcount, fetchall)."""
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        """Run once; returns the DBAPI cursor (rowcount, fetchall). Pipelined, the statement is
+        only sent: its rowcount is known after `sync(conn)`."""
+        cursor = _raw(conn).cursor()
         cursor.execute(self._sql[conn.dialect.name], params)
         return cursor
 
     def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
         cursor = self.execute(conn, params)
-        count = int(cursor.rowcount)
-        cursor.close()
-        return count
+        sync(conn)
+        return int(cursor.rowcount)
 
-    def fetch_in(self, conn: Connection, name: str, values: Sequence[Any]) -> list[Any]:
-        """Run with the list parameter `name` bound to `values`; returns every row."""
+    def fetch(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        return list(self.execute(conn, params).fetchall())
+
+    def fetch_in(
+        self,
+        conn: Connection,
+        name: str,
+        values: Sequence[Any],
+        params: Mapping[str, Any] | None = None,
+    ) -> list[Any]:
+        """Run with the list parameter `name` bound to `values` (and any other `params`);
+        returns every row."""
         dialect = conn.dialect.name
         key = (dialect, 0 if dialect == "postgresql" else len(values))
         sql = self._expanded.get(key)
@@ -107,23 +141,20 @@ class CompiledStatement:
                 marks = ", ".join(f":{name}_{i}" for i in range(len(values)))
                 sql = self._sql[dialect].replace(f"__[POSTCOMPILE_{name}]", marks)
             self._expanded[key] = sql
-        params = (
-            {name: list(values)}
-            if dialect == "postgresql"
-            else {f"{name}_{i}": v for i, v in enumerate(values)}
-        )
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(sql, params)
-        rows = list(cursor.fetchall())
-        cursor.close()
-        return rows
+        bound: dict[str, Any] = dict(params or {})
+        if dialect == "postgresql":
+            bound[name] = list(values)
+        else:
+            bound.update((f"{name}_{i}", v) for i, v in enumerate(values))
+        cursor = _raw(conn).cursor()
+        cursor.execute(sql, bound)
+        return list(cursor.fetchall())
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = _raw(conn).cursor()
         if self._bulk is not None and conn.dialect.name == "postgresql":
             self._bulk.execute(cursor, rows)
         else:
             cursor.executemany(self._sql[conn.dialect.name], rows)
-        cursor.close()

@@ -80,12 +80,22 @@ def _configure_sqlite(engine: Engine) -> None:
             raw.execute("BEGIN IMMEDIATE")
 
 
+_RETRYABLE = ("deadlock detected", "could not serialize", "database is locked", "busy")
+
+
 def _is_retryable(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    return any(
-        s in text
-        for s in ("deadlock detected", "could not serialize", "database is locked", "busy")
-    )
+    return any(s in text for s in _RETRYABLE)
+
+
+def _is_driver_retryable(exc: Exception) -> bool:
+    """A deadlock or lock timeout raised by psycopg or sqlite3 themselves (hot-path statements
+    run on the driver's cursor, outside SQLAlchemy's exception wrapping)."""
+    module = type(exc).__module__
+    if not module.startswith(("psycopg", "sqlite3")):
+        return False
+    text = str(exc).lower()
+    return any(s in text for s in _RETRYABLE)
 
 
 class Database:
@@ -143,6 +153,9 @@ class Database:
                 if exc.connection_invalidated:
                     self._local.conn = None
                 if attempt == _RETRIES - 1 or not _is_retryable(exc):
+                    raise
+            except Exception as exc:  # the driver's own, from statements run on its cursor
+                if attempt == _RETRIES - 1 or not _is_driver_retryable(exc):
                     raise
         raise AssertionError("unreachable")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, insert, literal_column, or_, update
+from sqlalchemy import Table, bindparam, case, delete, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from farebox.db.compiled import CompiledStatement
@@ -78,6 +78,28 @@ RELEASE_KEY = CompiledStatement(
     update(api_keys)
     .where(api_keys.c.id == bindparam("p_key"))
     .values(period_pending=api_keys.c.period_pending - bindparam("p_amount"))
+)
+BALANCE = CompiledStatement(
+    select(accounts.c.credits_posted, accounts.c.debits_posted, accounts.c.debits_pending).where(
+        accounts.c.id == bindparam("p_account")
+    )
+)
+KEY_STATE = CompiledStatement(
+    select(
+        api_keys.c.revoked_at,
+        api_keys.c.expire_at,
+        api_keys.c.period_generation,
+        api_keys.c.usage_limit,
+        api_keys.c.period_key,
+        api_keys.c.period_posted,
+        api_keys.c.period_pending,
+    ).where(api_keys.c.id == bindparam("p_key"))
+)
+# What was posted on pending transfers (to settle the rest of a request whose holds were swept).
+POSTED_ON = CompiledStatement(
+    select(transfers.c.pending_id, transfers.c.amount)
+    .where(transfers.c.pending_id.in_(bindparam("p_ids", expanding=True)))
+    .where(transfers.c.flags == bindparam("p_flags"))
 )
 # Whoever deletes a hold's row resolves its pending transfer (a settlement or the sweeper).
 RESOLVE_HOLDS = CompiledStatement(

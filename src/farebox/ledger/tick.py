@@ -15,15 +15,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from farebox.db.schema import api_keys, transfers
+from farebox.db.compiled import pipelined, sync
 from farebox.ledger import statements as sql
-from farebox.ledger.ops import Renewal, get_balance, renew_holds
+from farebox.ledger.ops import Renewal, renew_holds
 from farebox.ledger.types import (
     PENDING,
     POST_PENDING,
     VOID_PENDING,
+    Balance,
     HoldRequest,
     HoldResult,
     KeyBudget,
@@ -40,7 +41,16 @@ def ledger_tick(
     now: float | None = None,
 ) -> tuple[list[SettleResult], list[HoldResult]]:
     """Settle `settlements` and then take the holds in `requests`, in one transaction."""
-    now = time.time() if now is None else now
+    with pipelined(conn):
+        return _tick(conn, settlements, requests, time.time() if now is None else now)
+
+
+def _tick(
+    conn: Connection,
+    settlements: Sequence[Settlement],
+    requests: Sequence[HoldRequest],
+    now: float,
+) -> tuple[list[SettleResult], list[HoldResult]]:
     plan = _plan_settlements(conn, settlements, now)
     by_account: dict[str, list[int]] = defaultdict(list)
     for i, req in enumerate(requests):
@@ -94,46 +104,40 @@ def settle_batch(
 # Holds (pending transfers)
 
 
+def _key_params(key: KeyBudget, amount: int, now: float) -> dict[str, object]:
+    return {
+        "p_key": key.key_id,
+        "p_now": now,
+        "p_generation": key.generation,
+        "p_period": key.period_key,
+        "p_amount": amount,
+    }
+
+
 def _hold_key(conn: Connection, key: KeyBudget, amount: int, now: float) -> bool:
     """Reserve `amount` on the key's period counter, if the key is live and under its limit."""
-    return (
-        sql.HOLD_KEY.rowcount(
-            conn,
-            {
-                "p_key": key.key_id,
-                "p_now": now,
-                "p_generation": key.generation,
-                "p_period": key.period_key,
-                "p_amount": amount,
-            },
-        )
-        == 1
-    )
+    return sql.HOLD_KEY.rowcount(conn, _key_params(key, amount, now)) == 1
 
 
 def _key_remaining(conn: Connection, key: KeyBudget, now: float) -> tuple[Refusal | None, int]:
     """Why a key hold failed, or how much it can still take (None = unlimited -> huge)."""
-    row = conn.execute(
-        select(
-            api_keys.c.revoked_at,
-            api_keys.c.expire_at,
-            api_keys.c.period_generation,
-            api_keys.c.usage_limit,
-            api_keys.c.period_key,
-            api_keys.c.period_posted,
-            api_keys.c.period_pending,
-        ).where(api_keys.c.id == key.key_id)
-    ).first()
-    if row is None or row.revoked_at is not None:
+    rows = sql.KEY_STATE.fetch(conn, {"p_key": key.key_id})
+    if not rows:
         return Refusal.KEY_INVALID, 0
-    if row.expire_at is not None and row.expire_at <= now:
+    revoked_at, expire_at, generation, usage_limit, period_key, posted, pending = rows[0]
+    if revoked_at is not None or (expire_at is not None and expire_at <= now):
         return Refusal.KEY_INVALID, 0
-    if row.period_generation != key.generation:
+    if generation != key.generation:
         return Refusal.KEY_INVALID, 0  # the key changed under us: caller reloads and retries
-    if row.usage_limit is None:
+    if usage_limit is None:
         return None, 1 << 62
-    posted = int(row.period_posted) if row.period_key == key.period_key else 0
-    return None, max(0, int(row.usage_limit) - posted - int(row.period_pending))
+    posted = int(posted) if period_key == key.period_key else 0
+    return None, max(0, int(usage_limit) - posted - int(pending))
+
+
+def _balance(conn: Connection, account_id: str) -> Balance | None:
+    rows = sql.BALANCE.fetch(conn, {"p_account": account_id})
+    return Balance(int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
 
 
 def _debit_pending(conn: Connection, account_id: str, amount: int) -> bool:
@@ -141,7 +145,7 @@ def _debit_pending(conn: Connection, account_id: str, amount: int) -> bool:
 
 
 def _release_pending(conn: Connection, account_id: str, amount: int) -> None:
-    sql.RELEASE_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount})
+    sql.RELEASE_PENDING.execute(conn, {"p_account": account_id, "p_amount": amount})
 
 
 def _hold_one(conn: Connection, req: HoldRequest, now: float) -> HoldResult:
@@ -149,7 +153,7 @@ def _hold_one(conn: Connection, req: HoldRequest, now: float) -> HoldResult:
         return HoldResult(req.transfer_id, 0)
     amount = req.want
     if not _debit_pending(conn, req.account_id, amount):
-        bal = get_balance(conn, req.account_id)
+        bal = _balance(conn, req.account_id)
         if bal is None:
             return HoldResult(req.transfer_id, 0, Refusal.NO_ACCOUNT)
         amount = min(req.want, bal.available)
@@ -169,7 +173,7 @@ def _hold_one(conn: Connection, req: HoldRequest, now: float) -> HoldResult:
                 req.transfer_id,
                 0,
                 refusal or Refusal.KEY_LIMIT,
-                balance=get_balance(conn, req.account_id),
+                balance=_balance(conn, req.account_id),
                 key_remaining=remaining,
             )
         _release_pending(conn, req.account_id, amount - smaller)
@@ -182,31 +186,36 @@ def _hold_together(conn: Connection, group: Sequence[HoldRequest], now: float) -
 
     The common case under load: many requests of one account, all affordable. Returns False,
     having changed nothing, when any of them cannot have all it wants (the caller then holds
-    them one by one, which finds out who gets how much).
+    them one by one, which finds out who gets how much). The statements go out together and
+    their row counts are read once (one round trip on PostgreSQL).
     """
     if any(req.want <= 0 for req in group):
         return False
     account_id = group[0].account_id
     total = sum(req.want for req in group)
-    if not _debit_pending(conn, account_id, total):
-        return False
     per_key: dict[KeyBudget, int] = defaultdict(int)
     for req in group:
         if req.key is not None:
             per_key[req.key] += req.want
-    done: list[tuple[KeyBudget, int]] = []
-    for key in sorted(per_key, key=lambda k: (k.key_id, k.period_key, k.generation)):
-        if not _hold_key(conn, key, per_key[key], now):
-            for held_key, amount in done:
-                sql.RELEASE_KEY.rowcount(conn, {"p_key": held_key.key_id, "p_amount": amount})
-            _release_pending(conn, account_id, total)
-            return False
-        done.append((key, per_key[key]))
-    return True
+    debit = sql.DEBIT_PENDING.execute(conn, {"p_account": account_id, "p_amount": total})
+    key_holds = [
+        (key, per_key[key], sql.HOLD_KEY.execute(conn, _key_params(key, per_key[key], now)))
+        for key in sorted(per_key, key=lambda k: (k.key_id, k.period_key, k.generation))
+    ]
+    sync(conn)
+    debited = debit.rowcount == 1
+    held = [(key, amount) for key, amount, cursor in key_holds if cursor.rowcount == 1]
+    if debited and len(held) == len(key_holds):
+        return True
+    for key, amount in held:
+        sql.RELEASE_KEY.execute(conn, {"p_key": key.key_id, "p_amount": amount})
+    if debited:
+        sql.RELEASE_PENDING.execute(conn, {"p_account": account_id, "p_amount": total})
+    return False
 
 
 def _hold_account(conn: Connection, group: Sequence[HoldRequest], now: float) -> list[HoldResult]:
-    if len(group) > 1 and _hold_together(conn, group, now):
+    if _hold_together(conn, group, now):
         return [HoldResult(req.transfer_id, req.want) for req in group]
     return [_hold_one(conn, req, now) for req in group]
 
@@ -312,12 +321,12 @@ class _SettlePlan:
         delta = self.accounts.get(account_id)
         if delta is None:
             return
-        sql.SETTLE_DEBIT.rowcount(
+        sql.SETTLE_DEBIT.execute(
             conn, {"p_account": account_id, "p_released": delta[0], "p_posted": delta[1]}
         )
         keys = self.keys.get(account_id, {})
         for key_id in sorted(keys):
-            sql.SETTLE_KEY.rowcount(
+            sql.SETTLE_KEY.execute(
                 conn, {"p_key": key_id, "p_released": keys[key_id][0], "p_posted": keys[key_id][1]}
             )
 
@@ -340,11 +349,7 @@ def _plan_settlements(
     for chunk in _chunks(gone, 500):
         taken.update(
             (r[0], int(r[1]))
-            for r in conn.execute(
-                select(transfers.c.pending_id, transfers.c.amount)
-                .where(transfers.c.pending_id.in_(chunk))
-                .where(transfers.c.flags == POST_PENDING)
-            )
+            for r in sql.POSTED_ON.fetch_in(conn, "p_ids", chunk, {"p_flags": POST_PENDING})
         )
     for s in settlements:
         swept = [tid for tid, _ in s.holds if tid not in live]
