@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Mapping
 
 from starlette.types import Message, Receive, Scope, Send
 
+from farebox.chat.sse import DONE_EVENT
+
 
 class EventStreamResponse:
     media_type = "text/event-stream"
@@ -45,10 +47,17 @@ class EventStreamResponse:
             await send(
                 {"type": "http.response.start", "status": self.status, "headers": self.raw_headers}
             )
+            ended = False
             async for chunk in self.chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if ended:
+                    continue  # nothing may follow the end of the body
+                # A chunk ending in the [DONE] event is the last: it ends the body in one write.
+                ended = chunk.endswith(DONE_EVENT)
+                state["finished"] = ended
+                await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
             state["finished"] = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if not ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not state["disconnected"]:
                 raise

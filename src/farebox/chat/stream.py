@@ -258,10 +258,16 @@ class StreamRelay:
             usage = self._final_usage(upstream_usage if complete else None, upstream_usage)
             await self._cover(usage)
             cost = self._settle(usage)
-            yield self._chunk([], usage_payload(usage, cost, upstream_usage))
-            if error_event is not None:
-                yield error_event
-            yield DONE_EVENT
+            # The end goes out in one write: our usage chunk, the upstream's error if any, DONE.
+            yield (
+                b"".join(
+                    (
+                        self._chunk([], usage_payload(usage, cost, upstream_usage)),
+                        error_event or b"",
+                    )
+                )
+                + DONE_EVENT
+            )
         finally:
             if not self.charge.settled:
                 # The customer went away (or something failed): bill what was delivered.

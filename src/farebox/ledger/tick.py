@@ -186,8 +186,8 @@ def _hold_together(conn: Connection, group: Sequence[HoldRequest], now: float) -
 
     The common case under load: many requests of one account, all affordable. Returns False,
     having changed nothing, when any of them cannot have all it wants (the caller then holds
-    them one by one, which finds out who gets how much). The statements go out together and
-    their row counts are read once (one round trip on PostgreSQL).
+    them one by one, which finds out who gets how much). The keys' statements go out together
+    and their row counts are read once (one round trip on PostgreSQL).
     """
     if any(req.want <= 0 for req in group):
         return False
@@ -197,20 +197,19 @@ def _hold_together(conn: Connection, group: Sequence[HoldRequest], now: float) -
     for req in group:
         if req.key is not None:
             per_key[req.key] += req.want
-    debit = sql.DEBIT_PENDING.execute(conn, {"p_account": account_id, "p_amount": total})
+    if not _debit_pending(conn, account_id, total):
+        return False  # before any key is touched: a refusal leaves the key rows as they were
     key_holds = [
         (key, per_key[key], sql.HOLD_KEY.execute(conn, _key_params(key, per_key[key], now)))
         for key in sorted(per_key, key=lambda k: (k.key_id, k.period_key, k.generation))
     ]
     sync(conn)
-    debited = debit.rowcount == 1
     held = [(key, amount) for key, amount, cursor in key_holds if cursor.rowcount == 1]
-    if debited and len(held) == len(key_holds):
+    if len(held) == len(key_holds):
         return True
     for key, amount in held:
         sql.RELEASE_KEY.execute(conn, {"p_key": key.key_id, "p_amount": amount})
-    if debited:
-        sql.RELEASE_PENDING.execute(conn, {"p_account": account_id, "p_amount": total})
+    sql.RELEASE_PENDING.execute(conn, {"p_account": account_id, "p_amount": total})
     return False
 
 
