@@ -45,6 +45,7 @@ from farebox.ledger.types import (
     SYSTEM_ACCOUNTS,
     Code,
     HoldRequest,
+    HoldResult,
     KeyBudget,
     QueryRecord,
     Refusal,
@@ -434,6 +435,13 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def hold_many(self, picks: list[tuple[int, bool, int, int]], accounts: list[str]) -> Any:
         """Several requests' holds in one transaction (what the async batcher sends)."""
+        reqs = self._hold_requests(picks, accounts)
+        results = self.db.write_sync(tick.hold_batch, [r for r, _ in reqs], self.now)
+        return multiple(*self._check_holds(reqs, results))
+
+    def _hold_requests(
+        self, picks: list[tuple[int, bool, int, int]], accounts: list[str]
+    ) -> list[tuple[HoldRequest, MKey | None]]:
         reqs: list[tuple[HoldRequest, MKey | None]] = []
         keys_of = {a: [k for k, v in self.m.keys.items() if v.account == a] for a in accounts}
         for pick, use_key, want, minimum_pct in picks:
@@ -454,14 +462,64 @@ class LedgerMachine(RuleBasedStateMachine):
                 key=budget,
             )
             reqs.append((req, None if key is None else self.m.keys[key]))
-        results = self.db.write_sync(tick.hold_batch, [r for r, _ in reqs], self.now)
+        return reqs
+
+    def _check_holds(
+        self, reqs: list[tuple[HoldRequest, MKey | None]], results: list[HoldResult]
+    ) -> list[str]:
         held = []
         for (req, mkey), res in zip(reqs, results, strict=True):
             expect, refusal, _ = self.m.hold(req, mkey)
             assert (res.transfer_id, res.held, res.refusal) == (req.transfer_id, expect, refusal)
             if expect:
                 held.append(req.request_id)
-        return multiple(*held)
+        return held
+
+    @rule(
+        target=requests,
+        settle=st.lists(
+            st.tuples(requests, st.integers(-150, 100), st.booleans()),
+            max_size=3,
+            unique_by=lambda t: t[0],
+        ),
+        picks=st.lists(
+            st.tuples(
+                st.integers(0, 10**6), st.booleans(), st.integers(1, 300), st.integers(1, 100)
+            ),
+            max_size=4,
+        ),
+        accounts=st.lists(accounts, min_size=1, max_size=3),
+    )
+    def tick_mixed(
+        self,
+        settle: list[tuple[str, int, bool]],
+        picks: list[tuple[int, bool, int, int]],
+        accounts: list[str],
+    ) -> Any:
+        """One tick: settlements of finished requests, then new holds, in one transaction (the
+        money a settlement releases is available to the holds after it)."""
+        batch = []
+        for request, extra, query in settle:
+            r = self.m.requests[request]
+            actual = max(0, sum(h.amount for h in r.holds) + extra) if query else 0
+            batch.append((r, actual, query))
+        reqs = self._hold_requests(picks, accounts)
+        settled, results = self.db.write_sync(
+            tick.ledger_tick,
+            [self._settlement(r, a, q) for r, a, q in batch],
+            [r for r, _ in reqs],
+            self.now,
+        )
+        for (r, actual, query), res in zip(batch, settled, strict=True):
+            posted, lost, swept = self.m.settle(r, r.holds, actual, query)
+            r.settled += 1
+            assert (res.request_id, res.posted, res.lost, list(res.swept_holds)) == (
+                r.rid,
+                posted,
+                lost,
+                swept,
+            )
+        return multiple(*self._check_holds(reqs, results))
 
     @rule(
         picks=st.lists(
