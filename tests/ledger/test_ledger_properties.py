@@ -50,6 +50,7 @@ from farebox.ledger.types import (
     QueryRecord,
     Refusal,
     Settlement,
+    SettleResult,
     Transfer,
 )
 
@@ -510,15 +511,7 @@ class LedgerMachine(RuleBasedStateMachine):
             [r for r, _ in reqs],
             self.now,
         )
-        for (r, actual, query), res in zip(batch, settled, strict=True):
-            posted, lost, swept = self.m.settle(r, r.holds, actual, query)
-            r.settled += 1
-            assert (res.request_id, res.posted, res.lost, list(res.swept_holds)) == (
-                r.rid,
-                posted,
-                lost,
-                swept,
-            )
+        self._check_settlements(batch, settled)
         return multiple(*self._check_holds(reqs, results))
 
     @rule(
@@ -536,6 +529,9 @@ class LedgerMachine(RuleBasedStateMachine):
         results = self.db.write_sync(
             tick.settle_batch, [self._settlement(r, a, q) for r, a, q in batch], self.now
         )
+        self._check_settlements(batch, results)
+
+    def _check_settlements(self, batch: list[Any], results: list[SettleResult]) -> None:
         for (r, actual, query), res in zip(batch, results, strict=True):
             posted, lost, swept = self.m.settle(r, r.holds, actual, query)
             r.settled += 1
