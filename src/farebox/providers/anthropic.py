@@ -16,7 +16,7 @@ from farebox.anthropic.upstream_request import from_native, from_openai
 from farebox.anthropic.upstream_response import to_completion, translate_events
 from farebox.catalog.model import CatalogModel, ProviderConfig, Route
 from farebox.providers.base import UpstreamFailure
-from farebox.providers.http import AiohttpReply, HttpUpstream, json_headers
+from farebox.providers.http import H1Reply, HttpUpstream, json_headers
 from farebox.providers.native import NativeRequests
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -28,7 +28,7 @@ DEFAULT_MAX_TOKENS = 4096
 class TranslatedReply:
     """An Anthropic reply that reads as an OpenAI chat reply."""
 
-    def __init__(self, reply: AiohttpReply, provider: str) -> None:
+    def __init__(self, reply: H1Reply, provider: str) -> None:
         self._reply = reply
         self._provider = provider
         self.status = reply.status

@@ -1,4 +1,8 @@
-"""Pooled keep-alive HTTP to upstreams (aiohttp: it measures faster than httpx on our hot path)."""
+"""Pooled keep-alive HTTP to upstreams.
+
+Chat calls (`HttpUpstream.post`) go through farebox.providers.h1, a lean HTTP/1.1 client (the hot
+path); everything else (multipart uploads, media downloads) through aiohttp.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ import aiohttp
 
 from farebox.catalog.model import ProviderConfig
 from farebox.providers.base import UpstreamFailure
+from farebox.providers.h1 import H1Error, H1Pool, H1Response
+
+USER_AGENT = "farebox"
 
 # 401/403 are the operator's credentials failing, not the customer's request: try the next route.
 RETRYABLE_STATUS = frozenset(
@@ -84,12 +91,83 @@ class AiohttpReply:
         self._response.close()
 
 
+class H1Reply:
+    """A response from the lean client, read whole or streamed chunk by chunk."""
+
+    def __init__(
+        self,
+        response: H1Response,
+        provider: str,
+        idle_timeout_s: float | None,
+        read_timeout_s: float | None,
+    ) -> None:
+        self._response = response
+        self._provider = provider
+        self._idle_timeout_s = idle_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self.status = response.status
+        self.content_type = response.header("content-type") or "application/json"
+        self._primed: bytes | None = None
+
+    async def _next(self, timeout_s: float | None) -> bytes:
+        try:
+            if timeout_s is None:
+                return await self._response.readany()
+            async with asyncio.timeout(timeout_s):
+                return await self._response.readany()
+        except TimeoutError as exc:
+            self.close()
+            raise UpstreamFailure(
+                f"{self._provider} sent nothing for {timeout_s:g} s", provider=self._provider
+            ) from exc
+        except H1Error as exc:
+            self.close()
+            raise UpstreamFailure(
+                f"{self._provider} broke off its response: {exc}", provider=self._provider
+            ) from exc
+
+    async def read(self) -> bytes:
+        parts = []
+        while data := await self._next(self._read_timeout_s):
+            parts.append(data)
+        return b"".join(parts)
+
+    async def prime(self) -> None:
+        try:
+            first = await self._next(self._read_timeout_s)
+        except UpstreamFailure as failure:
+            raise UpstreamFailure(
+                f"{self._provider} failed before its first byte: {failure.message}",
+                provider=self._provider,
+            ) from failure
+        except asyncio.CancelledError:  # e.g. the router's first-byte timeout
+            self.close()
+            raise
+        if not first:
+            self.close()
+            raise UpstreamFailure(
+                f"{self._provider} closed the stream before any output", provider=self._provider
+            )
+        self._primed = first
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._primed is not None:
+            first, self._primed = self._primed, None
+            yield first
+        while data := await self._next(self._idle_timeout_s):
+            yield data
+
+    def close(self) -> None:
+        self._response.close()
+
+
 class HttpUpstream:
     """One pooled client for one provider."""
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
+        self._h1: H1Pool | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -120,23 +198,44 @@ class HttpUpstream:
                 body = b""
             finally:
                 response.release()
-            raise UpstreamFailure(
-                f"{name} answered HTTP {response.status}",
-                provider=name,
-                status=response.status,
-                retryable=response.status in RETRYABLE_STATUS,
-                body=body,
-            )
+            raise status_failure(name, response.status, body)
         return response
 
-    async def post(self, path: str, payload: bytes, headers: Mapping[str, str]) -> AiohttpReply:
+    async def post(self, path: str, payload: bytes, headers: Mapping[str, str]) -> H1Reply:
+        """POST a chat request; a 2xx response comes back, anything else is an UpstreamFailure."""
+        name = self.config.name
         url = self.config.base_url.rstrip("/") + path
-        response = await self.request("POST", url, data=payload, headers=headers)
-        return AiohttpReply(response, self.config.name, self.config.idle_timeout_s)
+        if self._h1 is None:
+            self._h1 = H1Pool(self.config.connect_timeout_s)
+        try:
+            response = await self._h1.post(url, payload, {"User-Agent": USER_AGENT, **headers})
+        except H1Error as exc:
+            raise UpstreamFailure(f"{name} could not be reached: {exc}", provider=name) from exc
+        read_timeout = max(self.config.first_byte_timeout_s, self.config.idle_timeout_s)
+        reply = H1Reply(response, name, self.config.idle_timeout_s, read_timeout)
+        if response.status >= 400:
+            try:
+                body = await reply.read()
+            except UpstreamFailure:
+                body = b""
+            raise status_failure(name, response.status, body)
+        return reply
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._h1 is not None:
+            await self._h1.close()
+
+
+def status_failure(provider: str, status: int, body: bytes) -> UpstreamFailure:
+    return UpstreamFailure(
+        f"{provider} answered HTTP {status}",
+        provider=provider,
+        status=status,
+        retryable=status in RETRYABLE_STATUS,
+        body=body,
+    )
 
 
 def json_headers(extra: Mapping[str, Any]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from farebox.catalog.model import ProviderConfig
-from farebox.providers.http import AiohttpReply, HttpUpstream, json_headers
+from farebox.providers.http import H1Reply, HttpUpstream, json_headers
 
 
 class OpenAICompatible:
@@ -20,7 +20,7 @@ class OpenAICompatible:
 
     async def chat(
         self, upstream_model: str, body: dict[str, Any], stream: bool, headers: Mapping[str, str]
-    ) -> AiohttpReply:
+    ) -> H1Reply:
         payload = dict(body)
         payload["model"] = upstream_model
         if stream:
