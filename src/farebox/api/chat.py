@@ -96,9 +96,15 @@ class ChatEndpoint:
         await send({"type": "http.response.body", "body": result.body})
 
 
+PATHS = ("/v1/chat/completions", "/chat/completions")
+
+
 def routes(services: Services) -> list[Route]:
     endpoint = ChatEndpoint(services)
-    return [
-        Route("/v1/chat/completions", endpoint, methods=["POST"]),
-        Route("/chat/completions", endpoint, methods=["POST"]),
-    ]
+    return [Route(path, endpoint, methods=["POST"]) for path in PATHS]
+
+
+def hot_routes(services: Services) -> dict[str, ChatEndpoint]:
+    """The same endpoint by path, for the app to call without routing (see app.Gateway)."""
+    endpoint = ChatEndpoint(services)
+    return dict.fromkeys(PATHS, endpoint)
