@@ -24,7 +24,41 @@ RETRYABLE_STATUS = frozenset(
 )
 
 
-class AiohttpReply:
+class PrimedReply:
+    """What both clients' replies share: reading the first chunk early (`prime`), so a failure
+    before any output can still fall back to the next route."""
+
+    _provider: str
+    _primed: bytes | None = None
+
+    async def _first(self) -> bytes:
+        """The first body bytes (b"" if none); raises UpstreamFailure with the reason."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def prime(self) -> None:
+        try:
+            first = await self._first()
+        except UpstreamFailure as failure:
+            self.close()
+            raise UpstreamFailure(
+                f"{self._provider} failed before its first byte: {failure.message}",
+                provider=self._provider,
+            ) from failure
+        except asyncio.CancelledError:  # e.g. the router's first-byte timeout
+            self.close()
+            raise
+        if not first:
+            self.close()
+            raise UpstreamFailure(
+                f"{self._provider} closed the stream before any output", provider=self._provider
+            )
+        self._primed = first
+
+
+class AiohttpReply(PrimedReply):
     """A 2xx upstream response, read whole or streamed chunk by chunk."""
 
     def __init__(
@@ -47,23 +81,11 @@ class AiohttpReply:
         finally:
             self._response.release()
 
-    async def prime(self) -> None:
+    async def _first(self) -> bytes:
         try:
-            first = await self._response.content.readany()
+            return await self._response.content.readany()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            self.close()
-            raise UpstreamFailure(
-                f"{self._provider} failed before its first byte: {exc!r}", provider=self._provider
-            ) from exc
-        except asyncio.CancelledError:  # e.g. the router's first-byte timeout
-            self.close()
-            raise
-        if not first:
-            self.close()
-            raise UpstreamFailure(
-                f"{self._provider} closed the stream before any output", provider=self._provider
-            )
-        self._primed = first
+            raise UpstreamFailure(repr(exc), provider=self._provider) from exc
 
     async def chunks(self) -> AsyncIterator[bytes]:
         if self._primed is not None:
@@ -91,7 +113,7 @@ class AiohttpReply:
         self._response.close()
 
 
-class H1Reply:
+class H1Reply(PrimedReply):
     """A response from the lean client, read whole or streamed chunk by chunk."""
 
     def __init__(
@@ -132,23 +154,8 @@ class H1Reply:
             parts.append(data)
         return b"".join(parts)
 
-    async def prime(self) -> None:
-        try:
-            first = await self._next(self._read_timeout_s)
-        except UpstreamFailure as failure:
-            raise UpstreamFailure(
-                f"{self._provider} failed before its first byte: {failure.message}",
-                provider=self._provider,
-            ) from failure
-        except asyncio.CancelledError:  # e.g. the router's first-byte timeout
-            self.close()
-            raise
-        if not first:
-            self.close()
-            raise UpstreamFailure(
-                f"{self._provider} closed the stream before any output", provider=self._provider
-            )
-        self._primed = first
+    async def _first(self) -> bytes:
+        return await self._next(self._read_timeout_s)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         if self._primed is not None:
