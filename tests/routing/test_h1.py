@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from farebox.catalog.model import ProviderConfig
 from farebox.providers.base import UpstreamFailure
-from farebox.providers.h1 import H1Error, H1Pool
+from farebox.providers.h1 import H1Error, H1Pool, Origin
 from farebox.providers.http import HttpUpstream
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -279,3 +279,43 @@ async def test_upstream_refusals_and_unreachable_hosts_are_upstream_failures(ser
     with pytest.raises(UpstreamFailure, match="could not be reached"):
         await free.post("/chat/completions", b"{}", {})
     await free.close()
+
+
+def test_host_header_and_targets() -> None:
+    origin, target = Origin.of("https://[::1]:8443/v1/chat/completions?beta=true")
+    assert (origin.host_header, target) == ("[::1]:8443", "/v1/chat/completions?beta=true")
+    assert Origin.of("http://example.com/")[0].host_header == "example.com"
+    assert Origin.of("https://example.com:443")[0:2] == (Origin("https", "example.com", 443), "/")
+    with pytest.raises(ValueError):
+        Origin.of("ftp://example.com/")
+
+
+async def test_a_header_with_a_line_break_is_refused(serve: Serve) -> None:
+    server, port = await serve(keep_alive_echo)
+    pool = H1Pool(connect_timeout_s=5)
+    with pytest.raises(H1Error, match="line break"):
+        await pool.post(f"http://127.0.0.1:{port}/", b"{}", {"X-Evil": "a\r\nX-Injected: 1"})
+    assert server.connections == 0
+    await pool.close()
+
+
+async def test_a_reader_cancelled_mid_body_drops_the_connection(serve: Serve) -> None:
+    closed = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        await writer.drain()
+        await reader.read()  # returns when the client closes its side
+        closed.set()
+
+    _, port = await serve(slow)
+    upstream = _upstream(port)
+    reply = await upstream.post("/chat/completions", b"{}", {})
+    reading = asyncio.ensure_future(reply.read())
+    await asyncio.sleep(0.05)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    await asyncio.wait_for(closed.wait(), 5)
+    await upstream.close()

@@ -52,7 +52,8 @@ class Origin:
     @property
     def host_header(self) -> str:
         default = 443 if self.scheme == "https" else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        return host if self.port == default else f"{host}:{self.port}"
 
 
 class H1Connection(asyncio.Protocol):
@@ -323,7 +324,10 @@ class H1Pool:
         lines = [f"POST {target} HTTP/1.1", f"Host: {origin.host_header}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        text = "\r\n".join(lines)
+        if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
+            raise H1Error("a request header contains a line break")  # no header injection
+        head = (text + "\r\n\r\n").encode("latin-1")
         for attempt in range(2):
             connection = self._take(origin) if attempt == 0 else None
             if connection is None:

@@ -147,6 +147,9 @@ class H1Reply(PrimedReply):
             raise UpstreamFailure(
                 f"{self._provider} broke off its response: {exc}", provider=self._provider
             ) from exc
+        except asyncio.CancelledError:  # the customer left, or a deadline: drop the connection
+            self.close()
+            raise
 
     async def read(self) -> bytes:
         parts = []
