@@ -135,6 +135,8 @@ async def test_chunked_body_streams_in_pieces(serve: Serve) -> None:
     pool = H1Pool(connect_timeout_s=5)
     response = await pool.post(f"http://127.0.0.1:{port}/", b"{}", {})
     assert await response.readany() == b"hello"  # before the rest was even sent
+    with pytest.raises(TimeoutError):
+        await response.readany(idle_timeout_s=0.05)  # the server is holding back
     gate.set()
     assert await response.readany() == b" world"
     assert await response.readany() == b""

@@ -228,9 +228,19 @@ class H1Response:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _wait(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
-        await self._waiter
+    async def _wait(self, timeout_s: float | None = None) -> None:
+        """Until the connection feeds something; TimeoutError after `timeout_s` of nothing. The
+        timer exists only while actually waiting (a read of buffered bytes sets none)."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        if timeout_s is None:
+            await waiter
+            return
+        timer = loop.call_later(timeout_s, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
 
     # --- read by the caller
     async def wait_headers(self) -> None:
@@ -239,15 +249,16 @@ class H1Response:
                 raise self._error
             await self._wait()
 
-    async def readany(self) -> bytes:
-        """The next body bytes; b"" at the end. The connection goes back to the pool then."""
+    async def readany(self, idle_timeout_s: float | None = None) -> bytes:
+        """The next body bytes; b"" at the end. The connection goes back to the pool then.
+        TimeoutError when nothing arrives for `idle_timeout_s`."""
         while not self._chunks:
             if self._error is not None:
                 raise self._error
             if self.complete:
                 self._release()
                 return b""
-            await self._wait()
+            await self._wait(idle_timeout_s)
         data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
         self._chunks.clear()
         if self.buffered > _PAUSE_AT and self.connection is not None:
@@ -268,6 +279,11 @@ class H1Response:
                 connection.release()
             else:
                 connection.close()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class H1Pool:

@@ -133,10 +133,7 @@ class H1Reply(PrimedReply):
 
     async def _next(self, timeout_s: float | None) -> bytes:
         try:
-            if timeout_s is None:
-                return await self._response.readany()
-            async with asyncio.timeout(timeout_s):
-                return await self._response.readany()
+            return await self._response.readany(timeout_s)
         except TimeoutError as exc:
             self.close()
             raise UpstreamFailure(
