@@ -17,6 +17,11 @@ class SseSplitter:
     def __init__(self) -> None:
         self._buffer = b""
 
+    @property
+    def empty(self) -> bool:
+        """No partial event is waiting for more bytes."""
+        return not self._buffer
+
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buffer + data if self._buffer else data
         if b"\r\n" in buf:

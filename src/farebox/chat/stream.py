@@ -32,6 +32,17 @@ from farebox.providers.base import UpstreamReply
 log = logging.getLogger("farebox.chat")
 
 
+def _plain_block(data: bytes) -> bool:
+    """Whole events only (no partial one), none of them a usage chunk, an error or DONE."""
+    return (
+        data.endswith(b"\n\n")
+        and b"\r" not in data
+        and b'"usage"' not in data
+        and b'"error"' not in data
+        and DONE not in data
+    )
+
+
 def _plain_chunk(payload: bytes) -> bool:
     """A chunk with no usage object and no error (cheap byte checks, no parsing)."""
     return (
@@ -183,6 +194,11 @@ class StreamRelay:
         try:
             try:
                 async for data in self.reply.chunks():
+                    if fully_paid and self._meta and splitter.empty and _plain_block(data):
+                        # The common case: a read of whole plain chunks, relayed as one block.
+                        unparsed.append(data)
+                        yield data
+                        continue
                     out: list[bytes] = []
                     for event in splitter.feed(data):
                         payload = event_data(event)
@@ -275,8 +291,16 @@ class StreamRelay:
                 self._settle(self._final_usage(None, upstream_usage))
             self.reply.close()
 
-    def _count_relayed(self, payloads: list[bytes]) -> None:
-        """Meter chunks that were relayed without being parsed."""
+    def _count_relayed(self, relayed: list[bytes]) -> None:
+        """Meter chunks that were relayed without being parsed (payloads, or blocks of whole
+        events relayed at once)."""
+        payloads: list[bytes] = []
+        for item in relayed:
+            if item.endswith(b"\n\n"):  # a block of events (a payload is bare JSON)
+                events = SseSplitter().feed(item)
+                payloads.extend(p for p in map(event_data, events) if p is not None)
+            else:
+                payloads.append(item)
         for payload in payloads:
             try:
                 obj = orjson.loads(payload)
@@ -285,7 +309,7 @@ class StreamRelay:
             if isinstance(obj, dict):
                 texts = delta_texts(obj.get("choices") or [])
                 self.meter.add(texts, sum(utf8_length(t) for t in texts))
-        payloads.clear()
+        relayed.clear()
 
     def _final_usage(
         self, reported: dict[str, Any] | None, any_reported: dict[str, Any] | None
