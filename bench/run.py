@@ -20,22 +20,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import platform
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,194 +40,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import procstat
 import profiles
+from farebox_target import (
+    database,
+    exceptions_in_log,
+    farebox_env,
+    ledger_facts,
+    write_catalog,
+)
+from load import BODY, Processes, free_port, log, probe, run_wrk, wait_port
+from report import ALL_MODES, report
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_CELLS = ("direct", "lean_proxy", "farebox-sqlite", "farebox-postgres")
-ALL_MODES = ("nonstream", "stream")
 LEAN_KEY = "sk-bench-lean"
-MODEL = "fake-gpt"
-UPSTREAM_KEY = "sk-fake-upstream"
 PG_ADMIN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-# DESIGN.md §3: share of lean_proxy's req/s at c=16 and c=64, both modes; added p50 at c=1.
-RATIO_TARGET = {"farebox-sqlite": 0.50, "farebox-postgres": 0.40}
-TARGET_CONCS = (16, 64)
-ADDED_P50_TARGET_MS = 1.0
-# Bodies identical to post.lua's (for the probes).
-BODY = {
-    "nonstream": b'{"model":"fake-gpt","messages":[{"role":"user","content":"Say hello in twenty '
-    b'tokens please."}],"max_tokens":32}',
-    "stream": b'{"model":"fake-gpt","messages":[{"role":"user","content":"Say hello in twenty '
-    b'tokens please."}],"max_tokens":32,"stream":true,"stream_options":{"include_usage":true}}',
-}
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- processes
-
-
-class Processes:
-    """Every process this run starts, each in its own session; all stopped on exit."""
-
-    def __init__(self, logdir: Path) -> None:
-        self.logdir = logdir
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.upstream: subprocess.Popen[bytes] | None = None
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        out = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=self.logdir,
-        )
-        out.close()
-        self.procs.append((name, proc))
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-        """SIGTERM (graceful for uvicorn: it runs its shutdown and the app's lifespan), then
-        SIGKILL the process's group (its own session: only what this script started)."""
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                log(f"  pid {proc.pid} still running {grace}s after SIGTERM: SIGKILL")
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
-        self.procs = [(n, p) for n, p in self.procs if p is not proc]
-
-    def stop_all(self) -> None:
-        for _name, proc in reversed(list(self.procs)):
-            self.stop(proc, grace=3.0)
-
-    def tail(self, name: str, lines: int = 30) -> str:
-        path = self.logdir / f"{name}.log"
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"process {proc.args!r} exited with {proc.returncode} before listening"
-            )
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s ({proc.args!r})")
-
-
-def probe(url: str, key: str, mode: str, timeout: float = 10.0) -> dict[str, Any]:
-    """One request like post.lua's; what came back (status, SSE events, finish reasons, usage)."""
-    req = urllib.request.Request(
-        url,
-        data=BODY[mode],
-        method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, body = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read()
-    out: dict[str, Any] = {"status": status, "bytes": len(body)}
-    if status != 200:
-        out["body"] = body[:500].decode(errors="replace")
-        return out
-    finish: list[str] = []
-    usage = None
-    if mode == "stream":
-        events = [e for e in body.replace(b"\r\n", b"\n").split(b"\n\n") if e.strip()]
-        out["events"] = len(events)
-        for e in events:
-            if not e.startswith(b"data: ") or e == b"data: [DONE]":
-                continue
-            obj = json.loads(e[6:])
-            for ch in obj.get("choices") or []:
-                if ch.get("finish_reason"):
-                    finish.append(ch["finish_reason"])
-            usage = obj.get("usage") or usage
-    else:
-        obj = json.loads(body)
-        finish = [ch.get("finish_reason") for ch in obj.get("choices", [])]
-        usage = obj.get("usage")
-    out["finish_reasons"] = finish
-    out["usage"] = usage
-    return out
-
-
-# --------------------------------------------------------------------------- wrk
-
-
-def run_wrk(
-    args: argparse.Namespace,
-    url: str,
-    conc: int,
-    seconds: int,
-    key: str,
-    mode: str,
-    procs: Processes,
-) -> dict[str, Any]:
-    env = {**os.environ, "KEY": key, "MODEL": MODEL, "STREAM": "1" if mode == "stream" else "0"}
-    argv = [
-        "taskset",
-        "-c",
-        "0",
-        args.wrk,
-        "-t1",
-        f"-c{conc}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(args.lua),
-        url,
-    ]
-    proc = subprocess.Popen(
-        argv,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    procs.procs.append(("wrk", proc))
-    try:
-        out, _ = proc.communicate(timeout=seconds + 30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        procs.procs = [(n, p) for n, p in procs.procs if p is not proc]
-    text = out.decode(errors="replace")
-    for line in text.splitlines():
-        if line.startswith("RESULT "):
-            result: dict[str, Any] = json.loads(line[7:])
-            result["socket_errors"] = sum(
-                result[k] for k in ("err_connect", "err_read", "err_write", "err_timeout")
-            )
-            return result
-    raise RuntimeError(f"wrk printed no RESULT line (exit {proc.returncode}):\n{text[-2000:]}")
 
 
 # --------------------------------------------------------------------------- targets
@@ -245,111 +66,6 @@ class Target:
     key: str
     proc: subprocess.Popen[bytes]
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def write_catalog(path: Path, upstream_port: int) -> None:
-    catalog = {
-        "replace_defaults": True,
-        "providers": {
-            "fake": {
-                "kind": "openai",
-                "base_url": f"http://127.0.0.1:{upstream_port}/v1",
-                "api_key_env": "FAKE_KEY",
-            }
-        },
-        "models": {
-            MODEL: {
-                "provider": "Bench",
-                "type": "chat",
-                "context": 128000,
-                "max_output": 4096,
-                "date_added": "2026-01-01",
-                "price": {"input_per_1m": "0.10", "output_per_1m": "0.20"},
-                "routes": [{"provider": "fake", "model": MODEL}],
-            }
-        },
-    }
-    path.write_text(json.dumps(catalog, indent=2))
-
-
-def farebox_env(db_url: str, catalog: Path) -> dict[str, str]:
-    # Only our FAREBOX_* settings: nothing inherited from the caller's shell (a stray
-    # FAREBOX_REDIS_URL would change what is measured).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAREBOX_")}
-    env.update(FAREBOX_DATABASE_URL=db_url, FAREBOX_CATALOG=str(catalog), FAKE_KEY=UPSTREAM_KEY)
-    return env
-
-
-@contextlib.contextmanager
-def database(kind: str, tmp: Path, pg_admin: str) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'farebox-bench.db'}"
-        return
-    import psycopg
-
-    name = "farebox_bench_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(pg_admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_admin.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(pg_admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        log(f"  dropped database {name}")
-
-
-def ledger_facts(db_url: str, credit_id: str) -> dict[str, Any]:
-    """Spend of the bench account vs Σ of its query history, read straight from the tables."""
-    sql = {
-        "account": "SELECT debits_posted, debits_pending, credits_posted, credits_pending "
-        "FROM accounts WHERE id = {p}",
-        "queries": "SELECT count(*), coalesce(sum(price), 0) FROM queries WHERE account_id = {p}",
-        "holds": "SELECT count(*) FROM holds",
-    }
-    if db_url.startswith("sqlite:///"):
-        import sqlite3
-
-        conn: Any = sqlite3.connect(db_url[len("sqlite:///") :])
-        p = "?"
-    else:
-        import psycopg
-
-        conn = psycopg.connect(db_url, connect_timeout=5)
-        p = "%s"
-    try:
-        acct = conn.execute(sql["account"].format(p=p), (credit_id,)).fetchone()
-        nq, qsum = conn.execute(sql["queries"].format(p=p), (credit_id,)).fetchone()
-        (nholds,) = conn.execute(sql["holds"]).fetchone()
-    finally:
-        conn.close()
-    spend = int(acct[0]) if acct else None
-    return {
-        "spend_nanos": spend,
-        "pending_debits_nanos": int(acct[1]) if acct else None,
-        "history_rows": int(nq),
-        "history_sum_nanos": int(qsum),
-        "open_holds": int(nholds),
-        "spend_equals_history": spend == int(qsum),
-    }
-
-
-def exceptions_in_log(text: str) -> dict[str, int]:
-    """How often each exception ends a traceback in a server log (`pkg.Error: message`)."""
-    out: dict[str, int] = {}
-    lines = text.splitlines()
-    for prev, line in itertools.pairwise(lines):
-        if prev.startswith(" ") and line and not line.startswith((" ", "Traceback", "During")):
-            name = line.split(":", 1)[0]
-            if name.replace(".", "").replace("_", "").isalnum():
-                out[name] = out.get(name, 0) + 1
-    return out
-
-
-# --------------------------------------------------------------------------- measuring
 
 
 def measure_cell(
@@ -584,116 +300,6 @@ def start_target(
 
 
 # --------------------------------------------------------------------------- report
-
-
-def fmt(x: float | None, spec: str) -> str:
-    return "–" if x is None else format(x, spec)
-
-
-def report(
-    cells: list[dict[str, Any]], targets: dict[str, dict[str, Any]]
-) -> tuple[str, list[str]]:
-    by = {(c["target"], c["mode"], c["conc"]): c for c in cells}
-    head = (
-        "| target | mode | conc | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | non-200 "
-        "| sock err | ratio vs lean_proxy | added p50 at c=1 | other procs' CPU % |"
-    )
-    lines = [head, "|" + "---|" * 13]
-    for c in cells:
-        lean = by.get(("lean_proxy", c["mode"], c["conc"]))
-        direct = by.get(("direct", c["mode"], 1))
-        ratio = c["rps"] / lean["rps"] if lean and lean["rps"] else None
-        added = None
-        if c["conc"] == 1 and direct and c["target"] != "direct":
-            added = c["p50_ms"] - direct["p50_ms"]
-        c["ratio_vs_lean"] = ratio
-        c["added_p50_ms"] = added
-        bad = c["non200"] + c["socket_errors"]
-        lines.append(
-            f"| {c['target']} | {c['mode']} | {c['conc']} | {c['rps']:,.0f} | {c['p50_ms']:.2f} "
-            f"| {c['p99_ms']:.2f} | {c['cpu_us_per_req']:,.0f} | {c['rss_mb']:.0f} "
-            f"| {'**' + str(c['non200']) + '**' if c['non200'] else 0} "
-            f"| {'**' + str(c['socket_errors']) + '**' if c['socket_errors'] else 0} "
-            f"| {fmt(ratio, '.2f')} | {'' if added is None else format(added, '+.2f') + ' ms'} "
-            f"| {c['other_cpu_pct']:.0f} |" + (" ⚠" if bad else "")
-        )
-    verdicts: list[str] = []
-    noise = [c["other_cpu_pct"] for c in cells]
-    if noise and max(noise) > 20:
-        verdicts.append(
-            f"WARN  noisy machine: other processes used {sum(noise) / len(noise):.0f}% of a core "
-            f"on average during the measured cells (max {max(noise):.0f}%); both cores are shared "
-            "with them, so absolute figures are low and the ratios are the part to trust"
-        )
-    for name, need in RATIO_TARGET.items():
-        if not any(c["target"] == name for c in cells):
-            continue
-        for mode in ALL_MODES:
-            for conc in TARGET_CONCS:
-                cc = by.get((name, mode, conc))
-                if cc is None:
-                    continue
-                if cc["ratio_vs_lean"] is None:
-                    verdicts.append(f"n/a   {name} {mode} c={conc}: lean_proxy not measured")
-                    continue
-                ok = cc["ratio_vs_lean"] >= need
-                verdicts.append(
-                    f"{'PASS' if ok else 'MISS'}  {name} {mode} c={conc}: "
-                    f"{cc['ratio_vs_lean']:.2f} of lean_proxy (need ≥ {need:.2f})"
-                )
-            c1 = by.get((name, mode, 1))
-            if c1 is not None:
-                if c1["added_p50_ms"] is None:
-                    verdicts.append(f"n/a   {name} {mode} added p50 at c=1: direct not measured")
-                else:
-                    ok = c1["added_p50_ms"] <= ADDED_P50_TARGET_MS
-                    verdicts.append(
-                        f"{'PASS' if ok else 'MISS'}  {name} {mode} added p50 at c=1: "
-                        f"{c1['added_p50_ms']:+.2f} ms over direct (need ≤ {ADDED_P50_TARGET_MS:.1f} ms)"
-                    )
-        extra = targets.get(name, {})
-        bad = sum(c["non200"] + c["socket_errors"] for c in cells if c["target"] == name)
-        verdicts.append(
-            f"{'PASS' if bad == 0 else 'FAIL'}  {name} every response 200, no socket errors"
-            + ("" if bad == 0 else f": {bad} BAD RESPONSES — see the table")
-        )
-        chk = extra.get("ledger_check", {})
-        verdicts.append(
-            f"{'PASS' if chk.get('exit_code') == 0 else 'FAIL'}  {name} farebox ledger check: "
-            f"exit {chk.get('exit_code')}: {chk.get('output', '').splitlines()[-1:] or ''}"
-        )
-        led = extra.get("ledger", {})
-        if "error" in led:
-            verdicts.append(f"FAIL  {name} spend vs history: {led['error']}")
-        elif led:
-            done, slack = extra.get("completed", 0), extra.get("inflight_max", 0)
-            rows_ok = done <= led["history_rows"] <= done + slack + 10
-            ok = led["spend_equals_history"] and led["open_holds"] == 0 and rows_ok
-            verdicts.append(
-                f"{'PASS' if ok else 'FAIL'}  {name} spend {led['spend_nanos']} n$ = Σ history "
-                f"{led['history_sum_nanos']} n$: {led['spend_equals_history']}; open holds "
-                f"{led['open_holds']}; history rows {led['history_rows']} for {done} completed "
-                f"requests (+ ≤ {slack} cut in flight)"
-            )
-        if extra.get("log_tracebacks") or extra.get("log_errors"):
-            verdicts.append(
-                f"WARN  {name} server log: {extra['log_tracebacks']} tracebacks, "
-                f"{extra['log_errors']} ERROR lines; exceptions: {extra.get('log_exceptions')}"
-            )
-        probe_s = extra.get("probe", {}).get("stream")
-        if probe_s and "length" in (probe_s.get("finish_reasons") or []):
-            verdicts.append(
-                f"NOTE  {name} stream probe ended with finish_reason 'length' after "
-                f"{probe_s.get('events')} events (direct: "
-                f"{targets.get('direct', {}).get('probe', {}).get('stream', {}).get('events', '?')}"
-                "): farebox counts the fake upstream's deltas as more than post.lua's "
-                "max_tokens=32 and cuts the stream early (and drops that upstream connection), so "
-                "its stream cells relay less than lean_proxy does"
-            )
-    return "\n".join(lines), verdicts
-
-
-# --------------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
