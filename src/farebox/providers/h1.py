@@ -11,6 +11,7 @@ TLS for https. Everything else (multipart uploads, media) stays on aiohttp.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import zlib
 from collections import deque
@@ -39,15 +40,16 @@ class Origin:
     host: str
     port: int
 
-    @classmethod
-    def of(cls, url: str) -> tuple[Origin, str]:
+    @staticmethod
+    @functools.lru_cache(maxsize=256)  # a provider's few URLs, parsed once
+    def of(url: str) -> tuple[Origin, str]:
         """The origin of an http(s) URL and the request target (path and query)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return cls(parts.scheme, parts.hostname, port), target
+        return Origin(parts.scheme, parts.hostname, port), target
 
     @property
     def host_header(self) -> str:
