@@ -653,7 +653,7 @@ def test_renew_holds_retimes_many_requests_and_records_usage(db: Database) -> No
     done = hold(db, acct, 10, 10, request_id="rc")
     settle(db, acct, "rc", [(done.transfer_id, 10)], 10)
     recovery = sweep.encode_recovery(QUERY)
-    db.write_sync(
+    db.transact_sync(
         ops.renew_holds,
         [
             ops.Renewal("ra", TIMEOUT + 100, 120, recovery),
@@ -662,7 +662,7 @@ def test_renew_holds_retimes_many_requests_and_records_usage(db: Database) -> No
             ops.Renewal("unknown", TIMEOUT + 100, 5, recovery),
         ],
     )
-    db.write_sync(ops.renew_holds, [])
+    db.transact_sync(ops.renew_holds, [])
     assert db.write_sync(sweep.sweep_expired, LATER) == 0
     assert db.write_sync(sweep.sweep_expired, TIMEOUT + 101) == 2
     a0, a1 = db.read_sync(resolution_of, "ra.0"), db.read_sync(resolution_of, "ra.1")

@@ -556,7 +556,7 @@ class LedgerMachine(RuleBasedStateMachine):
             ops.Renewal(rid, self.now + ttl, recorded, RECOVERY if rec else None)
             for rid, ttl, recorded, rec in picks
         ]
-        self.db.write_sync(ops.renew_holds, renewals)
+        self.db.transact_sync(ops.renew_holds, renewals)
         for rn in renewals:
             r = self.m.requests[rn.request_id]
             for h in r.holds:

@@ -4,6 +4,10 @@ Every unit of work is a plain function `fn(conn, *args)` that runs inside one tr
 worker thread (`await db.write(fn, ...)` / `await db.read(fn, ...)`). One thread hop per
 transaction instead of one per statement keeps the hot path cheap, and the same code runs on
 SQLite and PostgreSQL.
+
+The ledger's hot path is written as session coroutines `fn(session, *args)` (see
+`farebox.db.session`) and run with `await db.transact(fn, ...)`: on SQLite synchronously on the
+event loop's thread, on PostgreSQL on an async psycopg connection on the loop itself.
 """
 
 from __future__ import annotations
@@ -11,18 +15,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+from farebox.db.session import AsyncSession, run_in
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 _RETRIES = 5
+_IDLE_ASYNC_CONNECTIONS = 4
 CHECKPOINT_INTERVAL_S = 1.0
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -107,6 +115,9 @@ class Database:
         self.dialect = self.engine.dialect.name  # "sqlite" | "postgresql"
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="farebox-db")
         self._local = threading.local()
+        # PostgreSQL connections for `transact`, bound to the event loop that opened them.
+        self._async_idle: list[psycopg.AsyncConnection[Any]] = []
+        self._async_loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         if self.is_sqlite:
@@ -183,6 +194,61 @@ class Database:
             self._executor, functools.partial(self.write_sync, fn, *args)
         )
 
+    async def transact(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, T]],
+        *args: Any,
+    ) -> T:
+        """Run the session function fn(session, *args) in one write transaction, retrying
+        deadlocks and lock timeouts."""
+        if self.is_sqlite:
+            return self.transact_sync(fn, *args)
+        for attempt in range(_RETRIES):
+            conn = await self._async_connection()
+            try:
+                async with conn.pipeline() as pipeline, conn.transaction():
+                    result = await fn(AsyncSession(conn, pipeline), *args)
+            except Exception as exc:
+                self._async_return(conn)
+                if attempt == _RETRIES - 1 or not _is_driver_retryable(exc):
+                    raise
+                continue
+            self._async_return(conn)
+            return result
+        raise AssertionError("unreachable")
+
+    def transact_sync(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, T]],
+        *args: Any,
+    ) -> T:
+        """`transact` from synchronous code (tests, the CLI): on the engine, in this thread."""
+        result: T = self.write_sync(run_in, fn, *args)
+        return result
+
+    async def _async_connection(self) -> psycopg.AsyncConnection[Any]:
+        loop = asyncio.get_running_loop()
+        if loop is not self._async_loop:  # a new loop (tests, a restart): the old ones are dead
+            self._close_async()
+            self._async_loop = loop
+        if self._async_idle:
+            return self._async_idle.pop()
+        url = make_url(self.url).set(drivername="postgresql")
+        return await psycopg.AsyncConnection.connect(url.render_as_string(hide_password=False))
+
+    def _async_return(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Keep a healthy idle connection for the next transaction; drop a broken one."""
+        if conn.closed or conn.broken or len(self._async_idle) >= _IDLE_ASYNC_CONNECTIONS:
+            conn.pgconn.finish()
+        else:
+            self._async_idle.append(conn)
+
+    def _close_async(self) -> None:
+        # Closing the socket needs no event loop (and the loop that opened them may be gone).
+        for conn in self._async_idle:
+            conn.pgconn.finish()
+        self._async_idle.clear()
+
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
@@ -191,6 +257,7 @@ class Database:
 
     def close(self) -> None:
         self._stop.set()
+        self._close_async()
         self._executor.shutdown(wait=True)
         if self._checkpointer is not None:
             self._checkpointer.join(5)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from farebox.db.schema import accounts, transfers
+from farebox.db.session import Session, run_in
 from farebox.errors import Conflict, InsufficientFunds, NotFound
 from farebox.ledger import statements as sql
 from farebox.ledger.types import (
@@ -146,7 +147,7 @@ def record_progress(
     conn: Connection, request_id: str, recorded: int, recovery: str | None, timeout_at: float
 ) -> None:
     """Note delivered usage on a running request (for crash recovery) and push out its timeout."""
-    renew_holds(conn, [Renewal(request_id, timeout_at, recorded, recovery)])
+    run_in(conn, renew_holds, [Renewal(request_id, timeout_at, recorded, recovery)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +160,14 @@ class Renewal:
     recovery: str | None = None
 
 
-def renew_holds(conn: Connection, renewals: Sequence[Renewal]) -> None:
+async def renew_holds(session: Session, renewals: Sequence[Renewal]) -> None:
     """Keep live requests' holds from timing out (one statement for all of them)."""
     renewals = sorted(renewals, key=lambda r: r.request_id)  # one lock order: no deadlocks
-    sql.RETIME_HOLDS.executemany(
-        conn, [{"p_request": r.request_id, "p_timeout": r.timeout_at} for r in renewals]
+    await session.executemany(
+        sql.RETIME_HOLDS, [{"p_request": r.request_id, "p_timeout": r.timeout_at} for r in renewals]
     )
-    sql.RECORD_PROGRESS.executemany(
-        conn,
+    await session.executemany(
+        sql.RECORD_PROGRESS,
         [
             {"p_request": r.request_id, "p_recorded": r.recorded, "p_recovery": r.recovery}
             for r in renewals

@@ -46,7 +46,7 @@ class Ledger:
     async def _tick(self, items: list[HoldRequest | Settlement]) -> list[HoldResult | SettleResult]:
         settlements = [item for item in items if isinstance(item, Settlement)]
         requests = [item for item in items if isinstance(item, HoldRequest)]
-        settled, held = await self.db.write(tick.ledger_tick, settlements, requests)
+        settled, held = await self.db.transact(tick.tick, settlements, requests)
         if settlements:
             for listener in self._settle_listeners:
                 try:
@@ -84,10 +84,12 @@ class Ledger:
     async def record_progress(
         self, request_id: str, recorded: int, recovery: str | None, timeout_at: float
     ) -> None:
-        await self.db.write(ops.record_progress, request_id, recorded, recovery, timeout_at)
+        await self.db.transact(
+            ops.renew_holds, [ops.Renewal(request_id, timeout_at, recorded, recovery)]
+        )
 
     async def renew(self, renewals: Sequence[ops.Renewal]) -> None:
-        await self.db.write(ops.renew_holds, renewals)
+        await self.db.transact(ops.renew_holds, renewals)
 
     async def balance(self, account_id: str) -> Balance | None:
         return await self.db.read(ops.get_balance, account_id)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from farebox.db.compiled import pipelined, sync
+from farebox.db.session import Session, run_in
 from farebox.ledger import statements as sql
 from farebox.ledger.ops import Renewal, renew_holds
 from farebox.ledger.types import (
@@ -34,56 +34,58 @@ from farebox.ledger.types import (
 )
 
 
-def ledger_tick(
-    conn: Connection,
+async def tick(
+    session: Session,
     settlements: Sequence[Settlement],
     requests: Sequence[HoldRequest],
     now: float | None = None,
 ) -> tuple[list[SettleResult], list[HoldResult]]:
     """Settle `settlements` and then take the holds in `requests`, in one transaction."""
-    with pipelined(conn):
-        return _tick(conn, settlements, requests, time.time() if now is None else now)
-
-
-def _tick(
-    conn: Connection,
-    settlements: Sequence[Settlement],
-    requests: Sequence[HoldRequest],
-    now: float,
-) -> tuple[list[SettleResult], list[HoldResult]]:
-    plan = _plan_settlements(conn, settlements, now)
+    if now is None:
+        now = time.time()
+    plan = await _plan_settlements(session, settlements, now)
     by_account: dict[str, list[int]] = defaultdict(list)
     for i, req in enumerate(requests):
         by_account[req.account_id].append(i)
     held: list[HoldResult | None] = [None] * len(requests)
     for account_id in sorted(set(plan.accounts) | set(by_account)):
-        plan.apply_account(conn, account_id)
+        await plan.apply_account(session, account_id)
         indexes = by_account.get(account_id)
         if not indexes:
             continue
         group = [requests[i] for i in indexes]
-        results = _hold_account(conn, group, now)
+        results = await _hold_account(session, group, now)
         for i, result in zip(indexes, results, strict=True):
             held[i] = result
     hold_results = [r for r in held if r is not None]
     hold_rows = _hold_rows(requests, hold_results, now, plan.credits)
     transfer_rows = plan.transfer_rows + hold_rows.transfers
     if transfer_rows:
-        sql.INSERT_TRANSFERS.executemany(conn, transfer_rows)
+        await session.executemany(sql.INSERT_TRANSFERS, transfer_rows)
     if hold_rows.holds:
-        sql.INSERT_HOLDS.executemany(conn, hold_rows.holds)
-    _extend_timeouts(conn, requests, hold_results)
+        await session.executemany(sql.INSERT_HOLDS, hold_rows.holds)
+    await _extend_timeouts(session, requests, hold_results)
     if plan.query_rows:
-        sql.UPSERT_QUERIES.executemany(conn, plan.query_rows)
+        await session.executemany(sql.UPSERT_QUERIES, plan.query_rows)
     if plan.credits:
-        sql.SETTLE_CREDIT.executemany(
-            conn,
+        await session.executemany(
+            sql.SETTLE_CREDIT,
             [
                 {"p_account": a, "p_released": released, "p_posted": posted}
                 for a, (released, posted) in sorted(plan.credits.items())
             ],
         )
     return plan.results, hold_results
+
+
+def ledger_tick(
+    conn: Connection,
+    settlements: Sequence[Settlement],
+    requests: Sequence[HoldRequest],
+    now: float | None = None,
+) -> tuple[list[SettleResult], list[HoldResult]]:
+    """`tick` on the open transaction of a SQLAlchemy connection."""
+    return run_in(conn, tick, settlements, requests, now)
 
 
 def hold_batch(
@@ -114,14 +116,16 @@ def _key_params(key: KeyBudget, amount: int, now: float) -> dict[str, object]:
     }
 
 
-def _hold_key(conn: Connection, key: KeyBudget, amount: int, now: float) -> bool:
+async def _hold_key(session: Session, key: KeyBudget, amount: int, now: float) -> bool:
     """Reserve `amount` on the key's period counter, if the key is live and under its limit."""
-    return sql.HOLD_KEY.rowcount(conn, _key_params(key, amount, now)) == 1
+    return await session.rowcount(sql.HOLD_KEY, _key_params(key, amount, now)) == 1
 
 
-def _key_remaining(conn: Connection, key: KeyBudget, now: float) -> tuple[Refusal | None, int]:
+async def _key_remaining(
+    session: Session, key: KeyBudget, now: float
+) -> tuple[Refusal | None, int]:
     """Why a key hold failed, or how much it can still take (None = unlimited -> huge)."""
-    rows = sql.KEY_STATE.fetch(conn, {"p_key": key.key_id})
+    rows = await session.fetch(sql.KEY_STATE, {"p_key": key.key_id})
     if not rows:
         return Refusal.KEY_INVALID, 0
     revoked_at, expire_at, generation, usage_limit, period_key, posted, pending = rows[0]
@@ -135,53 +139,60 @@ def _key_remaining(conn: Connection, key: KeyBudget, now: float) -> tuple[Refusa
     return None, max(0, int(usage_limit) - posted - int(pending))
 
 
-def _balance(conn: Connection, account_id: str) -> Balance | None:
-    rows = sql.BALANCE.fetch(conn, {"p_account": account_id})
+async def _balance(session: Session, account_id: str) -> Balance | None:
+    rows = await session.fetch(sql.BALANCE, {"p_account": account_id})
     return Balance(int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
 
 
-def _debit_pending(conn: Connection, account_id: str, amount: int) -> bool:
-    return sql.DEBIT_PENDING.rowcount(conn, {"p_account": account_id, "p_amount": amount}) == 1
+async def _debit_pending(session: Session, account_id: str, amount: int) -> bool:
+    return (
+        await session.rowcount(sql.DEBIT_PENDING, {"p_account": account_id, "p_amount": amount})
+        == 1
+    )
 
 
-def _release_pending(conn: Connection, account_id: str, amount: int) -> None:
-    sql.RELEASE_PENDING.execute(conn, {"p_account": account_id, "p_amount": amount})
+async def _release_pending(session: Session, account_id: str, amount: int) -> None:
+    await session.execute(sql.RELEASE_PENDING, {"p_account": account_id, "p_amount": amount})
 
 
-def _hold_one(conn: Connection, req: HoldRequest, now: float) -> HoldResult:
+async def _hold_one(session: Session, req: HoldRequest, now: float) -> HoldResult:
     if req.want <= 0:  # nothing to hold (a negative want would lower debits_pending unrecorded)
         return HoldResult(req.transfer_id, 0)
     amount = req.want
-    if not _debit_pending(conn, req.account_id, amount):
-        bal = _balance(conn, req.account_id)
+    if not await _debit_pending(session, req.account_id, amount):
+        bal = await _balance(session, req.account_id)
         if bal is None:
             return HoldResult(req.transfer_id, 0, Refusal.NO_ACCOUNT)
         amount = min(req.want, bal.available)
-        if amount < req.minimum or amount <= 0 or not _debit_pending(conn, req.account_id, amount):
+        if (
+            amount < req.minimum
+            or amount <= 0
+            or not await _debit_pending(session, req.account_id, amount)
+        ):
             return HoldResult(req.transfer_id, 0, Refusal.FUNDS, balance=bal)
-    if req.key is not None and not _hold_key(conn, req.key, amount, now):
-        refusal, remaining = _key_remaining(conn, req.key, now)
+    if req.key is not None and not await _hold_key(session, req.key, amount, now):
+        refusal, remaining = await _key_remaining(session, req.key, now)
         smaller = min(amount, remaining)
         if (
             refusal is not None
             or smaller < req.minimum
             or smaller <= 0
-            or not _hold_key(conn, req.key, smaller, now)
+            or not await _hold_key(session, req.key, smaller, now)
         ):
-            _release_pending(conn, req.account_id, amount)
+            await _release_pending(session, req.account_id, amount)
             return HoldResult(
                 req.transfer_id,
                 0,
                 refusal or Refusal.KEY_LIMIT,
-                balance=_balance(conn, req.account_id),
+                balance=await _balance(session, req.account_id),
                 key_remaining=remaining,
             )
-        _release_pending(conn, req.account_id, amount - smaller)
+        await _release_pending(session, req.account_id, amount - smaller)
         amount = smaller
     return HoldResult(req.transfer_id, amount)
 
 
-def _hold_together(conn: Connection, group: Sequence[HoldRequest], now: float) -> bool:
+async def _hold_together(session: Session, group: Sequence[HoldRequest], now: float) -> bool:
     """Hold every request of one account in full with one statement per account and key.
 
     The common case under load: many requests of one account, all affordable. Returns False,
@@ -197,26 +208,32 @@ def _hold_together(conn: Connection, group: Sequence[HoldRequest], now: float) -
     for req in group:
         if req.key is not None:
             per_key[req.key] += req.want
-    if not _debit_pending(conn, account_id, total):
+    if not await _debit_pending(session, account_id, total):
         return False  # before any key is touched: a refusal leaves the key rows as they were
     key_holds = [
-        (key, per_key[key], sql.HOLD_KEY.execute(conn, _key_params(key, per_key[key], now)))
+        (
+            key,
+            per_key[key],
+            await session.execute(sql.HOLD_KEY, _key_params(key, per_key[key], now)),
+        )
         for key in sorted(per_key, key=lambda k: (k.key_id, k.period_key, k.generation))
     ]
-    sync(conn)
+    await session.sync()
     held = [(key, amount) for key, amount, cursor in key_holds if cursor.rowcount == 1]
     if len(held) == len(key_holds):
         return True
     for key, amount in held:
-        sql.RELEASE_KEY.execute(conn, {"p_key": key.key_id, "p_amount": amount})
-    sql.RELEASE_PENDING.execute(conn, {"p_account": account_id, "p_amount": total})
+        await session.execute(sql.RELEASE_KEY, {"p_key": key.key_id, "p_amount": amount})
+    await session.execute(sql.RELEASE_PENDING, {"p_account": account_id, "p_amount": total})
     return False
 
 
-def _hold_account(conn: Connection, group: Sequence[HoldRequest], now: float) -> list[HoldResult]:
-    if _hold_together(conn, group, now):
+async def _hold_account(
+    session: Session, group: Sequence[HoldRequest], now: float
+) -> list[HoldResult]:
+    if await _hold_together(session, group, now):
         return [HoldResult(req.transfer_id, req.want) for req in group]
-    return [_hold_one(conn, req, now) for req in group]
+    return [await _hold_one(session, req, now) for req in group]
 
 
 @dataclass(slots=True)
@@ -271,8 +288,8 @@ def _hold_rows(
     return rows
 
 
-def _extend_timeouts(
-    conn: Connection, requests: Sequence[HoldRequest], results: Sequence[HoldResult]
+async def _extend_timeouts(
+    session: Session, requests: Sequence[HoldRequest], results: Sequence[HoldResult]
 ) -> None:
     """An extension pushes out the timeout of its request's earlier holds, and records what has
     been delivered so far so a crash posts it rather than voiding it."""
@@ -282,7 +299,7 @@ def _extend_timeouts(
         if res.held > 0 and req.seq > 0
     ]
     if renewals:
-        renew_holds(conn, renewals)
+        await renew_holds(session, renewals)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,23 +332,25 @@ class _SettlePlan:
             delta[0] += held
             delta[1] += take
 
-    def apply_account(self, conn: Connection, account_id: str) -> None:
+    async def apply_account(self, session: Session, account_id: str) -> None:
         """The customer side of this account's settlements: the account, then its keys."""
         delta = self.accounts.get(account_id)
         if delta is None:
             return
-        sql.SETTLE_DEBIT.execute(
-            conn, {"p_account": account_id, "p_released": delta[0], "p_posted": delta[1]}
+        await session.execute(
+            sql.SETTLE_DEBIT,
+            {"p_account": account_id, "p_released": delta[0], "p_posted": delta[1]},
         )
         keys = self.keys.get(account_id, {})
         for key_id in sorted(keys):
-            sql.SETTLE_KEY.execute(
-                conn, {"p_key": key_id, "p_released": keys[key_id][0], "p_posted": keys[key_id][1]}
+            await session.execute(
+                sql.SETTLE_KEY,
+                {"p_key": key_id, "p_released": keys[key_id][0], "p_posted": keys[key_id][1]},
             )
 
 
-def _plan_settlements(
-    conn: Connection, settlements: Sequence[Settlement], now: float
+async def _plan_settlements(
+    session: Session, settlements: Sequence[Settlement], now: float
 ) -> _SettlePlan:
     plan = _SettlePlan()
     if not settlements:
@@ -340,7 +359,7 @@ def _plan_settlements(
     live: set[str] = set()
     # Whoever deletes the open-hold row resolves the pending transfer (settle vs sweeper).
     for chunk in _chunks(sorted(set(all_ids)), 500):  # one lock order for every transaction
-        live.update(row[0] for row in sql.RESOLVE_HOLDS.fetch_in(conn, "p_ids", chunk))
+        live.update(row[0] for row in await session.fetch_in(sql.RESOLVE_HOLDS, "p_ids", chunk))
     # What was already posted on holds this batch does not own (a sweeper posted recorded usage,
     # or an earlier settlement of the same request): that much of `actual` is already charged.
     taken: dict[str, int] = {}
@@ -348,7 +367,9 @@ def _plan_settlements(
     for chunk in _chunks(gone, 500):
         taken.update(
             (r[0], int(r[1]))
-            for r in sql.POSTED_ON.fetch_in(conn, "p_ids", chunk, {"p_flags": POST_PENDING})
+            for r in await session.fetch_in(
+                sql.POSTED_ON, "p_ids", chunk, {"p_flags": POST_PENDING}
+            )
         )
     for s in settlements:
         swept = [tid for tid, _ in s.holds if tid not in live]
