@@ -77,7 +77,7 @@ async def test_a_broken_connection_is_dropped_and_the_next_transaction_works(db:
     account_id = db.write_sync(funded_account, 1_000)
 
     async def loses_its_connection(session: Session) -> None:
-        rows = await session._fetchall(
+        rows = await session.fetchall(
             await session._send("SELECT pg_terminate_backend(pg_backend_pid())", None)
         )
         assert rows  # not reached: the server ends the connection

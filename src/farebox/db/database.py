@@ -19,7 +19,6 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -115,8 +114,8 @@ class Database:
         self.dialect = self.engine.dialect.name  # "sqlite" | "postgresql"
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="farebox-db")
         self._local = threading.local()
-        # PostgreSQL connections for `transact`, bound to the event loop that opened them.
-        self._async_idle: list[psycopg.AsyncConnection[Any]] = []
+        # PostgreSQL sessions for `transact`, bound to the event loop that opened them.
+        self._async_idle: list[AsyncSession] = []
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
@@ -204,16 +203,20 @@ class Database:
         if self.is_sqlite:
             return self.transact_sync(fn, *args)
         for attempt in range(_RETRIES):
-            conn = await self._async_connection()
+            session = await self._async_session()
             try:
-                async with conn.pipeline() as pipeline, conn.transaction():
-                    result = await fn(AsyncSession(conn, pipeline), *args)
+                await session.begin()
+                result = await fn(session, *args)
+                await session.commit()
             except Exception as exc:
-                self._async_return(conn)
+                await self._async_rollback(session)
                 if attempt == _RETRIES - 1 or not _is_driver_retryable(exc):
                     raise
                 continue
-            self._async_return(conn)
+            except BaseException:  # cancelled mid-transaction: the connection's state is unknown
+                session.close()
+                raise
+            self._async_return(session)
             return result
         raise AssertionError("unreachable")
 
@@ -226,7 +229,7 @@ class Database:
         result: T = self.write_sync(run_in, fn, *args)
         return result
 
-    async def _async_connection(self) -> psycopg.AsyncConnection[Any]:
+    async def _async_session(self) -> AsyncSession:
         loop = asyncio.get_running_loop()
         if loop is not self._async_loop:  # a new loop (tests, a restart): the old ones are dead
             self._close_async()
@@ -234,19 +237,26 @@ class Database:
         if self._async_idle:
             return self._async_idle.pop()
         url = make_url(self.url).set(drivername="postgresql")
-        return await psycopg.AsyncConnection.connect(url.render_as_string(hide_password=False))
+        return await AsyncSession.connect(url.render_as_string(hide_password=False))
 
-    def _async_return(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """Keep a healthy idle connection for the next transaction; drop a broken one."""
-        if conn.closed or conn.broken or len(self._async_idle) >= _IDLE_ASYNC_CONNECTIONS:
-            conn.pgconn.finish()
+    async def _async_rollback(self, session: AsyncSession) -> None:
+        try:
+            await session.rollback()
+        except Exception:
+            session.close()
         else:
-            self._async_idle.append(conn)
+            self._async_return(session)
+
+    def _async_return(self, session: AsyncSession) -> None:
+        """Keep a healthy idle session for the next transaction; drop a broken one."""
+        if session.closed or len(self._async_idle) >= _IDLE_ASYNC_CONNECTIONS:
+            session.close()
+        else:
+            self._async_idle.append(session)
 
     def _close_async(self) -> None:
-        # Closing the socket needs no event loop (and the loop that opened them may be gone).
-        for conn in self._async_idle:
-            conn.pgconn.finish()
+        for session in self._async_idle:
+            session.close()
         self._async_idle.clear()
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:

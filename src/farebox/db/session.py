@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import psycopg
 from sqlalchemy import Connection
 
 from farebox.db.compiled import CompiledStatement
@@ -37,10 +38,11 @@ class Session(ABC):
         """Run (pipelined: send) one statement; returns its cursor."""
 
     @abstractmethod
-    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> Any: ...
 
     @abstractmethod
-    async def _fetchall(self, cursor: Any) -> list[Any]: ...
+    async def fetchall(self, cursor: Any) -> list[Any]:
+        """Every row of a statement sent with `execute` (waits for its answer)."""
 
     @abstractmethod
     async def sync(self) -> None:
@@ -56,7 +58,17 @@ class Session(ABC):
         return int(cursor.rowcount)
 
     async def fetch(self, stmt: CompiledStatement, params: Mapping[str, Any]) -> list[Any]:
-        return await self._fetchall(await self.execute(stmt, params))
+        return await self.fetchall(await self.execute(stmt, params))
+
+    async def execute_in(
+        self,
+        stmt: CompiledStatement,
+        name: str,
+        values: Sequence[Any],
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """`execute` with the list parameter `name` bound to `values` (and any other `params`)."""
+        return await self._send(*stmt.bind_in(self.dialect, name, values, params))
 
     async def fetch_in(
         self,
@@ -65,19 +77,18 @@ class Session(ABC):
         values: Sequence[Any],
         params: Mapping[str, Any] | None = None,
     ) -> list[Any]:
-        """Run with the list parameter `name` bound to `values` (and any other `params`);
-        returns every row."""
-        sql, bound = stmt.bind_in(self.dialect, name, values, params)
-        return await self._fetchall(await self._send(sql, bound))
+        """`execute_in`, then every row."""
+        return await self.fetchall(await self.execute_in(stmt, name, values, params))
 
-    async def executemany(self, stmt: CompiledStatement, rows: Sequence[Mapping[str, Any]]) -> None:
+    async def executemany(self, stmt: CompiledStatement, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """Run for each row (on PostgreSQL one statement for a bulk INSERT); returns the
+        cursor, whose rowcount (after `sync`) counts every row changed, or None for no rows."""
         if not rows:
-            return
+            return None
         bulk = stmt.bulk(self.dialect, rows)
         if bulk is None:
-            await self._send_many(stmt.sql(self.dialect), rows)
-        else:
-            await self._send(*bulk)
+            return await self._send_many(stmt.sql(self.dialect), rows)
+        return await self._send(*bulk)
 
 
 class SyncSession(Session):
@@ -93,10 +104,12 @@ class SyncSession(Session):
         cursor.execute(sql, params)
         return cursor
 
-    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._raw.cursor().executemany(sql, rows)
+    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> Any:
+        cursor = self._raw.cursor()
+        cursor.executemany(sql, rows)
+        return cursor
 
-    async def _fetchall(self, cursor: Any) -> list[Any]:
+    async def fetchall(self, cursor: Any) -> list[Any]:
         return list(cursor.fetchall())
 
     async def sync(self) -> None:
@@ -118,23 +131,58 @@ def sync_session(conn: Connection) -> Iterator[SyncSession]:
 
 
 class AsyncSession(Session):
-    """A session on a psycopg `AsyncConnection` inside a transaction and a pipeline."""
+    """A session on a psycopg `AsyncConnection` of its own, kept in pipeline mode for its
+    life, that runs one transaction after another (`begin` ... `commit`).
+
+    In autocommit mode with BEGIN and COMMIT sent as statements, a transaction whose statements
+    need no answer on the way costs one round trip. psycopg's own `transaction()` and
+    `pipeline()` blocks each wait for an answer on entry or exit: BEGIN, COMMIT and leaving the
+    pipeline made three more round trips per transaction.
+    """
 
     dialect = "postgresql"
 
-    def __init__(self, conn: Any, pipeline: Any) -> None:
+    def __init__(self, conn: Any, pipeline: Any, pipeline_block: Any) -> None:
         self._conn = conn
         self._pipeline = pipeline
+        self._pipeline_block = pipeline_block  # left open (when dropped, it leaves the pipeline)
+
+    @classmethod
+    async def connect(cls, conninfo: str) -> AsyncSession:
+        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        block = conn.pipeline()
+        return cls(conn, await block.__aenter__(), block)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._conn.closed or self._conn.broken)
+
+    def close(self) -> None:
+        """Close the socket: needs no event loop (the one that opened it may be gone)."""
+        self._conn.pgconn.finish()
+
+    async def begin(self) -> None:
+        await self._send("BEGIN", None)
+
+    async def commit(self) -> None:
+        await self._send("COMMIT", None)
+        await self.sync()
+
+    async def rollback(self) -> None:
+        await self._send("ROLLBACK", None)
+        await self.sync()
 
     async def _send(self, sql: str, params: Any) -> Any:
         cursor = self._conn.cursor()
         await cursor.execute(sql, params)
         return cursor
 
-    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        await self._conn.cursor().executemany(sql, rows)
+    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> Any:
+        cursor = self._conn.cursor()
+        await cursor.executemany(sql, rows)
+        return cursor
 
-    async def _fetchall(self, cursor: Any) -> list[Any]:
+    async def fetchall(self, cursor: Any) -> list[Any]:
         return list(await cursor.fetchall())
 
     async def sync(self) -> None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from farebox.db.compiled import CompiledStatement
@@ -122,6 +133,17 @@ INSERT_TRANSFERS = CompiledStatement(
     insert(transfers).values(_all_columns(transfers)), bulk=transfers
 )
 INSERT_HOLDS = CompiledStatement(insert(holds).values(_all_columns(holds)), bulk=holds)
+# The same, skipping a transfer that exists (the row count says how many went in): for a tick
+# that assumed every hold it settles is still open, where a swept one has its resolving row.
+INSERT_TRANSFERS_IF_NEW = CompiledStatement(
+    {
+        "sqlite": sqlite.insert(transfers).values(_all_columns(transfers)).on_conflict_do_nothing(),
+        "postgresql": postgresql.insert(transfers)
+        .values(_all_columns(transfers))
+        .on_conflict_do_nothing(),
+    },
+    bulk=transfers,
+)
 
 
 def _history_upsert(ins: Any) -> Any:
@@ -159,3 +181,7 @@ RECORD_PROGRESS = CompiledStatement(
     .where(holds.c.seq == literal_column("0"))
     .values(recorded=bindparam("p_recorded"), recovery=bindparam("p_recovery"))
 )
+
+# A tick tries the common case first and rolls back to here if it does not hold.
+SAVEPOINT = CompiledStatement(text("SAVEPOINT tick"))
+ROLLBACK_TO_SAVEPOINT = CompiledStatement(text("ROLLBACK TO SAVEPOINT tick"))

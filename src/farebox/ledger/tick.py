@@ -6,6 +6,10 @@ resolved, then each customer account by id followed by its keys, then the system
 ticks in different processes never deadlock. Under load one statement serves every request of
 an account; a request that cannot have all it asked for is held on its own, which finds out how
 much it gets.
+
+A tick first assumes the common case (every hold it settles is open, everyone can afford what
+they want) and sends all its statements without waiting for any answer; only if the answers
+say otherwise does it roll back to a savepoint and go step by step.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
+from farebox.db.compiled import CompiledStatement
 from farebox.db.session import Session, run_in
 from farebox.ledger import statements as sql
 from farebox.ledger.ops import Renewal, renew_holds
@@ -43,10 +49,67 @@ async def tick(
     """Settle `settlements` and then take the holds in `requests`, in one transaction."""
     if now is None:
         now = time.time()
-    plan = await _plan_settlements(session, settlements, now)
-    by_account: dict[str, list[int]] = defaultdict(list)
-    for i, req in enumerate(requests):
-        by_account[req.account_id].append(i)
+    if all(req.want > 0 for req in requests):
+        await session.execute(sql.SAVEPOINT, {})
+        done = await _tick_if_all_fit(session, settlements, requests, now)
+        if done is not None:
+            return done
+        await session.execute(sql.ROLLBACK_TO_SAVEPOINT, {})
+    return await _tick_one_by_one(session, settlements, requests, now)
+
+
+async def _tick_if_all_fit(
+    session: Session,
+    settlements: Sequence[Settlement],
+    requests: Sequence[HoldRequest],
+    now: float,
+) -> tuple[list[SettleResult], list[HoldResult]] | None:
+    """The tick of the common case, every statement sent at once and the answers read once (one
+    round trip on PostgreSQL): each hold it settles is still open, and each account and key can
+    afford all its requests want. Returns None when that turned out false; the caller then
+    rolls back to before it and takes the tick one by one."""
+    ids = sorted({tid for s in settlements for tid, _ in s.holds})
+    resolving = [
+        await session.execute_in(sql.RESOLVE_HOLDS, "p_ids", chunk) for chunk in _chunks(ids, 500)
+    ]
+    plan = _plan(settlements, set(ids), {}, now)
+    by_account = _by_account(requests)
+    must_hit: list[Any] = []  # cursors of statements that each must change one row
+    for account_id in sorted(set(plan.accounts) | set(by_account)):
+        await plan.apply_account(session, account_id)
+        group = [requests[i] for i in by_account.get(account_id, ())]
+        if group:
+            total, per_key = _totals(group)
+            must_hit.append(
+                await session.execute(
+                    sql.DEBIT_PENDING, {"p_account": account_id, "p_amount": total}
+                )
+            )
+            for key, amount in per_key:
+                must_hit.append(await session.execute(sql.HOLD_KEY, _key_params(key, amount, now)))
+    held = [HoldResult(req.transfer_id, req.want) for req in requests]
+    transfers = await _write(session, plan, requests, held, now, sql.INSERT_TRANSFERS_IF_NEW)
+    await session.sync()
+    claimed = [len(await session.fetchall(c)) for c in resolving]  # (SQLite: no RETURNING count)
+    if (
+        sum(claimed) != len(ids)
+        or any(c.rowcount != 1 for c in must_hit)
+        or (transfers is not None and transfers.rowcount != len(plan.transfer_rows) + len(held))
+    ):
+        return None
+    return plan.results, held
+
+
+async def _tick_one_by_one(
+    session: Session,
+    settlements: Sequence[Settlement],
+    requests: Sequence[HoldRequest],
+    now: float,
+) -> tuple[list[SettleResult], list[HoldResult]]:
+    """The tick when some hold was already swept or some request cannot have all it wants:
+    each answer is read before the next step depends on it."""
+    plan = _plan(settlements, *await _resolve(session, settlements), now)
+    by_account = _by_account(requests)
     held: list[HoldResult | None] = [None] * len(requests)
     for account_id in sorted(set(plan.accounts) | set(by_account)):
         await plan.apply_account(session, account_id)
@@ -58,10 +121,30 @@ async def tick(
         for i, result in zip(indexes, results, strict=True):
             held[i] = result
     hold_results = [r for r in held if r is not None]
+    await _write(session, plan, requests, hold_results, now, sql.INSERT_TRANSFERS)
+    return plan.results, hold_results
+
+
+def _by_account(requests: Sequence[HoldRequest]) -> dict[str, list[int]]:
+    by_account: dict[str, list[int]] = defaultdict(list)
+    for i, req in enumerate(requests):
+        by_account[req.account_id].append(i)
+    return by_account
+
+
+async def _write(
+    session: Session,
+    plan: _SettlePlan,
+    requests: Sequence[HoldRequest],
+    hold_results: Sequence[HoldResult],
+    now: float,
+    insert_transfers: CompiledStatement,
+) -> Any:
+    """The rows of a tick: transfers, open holds, renewals, history, and the system side.
+    Returns the cursor of the transfers' insert (None if there were none)."""
     hold_rows = _hold_rows(requests, hold_results, now, plan.credits)
     transfer_rows = plan.transfer_rows + hold_rows.transfers
-    if transfer_rows:
-        await session.executemany(sql.INSERT_TRANSFERS, transfer_rows)
+    transfers = await session.executemany(insert_transfers, transfer_rows)
     if hold_rows.holds:
         await session.executemany(sql.INSERT_HOLDS, hold_rows.holds)
     await _extend_timeouts(session, requests, hold_results)
@@ -75,7 +158,7 @@ async def tick(
                 for a, (released, posted) in sorted(plan.credits.items())
             ],
         )
-    return plan.results, hold_results
+    return transfers
 
 
 def ledger_tick(
@@ -203,20 +286,12 @@ async def _hold_together(session: Session, group: Sequence[HoldRequest], now: fl
     if any(req.want <= 0 for req in group):
         return False
     account_id = group[0].account_id
-    total = sum(req.want for req in group)
-    per_key: dict[KeyBudget, int] = defaultdict(int)
-    for req in group:
-        if req.key is not None:
-            per_key[req.key] += req.want
+    total, per_key = _totals(group)
     if not await _debit_pending(session, account_id, total):
         return False  # before any key is touched: a refusal leaves the key rows as they were
     key_holds = [
-        (
-            key,
-            per_key[key],
-            await session.execute(sql.HOLD_KEY, _key_params(key, per_key[key], now)),
-        )
-        for key in sorted(per_key, key=lambda k: (k.key_id, k.period_key, k.generation))
+        (key, amount, await session.execute(sql.HOLD_KEY, _key_params(key, amount, now)))
+        for key, amount in per_key
     ]
     await session.sync()
     held = [(key, amount) for key, amount, cursor in key_holds if cursor.rowcount == 1]
@@ -226,6 +301,16 @@ async def _hold_together(session: Session, group: Sequence[HoldRequest], now: fl
         await session.execute(sql.RELEASE_KEY, {"p_key": key.key_id, "p_amount": amount})
     await session.execute(sql.RELEASE_PENDING, {"p_account": account_id, "p_amount": total})
     return False
+
+
+def _totals(group: Sequence[HoldRequest]) -> tuple[int, list[tuple[KeyBudget, int]]]:
+    """What one account's requests want in all, and from each key (in lock order)."""
+    per_key: dict[KeyBudget, int] = defaultdict(int)
+    for req in group:
+        if req.key is not None:
+            per_key[req.key] += req.want
+    order = sorted(per_key, key=lambda k: (k.key_id, k.period_key, k.generation))
+    return sum(req.want for req in group), [(key, per_key[key]) for key in order]
 
 
 async def _hold_account(
@@ -349,12 +434,11 @@ class _SettlePlan:
             )
 
 
-async def _plan_settlements(
-    session: Session, settlements: Sequence[Settlement], now: float
-) -> _SettlePlan:
-    plan = _SettlePlan()
-    if not settlements:
-        return plan
+async def _resolve(
+    session: Session, settlements: Sequence[Settlement]
+) -> tuple[set[str], dict[str, int]]:
+    """Claim the settlements' holds that are still open (`live`), and read what was already
+    posted on the others (`taken`)."""
     all_ids = [tid for s in settlements for tid, _ in s.holds]
     live: set[str] = set()
     # Whoever deletes the open-hold row resolves the pending transfer (settle vs sweeper).
@@ -371,6 +455,15 @@ async def _plan_settlements(
                 sql.POSTED_ON, "p_ids", chunk, {"p_flags": POST_PENDING}
             )
         )
+    return live, taken
+
+
+def _plan(
+    settlements: Sequence[Settlement], live: set[str], taken: dict[str, int], now: float
+) -> _SettlePlan:
+    """What settling writes, given the holds it claimed (`live`, consumed) and what was
+    already posted on the others (`taken`)."""
+    plan = _SettlePlan()
     for s in settlements:
         swept = [tid for tid, _ in s.holds if tid not in live]
         # Money is only ever charged with its history row: without one, a settlement voids.
