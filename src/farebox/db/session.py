@@ -32,6 +32,9 @@ class Session(ABC):
     """One open write transaction; statements are bound for `dialect`."""
 
     dialect: str
+    # Statements are sent without waiting for their answers (PostgreSQL): the fewer `sync`s a
+    # transaction needs, the fewer round trips it costs.
+    pipelined: bool = False
 
     @abstractmethod
     async def _send(self, sql: str, params: Any) -> Any:
@@ -127,6 +130,7 @@ def sync_session(conn: Connection) -> Iterator[SyncSession]:
         return
     with session._raw.pipeline() as pipeline:
         session._pipeline = pipeline
+        session.pipelined = True
         yield session
 
 
@@ -141,6 +145,7 @@ class AsyncSession(Session):
     """
 
     dialect = "postgresql"
+    pipelined = True
 
     def __init__(self, conn: Any, pipeline: Any, pipeline_block: Any) -> None:
         self._conn = conn

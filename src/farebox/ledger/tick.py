@@ -7,9 +7,10 @@ ticks in different processes never deadlock. Under load one statement serves eve
 an account; a request that cannot have all it asked for is held on its own, which finds out how
 much it gets.
 
-A tick first assumes the common case (every hold it settles is open, everyone can afford what
-they want) and sends all its statements without waiting for any answer; only if the answers
-say otherwise does it roll back to a savepoint and go step by step.
+Pipelined (PostgreSQL), a tick first assumes the common case (every hold it settles is open,
+everyone can afford what they want) and sends all its statements without waiting for any
+answer; only if the answers say otherwise does it roll back to a savepoint and go step by step.
+On SQLite, where a statement costs no round trip, it goes step by step at once.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def tick(
     """Settle `settlements` and then take the holds in `requests`, in one transaction."""
     if now is None:
         now = time.time()
-    if all(req.want > 0 for req in requests):
+    if session.pipelined and all(req.want > 0 for req in requests):
         await session.execute(sql.SAVEPOINT, {})
         done = await _tick_if_all_fit(session, settlements, requests, now)
         if done is not None:
