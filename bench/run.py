@@ -12,6 +12,7 @@ and saves the raw results to bench/results/<timestamp>.json.
     python bench/run.py --quick                             # 5 s cells
     python bench/run.py --cells lean_proxy,farebox-sqlite --conc 16 --modes nonstream
     python bench/run.py --quick --profile                   # + py-spy of farebox at c=16
+    python bench/run.py --quick --profile --profile-conc 1  # ... at c=1
 
 See bench/README.md.
 """
@@ -139,8 +140,10 @@ def measure_cell(
 def run_profile(
     args: argparse.Namespace, target: Target, mode: str, procs: Processes, stamp: str
 ) -> dict[str, Any]:
-    """py-spy record on the target during a separate c=16 run (not one of the measured cells)."""
-    out = args.results / f"{stamp}-{target.name}-{mode}-c16.collapsed"
+    """py-spy record on the target during a separate run at --profile-conc (not one of the
+    measured cells)."""
+    conc = args.profile_conc
+    out = args.results / f"{stamp}-{target.name}-{mode}-c{conc}.collapsed"
     seconds = args.profile_duration
     spy = subprocess.Popen(
         [
@@ -168,7 +171,7 @@ def run_profile(
     procs.procs.append(("py-spy", spy))
     try:
         time.sleep(0.5)
-        res = run_wrk(args, target.url, 16, seconds, target.key, mode, procs)
+        res = run_wrk(args, target.url, conc, seconds, target.key, mode, procs)
         text, _ = spy.communicate(timeout=seconds + 30)
     finally:
         if spy.poll() is None:
@@ -176,7 +179,7 @@ def run_profile(
             spy.wait(5)
         procs.procs = [(n, p) for n, p in procs.procs if p is not spy]
     target.extra["completed"] = target.extra.get("completed", 0) + res["requests"]
-    target.extra["inflight_max"] = target.extra.get("inflight_max", 0) + 16
+    target.extra["inflight_max"] = target.extra.get("inflight_max", 0) + conc
     if not out.exists():
         log(f"  py-spy wrote nothing: {text.decode(errors='replace')[-1000:]}")
         return {"error": text.decode(errors="replace")[-1000:]}
@@ -184,7 +187,7 @@ def run_profile(
     summary.update(
         file=str(out),
         mode=mode,
-        conc=16,
+        conc=conc,
         seconds=seconds,
         rps_while_profiled=res["rps"],
         gil_only=args.profile_gil,
@@ -340,9 +343,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--profile",
         action="store_true",
-        help="after its cells, py-spy each farebox target at c=16 per mode",
+        help="after its cells, py-spy each farebox target at --profile-conc per mode",
     )
     ap.add_argument("--profile-duration", type=int, default=15)
+    ap.add_argument("--profile-conc", type=int, default=16, help="concurrency while profiled")
     ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--profile-top", type=int, default=25)
     ap.add_argument(

@@ -48,7 +48,12 @@ class _JsonRowsInsert:
         )
 
     def bind(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, tuple[str]]:
-        return self.sql, (orjson.dumps(rows).decode(),)
+        return self.sql, (json_rows(rows),)
+
+
+def json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows as the JSON text a `json_populate_recordset` parameter takes."""
+    return orjson.dumps(rows).decode()
 
 
 class CompiledStatement:
@@ -63,9 +68,12 @@ class CompiledStatement:
     __slots__ = ("_bulk", "_expanded", "_sql")
 
     def __init__(
-        self, statement: ClauseElement | Mapping[str, ClauseElement], bulk: Table | None = None
+        self,
+        statement: ClauseElement | Mapping[str, ClauseElement | str],
+        bulk: Table | None = None,
     ) -> None:
-        """`statement`, or one per dialect name where the SQL differs (ON CONFLICT, ...); `bulk`
+        """`statement`, or one per dialect name where the SQL differs (ON CONFLICT, ...), as a
+        clause or as SQL text (a statement only one dialect runs names only that one); `bulk`
         when it is a single-row INSERT into that table, which executemany should send as one
         statement."""
         per_dialect = (
@@ -73,12 +81,18 @@ class CompiledStatement:
         )
         self._sql: Mapping[str, str] = MappingProxyType(
             {
-                name: str(per_dialect[name].compile(dialect=dialect))
-                for name, dialect in _DIALECTS.items()
+                name: sql if isinstance(sql, str) else str(sql.compile(dialect=_DIALECTS[name]))
+                for name, sql in per_dialect.items()
             }
         )
         self._expanded: dict[tuple[str, int], str] = {}
         self._bulk = _JsonRowsInsert(self._sql["postgresql"], bulk) if bulk is not None else None
+
+    def bulk_sql(self, rows_param: str) -> str:
+        """PostgreSQL: the bulk form of this single-row INSERT, its rows in the JSON parameter
+        named `rows_param` (to compose into a larger statement)."""
+        assert self._bulk is not None
+        return self._bulk.sql.replace("%s::json", f"%({rows_param})s::json")
 
     def sql(self, dialect: str) -> str:
         return self._sql[dialect]

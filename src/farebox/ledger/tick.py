@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from farebox.db.compiled import CompiledStatement
+from farebox.db.compiled import json_rows
 from farebox.db.session import Session, run_in
 from farebox.ledger import statements as sql
 from farebox.ledger.ops import Renewal, renew_holds
@@ -70,10 +70,19 @@ async def _tick_if_all_fit(
     afford all its requests want. Returns None when that turned out false; the caller then
     rolls back to before it and takes the tick one by one."""
     ids = sorted({tid for s in settlements for tid, _ in s.holds})
-    resolving = [
-        await session.execute_in(sql.RESOLVE_HOLDS, "p_ids", chunk) for chunk in _chunks(ids, 500)
-    ]
     plan = _plan(settlements, set(ids), {}, now)
+    held = [HoldResult(req.transfer_id, req.want) for req in requests]
+    hold_rows = _hold_rows(requests, held, now, plan.credits)
+    transfer_rows = plan.transfer_rows + hold_rows.transfers
+    recorded = await session.execute(
+        sql.RESOLVE_AND_RECORD,
+        {
+            "p_ids": ids,
+            "p_transfers": json_rows(transfer_rows),
+            "p_holds": json_rows(hold_rows.holds),
+            "p_queries": json_rows(plan.query_rows),
+        },
+    )
     by_account = _by_account(requests)
     must_hit: list[Any] = []  # cursors of statements that each must change one row
     for account_id in sorted(set(plan.accounts) | set(by_account)):
@@ -88,15 +97,11 @@ async def _tick_if_all_fit(
             )
             for key, amount in per_key:
                 must_hit.append(await session.execute(sql.HOLD_KEY, _key_params(key, amount, now)))
-    held = [HoldResult(req.transfer_id, req.want) for req in requests]
-    transfers = await _write(session, plan, requests, held, now, sql.INSERT_TRANSFERS_IF_NEW)
+    await _extend_timeouts(session, requests, held)
+    await _settle_credits(session, plan.credits)
     await session.sync()
-    claimed = [len(await session.fetchall(c)) for c in resolving]  # (SQLite: no RETURNING count)
-    if (
-        sum(claimed) != len(ids)
-        or any(c.rowcount != 1 for c in must_hit)
-        or (transfers is not None and transfers.rowcount != len(plan.transfer_rows) + len(held))
-    ):
+    claimed, moved = (await session.fetchall(recorded))[0]
+    if claimed != len(ids) or moved != len(transfer_rows) or any(c.rowcount != 1 for c in must_hit):
         return None
     return plan.results, held
 
@@ -122,7 +127,7 @@ async def _tick_one_by_one(
         for i, result in zip(indexes, results, strict=True):
             held[i] = result
     hold_results = [r for r in held if r is not None]
-    await _write(session, plan, requests, hold_results, now, sql.INSERT_TRANSFERS)
+    await _write(session, plan, requests, hold_results, now)
     return plan.results, hold_results
 
 
@@ -139,27 +144,25 @@ async def _write(
     requests: Sequence[HoldRequest],
     hold_results: Sequence[HoldResult],
     now: float,
-    insert_transfers: CompiledStatement,
-) -> Any:
-    """The rows of a tick: transfers, open holds, renewals, history, and the system side.
-    Returns the cursor of the transfers' insert (None if there were none)."""
+) -> None:
+    """The rows of a tick: transfers, open holds, renewals, history, and the system side."""
     hold_rows = _hold_rows(requests, hold_results, now, plan.credits)
-    transfer_rows = plan.transfer_rows + hold_rows.transfers
-    transfers = await session.executemany(insert_transfers, transfer_rows)
-    if hold_rows.holds:
-        await session.executemany(sql.INSERT_HOLDS, hold_rows.holds)
+    await session.executemany(sql.INSERT_TRANSFERS, plan.transfer_rows + hold_rows.transfers)
+    await session.executemany(sql.INSERT_HOLDS, hold_rows.holds)
     await _extend_timeouts(session, requests, hold_results)
-    if plan.query_rows:
-        await session.executemany(sql.UPSERT_QUERIES, plan.query_rows)
-    if plan.credits:
-        await session.executemany(
-            sql.SETTLE_CREDIT,
-            [
-                {"p_account": a, "p_released": released, "p_posted": posted}
-                for a, (released, posted) in sorted(plan.credits.items())
-            ],
-        )
-    return transfers
+    await session.executemany(sql.UPSERT_QUERIES, plan.query_rows)
+    await _settle_credits(session, plan.credits)
+
+
+async def _settle_credits(session: Session, credits: dict[str, list[int]]) -> None:
+    """The system side of a tick: one statement per system account, netted."""
+    await session.executemany(
+        sql.SETTLE_CREDIT,
+        [
+            {"p_account": a, "p_released": released, "p_posted": posted}
+            for a, (released, posted) in sorted(credits.items())
+        ],
+    )
 
 
 def ledger_tick(
