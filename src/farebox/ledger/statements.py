@@ -85,6 +85,52 @@ SETTLE_KEY = CompiledStatement(
         total_posted=api_keys.c.total_posted + bindparam("p_posted"),
     )
 )
+# A settlement and new holds of one account, or of one key, as one statement (a tick that
+# assumes everyone can afford what they want, see tick.py): as SETTLE_* then DEBIT_PENDING or
+# HOLD_KEY would leave the row, or no change at all when the hold does not fit.
+SETTLE_AND_DEBIT = CompiledStatement(
+    update(accounts)
+    .where(accounts.c.id == bindparam("p_account"))
+    .where(
+        bindparam("p_amount")
+        <= accounts.c.credits_posted
+        - (accounts.c.debits_posted + bindparam("p_posted"))
+        - (accounts.c.debits_pending - bindparam("p_released"))
+    )
+    .values(
+        debits_pending=accounts.c.debits_pending - bindparam("p_released") + bindparam("p_amount"),
+        debits_posted=accounts.c.debits_posted + bindparam("p_posted"),
+    )
+)
+_SETTLED_PERIOD_POSTED = case(
+    (
+        api_keys.c.period_key == bindparam("p_period"),
+        api_keys.c.period_posted + bindparam("p_posted"),
+    ),
+    else_=literal_column("0"),
+)
+SETTLE_AND_HOLD_KEY = CompiledStatement(
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("p_key"))
+    .where(api_keys.c.revoked_at.is_(None))
+    .where(or_(api_keys.c.expire_at.is_(None), api_keys.c.expire_at > bindparam("p_now")))
+    .where(api_keys.c.period_generation == bindparam("p_generation"))
+    .where(
+        or_(
+            api_keys.c.usage_limit.is_(None),
+            _SETTLED_PERIOD_POSTED
+            + (api_keys.c.period_pending - bindparam("p_released"))
+            + bindparam("p_amount")
+            <= api_keys.c.usage_limit,
+        )
+    )
+    .values(
+        period_posted=_SETTLED_PERIOD_POSTED,
+        period_key=bindparam("p_period"),
+        period_pending=api_keys.c.period_pending - bindparam("p_released") + bindparam("p_amount"),
+        total_posted=api_keys.c.total_posted + bindparam("p_posted"),
+    )
+)
 RELEASE_KEY = CompiledStatement(
     update(api_keys)
     .where(api_keys.c.id == bindparam("p_key"))

@@ -86,17 +86,8 @@ async def _tick_if_all_fit(
     by_account = _by_account(requests)
     must_hit: list[Any] = []  # cursors of statements that each must change one row
     for account_id in sorted(set(plan.accounts) | set(by_account)):
-        await plan.apply_account(session, account_id)
         group = [requests[i] for i in by_account.get(account_id, ())]
-        if group:
-            total, per_key = _totals(group)
-            must_hit.append(
-                await session.execute(
-                    sql.DEBIT_PENDING, {"p_account": account_id, "p_amount": total}
-                )
-            )
-            for key, amount in per_key:
-                must_hit.append(await session.execute(sql.HOLD_KEY, _key_params(key, amount, now)))
+        must_hit += await _settle_and_hold(session, plan, account_id, group, now)
     await _extend_timeouts(session, requests, held)
     await _settle_credits(session, plan.credits)
     await session.sync()
@@ -104,6 +95,51 @@ async def _tick_if_all_fit(
     if claimed != len(ids) or moved != len(transfer_rows) or any(c.rowcount != 1 for c in must_hit):
         return None
     return plan.results, held
+
+
+async def _settle_and_hold(
+    session: Session,
+    plan: _SettlePlan,
+    account_id: str,
+    group: Sequence[HoldRequest],
+    now: float,
+) -> list[Any]:
+    """Send one account's settlement and its requests' holds in full, a row changed by one
+    statement where it can be; returns the cursors of the statements that must each change one
+    row (a hold that did not fit changes none)."""
+    if not group:
+        await plan.apply_account(session, account_id)
+        return []
+    released, posted = plan.accounts.get(account_id, (0, 0))
+    total, per_key = _totals(group)
+    must_hit = [
+        await session.execute(
+            sql.SETTLE_AND_DEBIT,
+            {
+                "p_account": account_id,
+                "p_released": released,
+                "p_posted": posted,
+                "p_amount": total,
+            },
+        )
+    ]
+    settling = plan.keys.get(account_id, {})
+    holding: dict[str, list[tuple[KeyBudget, int]]] = defaultdict(list)
+    for key, amount in per_key:
+        holding[key.key_id].append((key, amount))
+    for key_id in sorted(set(settling) | set(holding)):
+        holds = holding.get(key_id, [])
+        if key_id in settling and len(holds) == 1:
+            key, amount = holds[0]
+            released, posted = settling[key_id]
+            params = {**_key_params(key, amount, now), "p_released": released, "p_posted": posted}
+            must_hit.append(await session.execute(sql.SETTLE_AND_HOLD_KEY, params))
+            continue
+        if key_id in settling:
+            await plan.settle_key(session, account_id, key_id)
+        for key, amount in holds:
+            must_hit.append(await session.execute(sql.HOLD_KEY, _key_params(key, amount, now)))
+    return must_hit
 
 
 async def _tick_one_by_one(
@@ -430,12 +466,14 @@ class _SettlePlan:
             sql.SETTLE_DEBIT,
             {"p_account": account_id, "p_released": delta[0], "p_posted": delta[1]},
         )
-        keys = self.keys.get(account_id, {})
-        for key_id in sorted(keys):
-            await session.execute(
-                sql.SETTLE_KEY,
-                {"p_key": key_id, "p_released": keys[key_id][0], "p_posted": keys[key_id][1]},
-            )
+        for key_id in sorted(self.keys.get(account_id, {})):
+            await self.settle_key(session, account_id, key_id)
+
+    async def settle_key(self, session: Session, account_id: str, key_id: str) -> None:
+        released, posted = self.keys[account_id][key_id]
+        await session.execute(
+            sql.SETTLE_KEY, {"p_key": key_id, "p_released": released, "p_posted": posted}
+        )
 
 
 async def _resolve(
