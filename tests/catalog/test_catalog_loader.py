@@ -184,6 +184,7 @@ BAD = [
     ("models.alpha.type", "hologram", ["field 'type'", "'hologram'"]),
     ("models.alpha.date_added", "yesterday", ["field 'date_added'", "ISO date"]),
     ("models.alpha.tokenizer", "o300k", ["field 'tokenizer'", "o200k_base"]),
+    ("models.alpha.tokenizer", "gpt2", ["field 'tokenizer'", "'gpt2'", "o200k_base"]),
     ("models.alpha.aliases", ["a", "a"], ["field 'aliases'", "duplicates"]),
     ("models.alpha.aliases", ["beta"], ["'beta' names both model"]),
     ("models.alpha.cost_ref", {"provider": "openai"}, ["field 'cost_ref.model'", "required"]),

@@ -15,14 +15,12 @@ TOKENS_PER_REPLY = 3
 # A conservative fixed estimate for one image part (OpenAI's high-detail 1024px tile cost).
 TOKENS_PER_IMAGE = 765
 DEFAULT_ENCODING = "o200k_base"
-# The encodings bpe_openai ships (checked by a test against bpe_openai.list_encoding_names()).
+# The encodings bpe_openai ships and can load offline (checked by a test). It also lists gpt2,
+# r50k and p50k, which need tiktoken_ext to fetch their tables at run time: a catalog naming one
+# is refused rather than counted silently with another encoding.
 KNOWN_ENCODINGS = (
     "cl100k_base",
-    "gpt2",
     "o200k_base",
-    "p50k_base",
-    "p50k_edit",
-    "r50k_base",
     "voyage3_base",
 )
 
