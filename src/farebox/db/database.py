@@ -259,6 +259,25 @@ class Database:
             session.close()
         self._async_idle.clear()
 
+    async def vacuum(self, table: str) -> None:
+        """PostgreSQL: reclaim the dead rows of a table whose rows come and go (VACUUM ANALYZE,
+        skipped when another process is at it). No-op on SQLite, which reuses freed pages.
+
+        Without it such a table grows by every row it ever held wherever autovacuum is off or
+        behind, and each statement on it reads the dead rows: with `holds` at ~13k dead rows a
+        paid request at c=1 took 5.4 ms instead of 1.5 ms.
+        """
+        if self.is_sqlite:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._vacuum_sync, table)
+
+    def _vacuum_sync(self, table: str) -> None:
+        with self.engine.connect() as conn:
+            raw = conn.execution_options(isolation_level="AUTOCOMMIT").connection.dbapi_connection
+            assert raw is not None
+            raw.cursor().execute(f'VACUUM (ANALYZE, SKIP_LOCKED) "{table}"')
+
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from farebox.db.database import Database
+from farebox.db.schema import holds
 from farebox.ledger import ops, sweep, tick
 from farebox.ledger.batcher import Batcher
 from farebox.ledger.check import CheckReport, check_ledger
@@ -101,7 +102,10 @@ class Ledger:
         await self.db.write(ops.create_customer_account, account_id)
 
     async def sweep(self) -> int:
-        return await self.db.write(sweep.sweep_expired)
+        """Resolve expired holds; then reclaim the rows of resolved ones (PostgreSQL)."""
+        swept = await self.db.write(sweep.sweep_expired)
+        await self.db.vacuum(holds.name)
+        return swept
 
     async def check(self) -> CheckReport:
         return await self.db.read(check_ledger)
