@@ -14,6 +14,7 @@ Statements are sent with `execute`; pipelined, their answers (row counts) are kn
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -165,6 +166,12 @@ class AsyncSession(Session):
     def close(self) -> None:
         """Close the socket: needs no event loop (the one that opened it may be gone)."""
         self._conn.pgconn.finish()
+        # Leave the pipeline block now (it fails at once on the closed socket, without waiting):
+        # left for the garbage collector, it would log an error while leaving.
+        leaving = self._pipeline_block.__aexit__(None, None, None)
+        with contextlib.suppress(Exception):
+            leaving.send(None)
+        leaving.close()
 
     async def begin(self) -> None:
         await self._send("BEGIN", None)
