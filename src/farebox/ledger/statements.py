@@ -35,31 +35,46 @@ RELEASE_PENDING = CompiledStatement(
     .where(accounts.c.id == bindparam("p_account"))
     .values(debits_pending=accounts.c.debits_pending - bindparam("p_amount"))
 )
-# Posted usage counts only while the key is still in the same period; a new period starts from
-# zero (pending holds carry over until they settle).
-KEY_PERIOD_POSTED = case(
-    (api_keys.c.period_key == bindparam("p_period"), api_keys.c.period_posted),
-    else_=literal_column("0"),
-)
-HOLD_KEY = CompiledStatement(
-    update(api_keys)
-    .where(api_keys.c.id == bindparam("p_key"))
-    .where(api_keys.c.revoked_at.is_(None))
-    .where(or_(api_keys.c.expire_at.is_(None), api_keys.c.expire_at > bindparam("p_now")))
-    .where(api_keys.c.period_generation == bindparam("p_generation"))
-    .where(
-        or_(
-            api_keys.c.usage_limit.is_(None),
-            KEY_PERIOD_POSTED + api_keys.c.period_pending + bindparam("p_amount")
-            <= api_keys.c.usage_limit,
+
+
+def _hold_key(settling: bool) -> Any:
+    """Reserve `p_amount` on a key's period counter if the key is live, of the expected
+    generation and under its limit. Posted usage counts only while the key is still in the same
+    period (`p_period`); a new period starts from zero (pending holds carry over until they
+    settle). `settling`: the same UPDATE first applies a settlement on the key (`p_released`,
+    `p_posted`), as SETTLE_KEY would."""
+    posted: Any = api_keys.c.period_posted
+    pending: Any = api_keys.c.period_pending
+    if settling:
+        posted = posted + bindparam("p_posted")
+        pending = pending - bindparam("p_released")
+    period_posted = case(
+        (api_keys.c.period_key == bindparam("p_period"), posted), else_=literal_column("0")
+    )
+    values: dict[str, Any] = {
+        "period_posted": period_posted,
+        "period_key": bindparam("p_period"),
+        "period_pending": pending + bindparam("p_amount"),
+    }
+    if settling:
+        values["total_posted"] = api_keys.c.total_posted + bindparam("p_posted")
+    return (
+        update(api_keys)
+        .where(api_keys.c.id == bindparam("p_key"))
+        .where(api_keys.c.revoked_at.is_(None))
+        .where(or_(api_keys.c.expire_at.is_(None), api_keys.c.expire_at > bindparam("p_now")))
+        .where(api_keys.c.period_generation == bindparam("p_generation"))
+        .where(
+            or_(
+                api_keys.c.usage_limit.is_(None),
+                period_posted + pending + bindparam("p_amount") <= api_keys.c.usage_limit,
+            )
         )
+        .values(values)
     )
-    .values(
-        period_posted=KEY_PERIOD_POSTED,
-        period_key=bindparam("p_period"),
-        period_pending=api_keys.c.period_pending + bindparam("p_amount"),
-    )
-)
+
+
+HOLD_KEY = CompiledStatement(_hold_key(settling=False))
 SETTLE_DEBIT = CompiledStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("p_account"))
@@ -102,35 +117,7 @@ SETTLE_AND_DEBIT = CompiledStatement(
         debits_posted=accounts.c.debits_posted + bindparam("p_posted"),
     )
 )
-_SETTLED_PERIOD_POSTED = case(
-    (
-        api_keys.c.period_key == bindparam("p_period"),
-        api_keys.c.period_posted + bindparam("p_posted"),
-    ),
-    else_=literal_column("0"),
-)
-SETTLE_AND_HOLD_KEY = CompiledStatement(
-    update(api_keys)
-    .where(api_keys.c.id == bindparam("p_key"))
-    .where(api_keys.c.revoked_at.is_(None))
-    .where(or_(api_keys.c.expire_at.is_(None), api_keys.c.expire_at > bindparam("p_now")))
-    .where(api_keys.c.period_generation == bindparam("p_generation"))
-    .where(
-        or_(
-            api_keys.c.usage_limit.is_(None),
-            _SETTLED_PERIOD_POSTED
-            + (api_keys.c.period_pending - bindparam("p_released"))
-            + bindparam("p_amount")
-            <= api_keys.c.usage_limit,
-        )
-    )
-    .values(
-        period_posted=_SETTLED_PERIOD_POSTED,
-        period_key=bindparam("p_period"),
-        period_pending=api_keys.c.period_pending - bindparam("p_released") + bindparam("p_amount"),
-        total_posted=api_keys.c.total_posted + bindparam("p_posted"),
-    )
-)
+SETTLE_AND_HOLD_KEY = CompiledStatement(_hold_key(settling=True))
 RELEASE_KEY = CompiledStatement(
     update(api_keys)
     .where(api_keys.c.id == bindparam("p_key"))
