@@ -57,6 +57,32 @@ class Processes:
         self.procs.append((name, proc))
         return proc
 
+    def start_piped(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A short-lived tool (wrk, py-spy) whose output `collect` returns."""
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def collect(self, proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+        """Wait for a `start_piped` process and return its output; killed if it overstays."""
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            self.procs = [(n, p) for n, p in self.procs if p is not proc]
+        return out
+
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         """SIGTERM (graceful for uvicorn: it runs its shutdown and the app's lifespan), then
         SIGKILL the process's group (its own session: only what this script started)."""
@@ -169,23 +195,8 @@ def run_wrk(
         str(args.lua),
         url,
     ]
-    proc = subprocess.Popen(
-        argv,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    procs.procs.append(("wrk", proc))
-    try:
-        out, _ = proc.communicate(timeout=seconds + 30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        procs.procs = [(n, p) for n, p in procs.procs if p is not proc]
-    text = out.decode(errors="replace")
+    proc = procs.start_piped("wrk", argv, env)
+    text = procs.collect(proc, seconds + 30).decode(errors="replace")
     for line in text.splitlines():
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[7:])

@@ -145,7 +145,8 @@ def run_profile(
     conc = args.profile_conc
     out = args.results / f"{stamp}-{target.name}-{mode}-c{conc}.collapsed"
     seconds = args.profile_duration
-    spy = subprocess.Popen(
+    spy = procs.start_piped(
+        "py-spy",
         [
             args.py_spy,
             "record",
@@ -163,21 +164,12 @@ def run_profile(
             str(out),
             *(["--gil"] if args.profile_gil else []),
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
     )
-    procs.procs.append(("py-spy", spy))
     try:
         time.sleep(0.5)
         res = run_wrk(args, target.url, conc, seconds, target.key, mode, procs)
-        text, _ = spy.communicate(timeout=seconds + 30)
     finally:
-        if spy.poll() is None:
-            os.killpg(spy.pid, signal.SIGKILL)
-            spy.wait(5)
-        procs.procs = [(n, p) for n, p in procs.procs if p is not spy]
+        text = procs.collect(spy, seconds + 30)
     target.extra["completed"] = target.extra.get("completed", 0) + res["requests"]
     target.extra["inflight_max"] = target.extra.get("inflight_max", 0) + conc
     if not out.exists():

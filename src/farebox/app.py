@@ -178,8 +178,9 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
             await services.web.close()
             services.db.close()
 
+    chat_routes = chat.routes(services)
     route_list = [
-        *chat.routes(services),
+        *chat_routes,
         *messages.routes(services),
         *models.routes(services),
         *accounts.routes(services),
@@ -197,7 +198,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         *_health_routes(services),
     ]
     app = Gateway(
-        hot=chat.hot_routes(services),
+        hot={route.path: route.app for route in chat_routes},  # the same endpoint, unrouted
         routes=route_list,
         lifespan=lifespan,
         exception_handlers={

@@ -102,9 +102,3 @@ PATHS = ("/v1/chat/completions", "/chat/completions")
 def routes(services: Services) -> list[Route]:
     endpoint = ChatEndpoint(services)
     return [Route(path, endpoint, methods=["POST"]) for path in PATHS]
-
-
-def hot_routes(services: Services) -> dict[str, ChatEndpoint]:
-    """The same endpoint by path, for the app to call without routing (see app.Gateway)."""
-    endpoint = ChatEndpoint(services)
-    return dict.fromkeys(PATHS, endpoint)

@@ -42,7 +42,7 @@ class Session(ABC):
         """Run (pipelined: send) one statement; returns its cursor."""
 
     @abstractmethod
-    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> Any: ...
+    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
     @abstractmethod
     async def fetchall(self, cursor: Any) -> list[Any]:
@@ -84,15 +84,15 @@ class Session(ABC):
         """`execute_in`, then every row."""
         return await self.fetchall(await self.execute_in(stmt, name, values, params))
 
-    async def executemany(self, stmt: CompiledStatement, rows: Sequence[Mapping[str, Any]]) -> Any:
-        """Run for each row (on PostgreSQL one statement for a bulk INSERT); returns the
-        cursor, whose rowcount (after `sync`) counts every row changed, or None for no rows."""
+    async def executemany(self, stmt: CompiledStatement, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run for each row (on PostgreSQL one statement for a bulk INSERT); no rows, no-op."""
         if not rows:
-            return None
+            return
         bulk = stmt.bulk(self.dialect, rows)
         if bulk is None:
-            return await self._send_many(stmt.sql(self.dialect), rows)
-        return await self._send(*bulk)
+            await self._send_many(stmt.sql(self.dialect), rows)
+        else:
+            await self._send(*bulk)
 
 
 class SyncSession(Session):
@@ -108,10 +108,8 @@ class SyncSession(Session):
         cursor.execute(sql, params)
         return cursor
 
-    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> Any:
-        cursor = self._raw.cursor()
-        cursor.executemany(sql, rows)
-        return cursor
+    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._raw.cursor().executemany(sql, rows)
 
     async def fetchall(self, cursor: Any) -> list[Any]:
         return list(cursor.fetchall())
@@ -189,10 +187,8 @@ class AsyncSession(Session):
         await cursor.execute(sql, params)
         return cursor
 
-    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> Any:
-        cursor = self._conn.cursor()
-        await cursor.executemany(sql, rows)
-        return cursor
+    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        await self._conn.cursor().executemany(sql, rows)
 
     async def fetchall(self, cursor: Any) -> list[Any]:
         return list(await cursor.fetchall())

@@ -85,9 +85,7 @@ class Ledger:
     async def record_progress(
         self, request_id: str, recorded: int, recovery: str | None, timeout_at: float
     ) -> None:
-        await self.db.transact(
-            ops.renew_holds, [ops.Renewal(request_id, timeout_at, recorded, recovery)]
-        )
+        await self.renew([ops.Renewal(request_id, timeout_at, recorded, recovery)])
 
     async def renew(self, renewals: Sequence[ops.Renewal]) -> None:
         await self.db.transact(ops.renew_holds, renewals)

@@ -129,9 +129,9 @@ async def _settle_and_hold(
         holding[key.key_id].append((key, amount))
     for key_id in sorted(set(settling) | set(holding)):
         holds = holding.get(key_id, [])
-        if key_id in settling and len(holds) == 1:
+        if len(holds) == 1:  # one KeyBudget: its settlement (if any) and hold in one UPDATE
             key, amount = holds[0]
-            released, posted = settling[key_id]
+            released, posted = settling.get(key_id, (0, 0))
             params = {**_key_params(key, amount, now), "p_released": released, "p_posted": posted}
             must_hit.append(await session.execute(sql.SETTLE_AND_HOLD_KEY, params))
             continue
