@@ -12,9 +12,10 @@ import pytest
 from ledger_support import T0, funded_account, uid
 from sqlalchemy import select
 
+from farebox.db.compiled import CompiledStatement, fail_unless
 from farebox.db.database import Database
 from farebox.db.schema import accounts, holds, queries
-from farebox.db.session import Session, run_sync
+from farebox.db.session import CheckFailed, Session, run_sync
 from farebox.ledger import statements as sql
 
 
@@ -86,6 +87,73 @@ async def test_a_broken_connection_is_dropped_and_the_next_transaction_works(db:
         await db.transact(loses_its_connection)
     assert await db.transact(_debit, account_id, 300) == 1
     assert _pending(db, account_id) == 300
+
+
+async def _send_debit(session: Session, account_id: str, amount: int) -> None:
+    await session.execute(sql.DEBIT_PENDING, {"p_account": account_id, "p_amount": amount})
+
+
+CHECK = CompiledStatement({"postgresql": f"SELECT {fail_unless('%(ok)s')}"})
+
+
+async def _debits_at_once(session: Session, account_id: str, ok: bool, fail: bool) -> str:
+    """Two debits and a check sent without waiting for any answer, then one sync."""
+    await _send_debit(session, account_id, 100)
+    if session.pipelined:
+        await session.execute(CHECK, {"ok": ok})
+    await _send_debit(session, account_id, 200)
+    if fail:
+        raise ValueError("before the sync")
+    await session.sync()
+    return "done"
+
+
+async def test_at_once_commits_every_statement_at_its_one_sync(db: Database) -> None:
+    account_id = db.write_sync(funded_account, 1_000)
+    assert await db.transact(_debits_at_once, account_id, True, False, at_once=True) == "done"
+    assert _pending(db, account_id) == 300
+
+
+async def test_at_once_a_failed_check_voids_every_statement(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("checks on the server are PostgreSQL's (a tick goes step by step on SQLite)")
+    account_id = db.write_sync(funded_account, 1_000)
+    for _ in range(3):  # the connection recovers and is used again
+        with pytest.raises(CheckFailed):
+            await db.transact(_debits_at_once, account_id, False, False, at_once=True)
+        assert _pending(db, account_id) == 0
+    assert await db.transact(_debits_at_once, account_id, True, False, at_once=True) == "done"
+    assert _pending(db, account_id) == 300
+
+
+async def test_at_once_an_error_before_the_sync_commits_nothing(db: Database) -> None:
+    """The statements sent so far would commit at the next sync: none may come."""
+    account_id = db.write_sync(funded_account, 1_000)
+    with pytest.raises(ValueError, match="before the sync"):
+        await db.transact(_debits_at_once, account_id, True, True, at_once=True)
+    assert await db.transact(_debit, account_id, 50) == 1
+    assert _pending(db, account_id) == 50
+
+
+async def test_a_failed_check_in_a_transaction_leaves_it_usable(db: Database) -> None:
+    """Under a savepoint, as `tick` tries the common case on a synchronous session."""
+    if db.is_sqlite:
+        pytest.skip("checks on the server are PostgreSQL's")
+    account_id = db.write_sync(funded_account, 1_000)
+
+    async def check_then_debit(session: Session) -> int:
+        await session.execute(sql.SAVEPOINT, {})
+        await _send_debit(session, account_id, 100)
+        with pytest.raises(CheckFailed):
+            await session.execute(CHECK, {"ok": False})
+            await session.sync()
+        await session.recover()
+        await session.execute(sql.ROLLBACK_TO_SAVEPOINT, {})
+        return await _debit(session, account_id, 7)
+
+    assert db.transact_sync(check_then_debit) == 1
+    assert await db.transact(check_then_debit) == 1
+    assert _pending(db, account_id) == 14
 
 
 def test_transact_from_several_event_loops(db: Database) -> None:

@@ -51,6 +51,14 @@ class _JsonRowsInsert:
         return self.sql, (json_rows(rows),)
 
 
+def fail_unless(condition: str) -> str:
+    """PostgreSQL: an expression that fails its statement unless the SQL `condition` is true,
+    by dividing by zero (`farebox.db.session` raises that as `CheckFailed`). A failed statement
+    rolls back its transaction: a pipelined transaction can check its assumptions on the
+    server instead of waiting to read the answers before it commits."""
+    return f"1 / ({condition})::int"
+
+
 def json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
     """Rows as the JSON text a `json_populate_recordset` parameter takes."""
     return orjson.dumps(rows).decode()

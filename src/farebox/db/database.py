@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from farebox.db.session import AsyncSession, run_in
+from farebox.db.session import AsyncSession, run_in, said_by_server
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -151,6 +151,12 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def pipelined(self) -> bool:
+        """Transactions send statements without waiting for answers (PostgreSQL): see
+        `transact(..., at_once=True)`."""
+        return not self.is_sqlite
+
     def _thread_connection(self) -> Connection:
         """Each worker thread keeps one connection: no pool checkout per transaction."""
         conn: Connection | None = getattr(self._local, "conn", None)
@@ -197,19 +203,33 @@ class Database:
         self,
         fn: Callable[..., Coroutine[Any, Any, T]],
         *args: Any,
+        at_once: bool = False,
     ) -> T:
         """Run the session function fn(session, *args) in one write transaction, retrying
-        deadlocks and lock timeouts."""
+        deadlocks and lock timeouts.
+
+        `at_once`: fn sends every statement without waiting for an answer and syncs once, at
+        its end. On PostgreSQL no BEGIN or COMMIT is sent then: the statements run as one
+        implicit transaction that the sync commits, in one round trip; if one fails on the
+        server (a failed check raises `CheckFailed`) none of them is committed.
+        """
         if self.is_sqlite:
             return self.transact_sync(fn, *args)
         for attempt in range(_RETRIES):
             session = await self._async_session()
             try:
-                await session.begin()
+                if not at_once:
+                    await session.begin()
                 result = await fn(session, *args)
-                await session.commit()
+                if not at_once:
+                    await session.commit()
             except Exception as exc:
-                await self._async_rollback(session)
+                if at_once and not said_by_server(exc):
+                    # The server has the statements sent so far and would commit them at the
+                    # next sync: only a closed connection rolls them back.
+                    session.close()
+                else:
+                    await self._async_rollback(session)
                 if attempt == _RETRIES - 1 or not _is_driver_retryable(exc):
                     raise
                 continue
@@ -241,6 +261,7 @@ class Database:
 
     async def _async_rollback(self, session: AsyncSession) -> None:
         try:
+            await session.recover()
             await session.rollback()
         except Exception:
             session.close()

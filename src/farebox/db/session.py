@@ -9,7 +9,9 @@ points where psycopg waits on the socket and waited up to a switch interval (5 m
 from a busy loop: a tick that took 4 ms alone took 137 ms beside a busy thread.
 
 Statements are sent with `execute`; pipelined, their answers (row counts) are known after
-`sync`. `rowcount`, `fetch` and `fetch_in` wait for the answers they need.
+`sync`. `rowcount`, `fetch` and `fetch_in` wait for the answers they need. A statement may check
+its own assumption on the server (`farebox.db.compiled.fail_unless`): when the check fails,
+`execute` or `sync` raises `CheckFailed`, and the statements since the last sync are void.
 """
 
 from __future__ import annotations
@@ -27,6 +29,29 @@ from farebox.db.compiled import CompiledStatement
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# Failed pipeline batches a `recover` waits out before it gives up on the connection.
+_RECOVER_TRIES = 4
+
+
+class CheckFailed(Exception):
+    """A statement's check on the server failed (`farebox.db.compiled.fail_unless`): the
+    server rejected it and skips what follows until the next sync."""
+
+
+@contextmanager
+def _checks() -> Iterator[None]:
+    """Raise a failed server-side check as `CheckFailed` (its SQL divides by zero on purpose)."""
+    try:
+        yield
+    except psycopg.errors.DivisionByZero as exc:
+        raise CheckFailed(str(exc)) from exc
+
+
+def said_by_server(exc: BaseException) -> bool:
+    """The server rejected a statement (so it skips the rest of the batch and rolls back up to
+    the next sync), as against an error on the client, after which the server carries on."""
+    return isinstance(exc, CheckFailed) or getattr(exc, "pgresult", None) is not None
 
 
 class Session(ABC):
@@ -51,6 +76,23 @@ class Session(ABC):
     @abstractmethod
     async def sync(self) -> None:
         """Wait for the answers to every statement sent so far (pipelined PostgreSQL only)."""
+
+    @abstractmethod
+    async def _sync_once(self) -> None: ...
+
+    async def recover(self) -> None:
+        """After a statement failed on the server: wait out the rest of its batch, which the
+        server skipped, so that the connection takes statements again (in a transaction, the
+        transaction still needs its ROLLBACK [TO SAVEPOINT])."""
+        if not self.pipelined:
+            return
+        for _ in range(_RECOVER_TRIES):
+            try:
+                await self._sync_once()
+            except psycopg.Error:
+                continue  # the answers of the skipped statements ("pipeline aborted")
+            return
+        raise RuntimeError("the connection did not recover from a failed pipeline batch")
 
     async def execute(self, stmt: CompiledStatement, params: Mapping[str, Any]) -> Any:
         """Run once; returns the cursor. Pipelined, its rowcount is known after `sync()`."""
@@ -105,16 +147,22 @@ class SyncSession(Session):
 
     async def _send(self, sql: str, params: Any) -> Any:
         cursor = self._raw.cursor()
-        cursor.execute(sql, params)
+        with _checks():
+            cursor.execute(sql, params)
         return cursor
 
     async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._raw.cursor().executemany(sql, rows)
+        with _checks():
+            self._raw.cursor().executemany(sql, rows)
 
     async def fetchall(self, cursor: Any) -> list[Any]:
         return list(cursor.fetchall())
 
     async def sync(self) -> None:
+        with _checks():
+            await self._sync_once()
+
+    async def _sync_once(self) -> None:
         if self._pipeline is not None:
             self._pipeline.sync()
 
@@ -135,7 +183,9 @@ def sync_session(conn: Connection) -> Iterator[SyncSession]:
 
 class AsyncSession(Session):
     """A session on a psycopg `AsyncConnection` of its own, kept in pipeline mode for its
-    life, that runs one transaction after another (`begin` ... `commit`).
+    life, that runs one transaction after another: `begin` ... `commit`, or statements sent
+    with no BEGIN and one `sync` at their end, which PostgreSQL runs as one implicit
+    transaction that the sync commits (or rolls back, when one of them failed).
 
     In autocommit mode with BEGIN and COMMIT sent as statements, a transaction whose statements
     need no answer on the way costs one round trip. psycopg's own `transaction()` and
@@ -179,21 +229,27 @@ class AsyncSession(Session):
         await self.sync()
 
     async def rollback(self) -> None:
-        await self._send("ROLLBACK", None)
+        await self._send("ROLLBACK", None)  # outside a transaction, only a warning
         await self.sync()
 
     async def _send(self, sql: str, params: Any) -> Any:
         cursor = self._conn.cursor()
-        await cursor.execute(sql, params)
+        with _checks():
+            await cursor.execute(sql, params)
         return cursor
 
     async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        await self._conn.cursor().executemany(sql, rows)
+        with _checks():
+            await self._conn.cursor().executemany(sql, rows)
 
     async def fetchall(self, cursor: Any) -> list[Any]:
         return list(await cursor.fetchall())
 
     async def sync(self) -> None:
+        with _checks():
+            await self._sync_once()
+
+    async def _sync_once(self) -> None:
         await self._pipeline.sync()
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from farebox.db.compiled import CompiledStatement
+from farebox.db.compiled import CompiledStatement, fail_unless
 from farebox.db.schema import accounts, api_keys, holds, queries, transfers
 
 AVAILABLE = accounts.c.credits_posted - accounts.c.debits_posted - accounts.c.debits_pending
@@ -214,15 +214,33 @@ RECORD_PROGRESS = CompiledStatement(
     .values(recorded=bindparam("p_recorded"), recovery=bindparam("p_recovery"))
 )
 
-# A tick tries the common case first and rolls back to here if it does not hold.
+# A tick in a transaction tries the common case first and rolls back to here if it fails.
 SAVEPOINT = CompiledStatement(text("SAVEPOINT tick"))
 ROLLBACK_TO_SAVEPOINT = CompiledStatement(text("ROLLBACK TO SAVEPOINT tick"))
 
 
-# PostgreSQL, for a tick that assumes every hold it settles is still open: claim them, and write
-# the tick's transfers, open holds and history, in one statement (a statement costs psycopg more
-# client time than PostgreSQL server time). Answers how many holds it claimed and how many
-# transfers went in; a tick whose answer is short rolls back and goes step by step.
+# PostgreSQL, the statements of a tick that assumes the common case (see tick.py): each fails
+# (`fail_unless`) when its part of the assumption is false, which voids the whole tick.
+
+
+def _changes_one_row(stmt: CompiledStatement) -> CompiledStatement:
+    """An UPDATE that fails unless it changed exactly one row."""
+    return CompiledStatement(
+        {
+            "postgresql": f"WITH changed AS ({stmt.sql('postgresql')} RETURNING 1) "
+            f"SELECT {fail_unless('count(*) = 1')} FROM changed"
+        }
+    )
+
+
+SETTLE_AND_DEBIT_OR_FAIL = _changes_one_row(SETTLE_AND_DEBIT)
+SETTLE_AND_HOLD_KEY_OR_FAIL = _changes_one_row(SETTLE_AND_HOLD_KEY)
+HOLD_KEY_OR_FAIL = _changes_one_row(HOLD_KEY)
+
+# Claim the settled holds and write the tick's transfers, open holds and history, in one
+# statement (a statement costs psycopg more client time than PostgreSQL server time). Fails
+# unless it claimed every hold (`p_claims` of them: none was swept) and every transfer went in
+# (`p_moves`: a swept hold already has its resolving transfer).
 RESOLVE_AND_RECORD = CompiledStatement(
     {
         "postgresql": (
@@ -230,7 +248,11 @@ RESOLVE_AND_RECORD = CompiledStatement(
             f"moved AS ({INSERT_TRANSFERS_IF_NEW.bulk_sql('p_transfers')} RETURNING 1), "
             f"opened AS ({INSERT_HOLDS.bulk_sql('p_holds')}), "
             f"recorded AS ({UPSERT_QUERIES.bulk_sql('p_queries')}) "
-            "SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM moved)"
+            "SELECT "
+            + fail_unless(
+                "(SELECT count(*) FROM claimed) = %(p_claims)s "
+                "AND (SELECT count(*) FROM moved) = %(p_moves)s"
+            )
         )
     }
 )

@@ -9,8 +9,11 @@ much it gets.
 
 Pipelined (PostgreSQL), a tick first assumes the common case (every hold it settles is open,
 everyone can afford what they want) and sends all its statements without waiting for any
-answer; only if the answers say otherwise does it roll back to a savepoint and go step by step.
-On SQLite, where a statement costs no round trip, it goes step by step at once.
+answer; each checks its part of the assumption on the server and fails the tick when it is
+false (`CheckFailed`). The gateway runs that attempt as an implicit transaction of its own (one
+round trip, no BEGIN or COMMIT) and, should it fail, the tick step by step in a transaction; in
+a transaction (`tick`) it is tried under a savepoint. On SQLite, where a statement costs no
+round trip, a tick goes step by step at once.
 """
 
 from __future__ import annotations
@@ -19,12 +22,11 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Connection
 
 from farebox.db.compiled import json_rows
-from farebox.db.session import Session, run_in
+from farebox.db.session import CheckFailed, Session, run_in
 from farebox.ledger import statements as sql
 from farebox.ledger.ops import Renewal, renew_holds
 from farebox.ledger.types import (
@@ -40,60 +42,68 @@ from farebox.ledger.types import (
     SettleResult,
 )
 
+TickResults = tuple[list[SettleResult], list[HoldResult]]
+
 
 async def tick(
     session: Session,
     settlements: Sequence[Settlement],
     requests: Sequence[HoldRequest],
     now: float | None = None,
-) -> tuple[list[SettleResult], list[HoldResult]]:
+) -> TickResults:
     """Settle `settlements` and then take the holds in `requests`, in one transaction."""
     if now is None:
         now = time.time()
-    if session.pipelined and all(req.want > 0 for req in requests):
+    if session.pipelined and may_tick_at_once(requests):
         await session.execute(sql.SAVEPOINT, {})
-        done = await _tick_if_all_fit(session, settlements, requests, now)
-        if done is not None:
-            return done
-        await session.execute(sql.ROLLBACK_TO_SAVEPOINT, {})
-    return await _tick_one_by_one(session, settlements, requests, now)
+        try:
+            return await tick_at_once(session, settlements, requests, now)
+        except CheckFailed:
+            await session.recover()
+            await session.execute(sql.ROLLBACK_TO_SAVEPOINT, {})
+    return await tick_step_by_step(session, settlements, requests, now)
 
 
-async def _tick_if_all_fit(
+def may_tick_at_once(requests: Sequence[HoldRequest]) -> bool:
+    """Whether `tick_at_once` can take these holds (it cannot take a hold of nothing)."""
+    return all(req.want > 0 for req in requests)
+
+
+async def tick_at_once(
     session: Session,
     settlements: Sequence[Settlement],
     requests: Sequence[HoldRequest],
     now: float,
-) -> tuple[list[SettleResult], list[HoldResult]] | None:
-    """The tick of the common case, every statement sent at once and the answers read once (one
-    round trip on PostgreSQL): each hold it settles is still open, and each account and key can
-    afford all its requests want. Returns None when that turned out false; the caller then
-    rolls back to before it and takes the tick one by one."""
+) -> TickResults:
+    """The tick of the common case, PostgreSQL only: each hold it settles is still open, and
+    each account and key can afford all its requests want. Every statement is sent at once and
+    the answers are waited for once, at the end (one round trip); a statement whose part of
+    that assumption is false fails, and with it the tick (`CheckFailed`): the caller then
+    takes the tick step by step. Meant for `Database.transact(..., at_once=True)`, or under a
+    savepoint."""
     ids = sorted({tid for s in settlements for tid, _ in s.holds})
     plan = _plan(settlements, set(ids), {}, now)
     held = [HoldResult(req.transfer_id, req.want) for req in requests]
     hold_rows = _hold_rows(requests, held, now, plan.credits)
     transfer_rows = plan.transfer_rows + hold_rows.transfers
-    recorded = await session.execute(
+    await session.execute(
         sql.RESOLVE_AND_RECORD,
         {
             "p_ids": ids,
+            "p_claims": len(ids),
             "p_transfers": json_rows(transfer_rows),
+            "p_moves": len(transfer_rows),
             "p_holds": json_rows(hold_rows.holds),
             "p_queries": json_rows(plan.query_rows),
         },
     )
     by_account = _by_account(requests)
-    must_hit: list[Any] = []  # cursors of statements that each must change one row
     for account_id in sorted(set(plan.accounts) | set(by_account)):
         group = [requests[i] for i in by_account.get(account_id, ())]
-        must_hit += await _settle_and_hold(session, plan, account_id, group, now)
+        await _settle_and_hold(session, plan, account_id, group, now)
     await _extend_timeouts(session, requests, held)
     await _settle_credits(session, plan.credits)
     await session.sync()
-    claimed, moved = (await session.fetchall(recorded))[0]
-    if claimed != len(ids) or moved != len(transfer_rows) or any(c.rowcount != 1 for c in must_hit):
-        return None
     return plan.results, held
 
 
@@ -103,26 +113,18 @@ async def _settle_and_hold(
     account_id: str,
     group: Sequence[HoldRequest],
     now: float,
-) -> list[Any]:
+) -> None:
     """Send one account's settlement and its requests' holds in full, a row changed by one
-    statement where it can be; returns the cursors of the statements that must each change one
-    row (a hold that did not fit changes none)."""
+    statement where it can be; a hold that does not fit fails its statement."""
     if not group:
         await plan.apply_account(session, account_id)
-        return []
+        return
     released, posted = plan.accounts.get(account_id, (0, 0))
     total, per_key = _totals(group)
-    must_hit = [
-        await session.execute(
-            sql.SETTLE_AND_DEBIT,
-            {
-                "p_account": account_id,
-                "p_released": released,
-                "p_posted": posted,
-                "p_amount": total,
-            },
-        )
-    ]
+    await session.execute(
+        sql.SETTLE_AND_DEBIT_OR_FAIL,
+        {"p_account": account_id, "p_released": released, "p_posted": posted, "p_amount": total},
+    )
     settling = plan.keys.get(account_id, {})
     holding: dict[str, list[tuple[KeyBudget, int]]] = defaultdict(list)
     for key, amount in per_key:
@@ -133,21 +135,20 @@ async def _settle_and_hold(
             key, amount = holds[0]
             released, posted = settling.get(key_id, (0, 0))
             params = {**_key_params(key, amount, now), "p_released": released, "p_posted": posted}
-            must_hit.append(await session.execute(sql.SETTLE_AND_HOLD_KEY, params))
+            await session.execute(sql.SETTLE_AND_HOLD_KEY_OR_FAIL, params)
             continue
         if key_id in settling:
             await plan.settle_key(session, account_id, key_id)
         for key, amount in holds:
-            must_hit.append(await session.execute(sql.HOLD_KEY, _key_params(key, amount, now)))
-    return must_hit
+            await session.execute(sql.HOLD_KEY_OR_FAIL, _key_params(key, amount, now))
 
 
-async def _tick_one_by_one(
+async def tick_step_by_step(
     session: Session,
     settlements: Sequence[Settlement],
     requests: Sequence[HoldRequest],
     now: float,
-) -> tuple[list[SettleResult], list[HoldResult]]:
+) -> TickResults:
     """The tick when some hold was already swept or some request cannot have all it wants:
     each answer is read before the next step depends on it."""
     plan = _plan(settlements, *await _resolve(session, settlements), now)
@@ -206,7 +207,7 @@ def ledger_tick(
     settlements: Sequence[Settlement],
     requests: Sequence[HoldRequest],
     now: float | None = None,
-) -> tuple[list[SettleResult], list[HoldResult]]:
+) -> TickResults:
     """`tick` on the open transaction of a SQLAlchemy connection."""
     return run_in(conn, tick, settlements, requests, now)
 
