@@ -52,7 +52,11 @@ log = logging.getLogger("farebox")
 
 def prepare_database(settings: Settings) -> Database:
     """Open the database and bring its schema to head (safe with several processes)."""
-    db = Database(settings.database_url, threads=settings.db_threads)
+    db = Database(
+        settings.database_url,
+        threads=settings.db_threads,
+        async_commit=settings.ledger_async_commit,
+    )
     upgrade_to_head(db.engine)
     return db
 

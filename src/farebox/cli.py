@@ -31,6 +31,14 @@ from farebox.sim.config import SimConfig
 from farebox.sim.server import start_sim
 
 
+def _settings() -> Settings:
+    """The environment's settings; a bad value stops the command with a message naming it."""
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(f"configuration: {exc}") from exc
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="farebox")
 def main() -> None:
@@ -67,7 +75,7 @@ def serve(
         os.environ["FAREBOX_DATABASE_URL"] = database_url
     if catalog:
         os.environ["FAREBOX_CATALOG"] = catalog
-    settings = Settings.from_env().with_overrides(host=host, port=port, workers=workers)
+    settings = _settings().with_overrides(host=host, port=port, workers=workers)
     if demo:
         asyncio.run(_serve_demo(enable_dev_wallet(settings), log_level))
         return
@@ -141,7 +149,7 @@ def admin_grant(credit_id: str, usd: str) -> None:
         raise click.BadParameter(str(exc), param_hint="USD") from exc
     if nanos <= 0:
         raise click.BadParameter("must be greater than zero", param_hint="USD")
-    db = prepare_database(Settings.from_env())
+    db = prepare_database(_settings())
     try:
         if db.read_sync(ops.get_balance, credit_id) is None:
             raise click.ClickException(f"no account with credit_id {credit_id}")
@@ -161,7 +169,7 @@ def admin_grant(credit_id: str, usd: str) -> None:
 @click.option("--usd", default="0", show_default=True, help="Credit to grant at once.")
 def admin_create_account(usd: str) -> None:
     """Create an account with one API key; print {credit_id, api_key} as JSON."""
-    settings = Settings.from_env()
+    settings = _settings()
     db = prepare_database(settings)
     try:
         secret = settings.secret_key or db.write_sync(load_or_create_secret)
@@ -184,7 +192,7 @@ def admin_create_account(usd: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def admin_topups(status: str | None, account_id: str | None, limit: int, as_json: bool) -> None:
     """List top-up invoices, newest first: status, method, amount paid in and in USD."""
-    db = prepare_database(Settings.from_env())
+    db = prepare_database(_settings())
     try:
         rows = db.read_sync(
             lambda conn: topup_invoices.list_invoices(
@@ -223,7 +231,7 @@ def dev() -> None:
 @click.argument("bolt11")
 def dev_pay(bolt11: str) -> None:
     """Pay a dev-wallet BOLT11 invoice and credit its top-up (no real money moves)."""
-    settings = Settings.from_env()
+    settings = _settings()
     db = prepare_database(settings)
     try:
         secret = settings.secret_key or db.write_sync(load_or_create_secret)
@@ -250,7 +258,7 @@ def ledger() -> None:
 @ledger.command("check")
 def ledger_check() -> None:
     """Prove the ledger's invariants; exit 1 naming each broken one."""
-    db = prepare_database(Settings.from_env())
+    db = prepare_database(_settings())
     try:
         report = db.read_sync(check_ledger)
     finally:

@@ -10,12 +10,33 @@ from pathlib import Path
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
-    return float(raw) if raw not in (None, "") else default
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1/true/yes/on or 0/false/no/off, not {raw!r}")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
-    return int(raw) if raw not in (None, "") else default
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -37,6 +58,9 @@ class Settings:
     key_cache_ttl_s: float = 1.0
     log_content: bool = False
     db_threads: int = 4
+    # PostgreSQL: holds, settlements and renewals commit without waiting for the disk (see
+    # Database.async_commit and the README's "What a crash costs").
+    ledger_async_commit: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -58,6 +82,7 @@ class Settings:
             key_cache_ttl_s=_float(env, "FAREBOX_KEY_CACHE_TTL_S", cls.key_cache_ttl_s),
             log_content=env.get("FAREBOX_LOG_CONTENT", "") in ("1", "true", "yes"),
             db_threads=_int(env, "FAREBOX_DB_THREADS", cls.db_threads),
+            ledger_async_commit=_bool(env, "FAREBOX_LEDGER_ASYNC_COMMIT", cls.ledger_async_commit),
             extra_env=dict(env),
         )
 

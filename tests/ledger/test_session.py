@@ -242,3 +242,23 @@ async def test_bulk_upsert_adds_prices_and_keeps_booleans(db: Database) -> None:
         False,
     )
     assert got["created_at"] == T0 + 0.5
+
+
+async def _synchronous_commit(session: Session) -> str:
+    rows = await session.fetchall(await session._send("SHOW synchronous_commit", None))
+    return str(rows[0][0])
+
+
+@pytest.mark.parametrize("async_commit", [True, False])
+async def test_async_commit_is_the_ledger_transactions_only(
+    ledger_url: str, async_commit: bool
+) -> None:
+    """The hot path's transactions may skip the wait for the disk; `write` never does."""
+    if not ledger_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's setting (SQLite's WAL commits never wait for the disk)")
+    db = Database(ledger_url, threads=1, async_commit=async_commit)
+    try:
+        assert await db.transact(_synchronous_commit) == ("off" if async_commit else "on")
+        assert db.transact_sync(_synchronous_commit) == "on"  # the engine's connections
+    finally:
+        db.close()

@@ -202,8 +202,12 @@ class AsyncSession(Session):
         self._pipeline_block = pipeline_block  # left open (when dropped, it leaves the pipeline)
 
     @classmethod
-    async def connect(cls, conninfo: str) -> AsyncSession:
+    async def connect(cls, conninfo: str, synchronous_commit: bool = True) -> AsyncSession:
+        """`synchronous_commit=False`: commits do not wait for the disk (PostgreSQL's setting of
+        that name, for this connection only)."""
         conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        if not synchronous_commit:
+            await conn.execute("SET synchronous_commit = off")
         block = conn.pipeline()
         return cls(conn, await block.__aenter__(), block)
 
