@@ -67,6 +67,10 @@ class Session(ABC):
         """Run (pipelined: send) one statement; returns its cursor."""
 
     @abstractmethod
+    async def _send_blind(self, sql: str, params: Any) -> None:
+        """`_send` on the session's one shared cursor (for statements whose answer is unused)."""
+
+    @abstractmethod
     async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
     @abstractmethod
@@ -97,6 +101,11 @@ class Session(ABC):
     async def execute(self, stmt: CompiledStatement, params: Mapping[str, Any]) -> Any:
         """Run once; returns the cursor. Pipelined, its rowcount is known after `sync()`."""
         return await self._send(stmt.sql(self.dialect), params)
+
+    async def send(self, stmt: CompiledStatement, params: Mapping[str, Any]) -> None:
+        """Run once, for its effect only (its answer is not kept; an error still raises, at the
+        latest at `sync()`). Cheaper than `execute`: one cursor serves every such statement."""
+        await self._send_blind(stmt.sql(self.dialect), params)
 
     async def rowcount(self, stmt: CompiledStatement, params: Mapping[str, Any]) -> int:
         cursor = await self.execute(stmt, params)
@@ -134,7 +143,7 @@ class Session(ABC):
         if bulk is None:
             await self._send_many(stmt.sql(self.dialect), rows)
         else:
-            await self._send(*bulk)
+            await self._send_blind(*bulk)
 
 
 class SyncSession(Session):
@@ -144,6 +153,7 @@ class SyncSession(Session):
         self.dialect = conn.dialect.name
         self._raw: Any = conn.connection.dbapi_connection
         self._pipeline: Any = None
+        self._shared: Any = None
 
     async def _send(self, sql: str, params: Any) -> Any:
         cursor = self._raw.cursor()
@@ -151,9 +161,17 @@ class SyncSession(Session):
             cursor.execute(sql, params)
         return cursor
 
-    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    async def _send_blind(self, sql: str, params: Any) -> None:
+        if self._shared is None:
+            self._shared = self._raw.cursor()
         with _checks():
-            self._raw.cursor().executemany(sql, rows)
+            self._shared.execute(sql, params)
+
+    async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self._shared is None:
+            self._shared = self._raw.cursor()
+        with _checks():
+            self._shared.executemany(sql, rows)
 
     async def fetchall(self, cursor: Any) -> list[Any]:
         return list(cursor.fetchall())
@@ -198,6 +216,7 @@ class AsyncSession(Session):
 
     def __init__(self, conn: Any, pipeline: Any, pipeline_block: Any) -> None:
         self._conn = conn
+        self._shared = conn.cursor()
         self._pipeline = pipeline
         self._pipeline_block = pipeline_block  # left open (when dropped, it leaves the pipeline)
 
@@ -242,9 +261,13 @@ class AsyncSession(Session):
             await cursor.execute(sql, params)
         return cursor
 
+    async def _send_blind(self, sql: str, params: Any) -> None:
+        with _checks():
+            await self._shared.execute(sql, params)
+
     async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         with _checks():
-            await self._conn.cursor().executemany(sql, rows)
+            await self._shared.executemany(sql, rows)
 
     async def fetchall(self, cursor: Any) -> list[Any]:
         return list(await cursor.fetchall())

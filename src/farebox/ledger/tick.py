@@ -55,12 +55,12 @@ async def tick(
     if now is None:
         now = time.time()
     if session.pipelined and may_tick_at_once(requests):
-        await session.execute(sql.SAVEPOINT, {})
+        await session.send(sql.SAVEPOINT, {})
         try:
             return await tick_at_once(session, settlements, requests, now)
         except CheckFailed:
             await session.recover()
-            await session.execute(sql.ROLLBACK_TO_SAVEPOINT, {})
+            await session.send(sql.ROLLBACK_TO_SAVEPOINT, {})
     return await tick_step_by_step(session, settlements, requests, now)
 
 
@@ -86,7 +86,7 @@ async def tick_at_once(
     held = [HoldResult(req.transfer_id, req.want) for req in requests]
     hold_rows = _hold_rows(requests, held, now, plan.credits)
     transfer_rows = plan.transfer_rows + hold_rows.transfers
-    await session.execute(
+    await session.send(
         sql.RESOLVE_AND_RECORD,
         {
             "p_ids": ids,
@@ -121,7 +121,7 @@ async def _settle_and_hold(
         return
     released, posted = plan.accounts.get(account_id, (0, 0))
     total, per_key = _totals(group)
-    await session.execute(
+    await session.send(
         sql.SETTLE_AND_DEBIT_OR_FAIL,
         {"p_account": account_id, "p_released": released, "p_posted": posted, "p_amount": total},
     )
@@ -135,12 +135,12 @@ async def _settle_and_hold(
             key, amount = holds[0]
             released, posted = settling.get(key_id, (0, 0))
             params = {**_key_params(key, amount, now), "p_released": released, "p_posted": posted}
-            await session.execute(sql.SETTLE_AND_HOLD_KEY_OR_FAIL, params)
+            await session.send(sql.SETTLE_AND_HOLD_KEY_OR_FAIL, params)
             continue
         if key_id in settling:
             await plan.settle_key(session, account_id, key_id)
         for key, amount in holds:
-            await session.execute(sql.HOLD_KEY_OR_FAIL, _key_params(key, amount, now))
+            await session.send(sql.HOLD_KEY_OR_FAIL, _key_params(key, amount, now))
 
 
 async def tick_step_by_step(
@@ -276,7 +276,7 @@ async def _debit_pending(session: Session, account_id: str, amount: int) -> bool
 
 
 async def _release_pending(session: Session, account_id: str, amount: int) -> None:
-    await session.execute(sql.RELEASE_PENDING, {"p_account": account_id, "p_amount": amount})
+    await session.send(sql.RELEASE_PENDING, {"p_account": account_id, "p_amount": amount})
 
 
 async def _hold_one(session: Session, req: HoldRequest, now: float) -> HoldResult:
@@ -339,8 +339,8 @@ async def _hold_together(session: Session, group: Sequence[HoldRequest], now: fl
     if len(held) == len(key_holds):
         return True
     for key, amount in held:
-        await session.execute(sql.RELEASE_KEY, {"p_key": key.key_id, "p_amount": amount})
-    await session.execute(sql.RELEASE_PENDING, {"p_account": account_id, "p_amount": total})
+        await session.send(sql.RELEASE_KEY, {"p_key": key.key_id, "p_amount": amount})
+    await session.send(sql.RELEASE_PENDING, {"p_account": account_id, "p_amount": total})
     return False
 
 
@@ -463,7 +463,7 @@ class _SettlePlan:
         delta = self.accounts.get(account_id)
         if delta is None:
             return
-        await session.execute(
+        await session.send(
             sql.SETTLE_DEBIT,
             {"p_account": account_id, "p_released": delta[0], "p_posted": delta[1]},
         )
@@ -472,7 +472,7 @@ class _SettlePlan:
 
     async def settle_key(self, session: Session, account_id: str, key_id: str) -> None:
         released, posted = self.keys[account_id][key_id]
-        await session.execute(
+        await session.send(
             sql.SETTLE_KEY, {"p_key": key_id, "p_released": released, "p_posted": posted}
         )
 
