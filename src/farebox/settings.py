@@ -3,40 +3,49 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def _setting(
+    env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T], what: str
+) -> T:
+    """The variable `name` parsed, or `default` when unset or empty; a bad value raises a
+    ValueError that names the variable and says what it must be."""
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be {what}, not {raw!r}") from None
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True}
+_BOOLEANS.update({"0": False, "false": False, "no": False, "off": False})
+
+
+def _parse_bool(raw: str) -> bool:
+    try:
+        return _BOOLEANS[raw.lower()]
+    except KeyError:
+        raise ValueError(raw) from None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, not {raw!r}") from None
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name} must be 1/true/yes/on or 0/false/no/off, not {raw!r}")
+    return _setting(env, name, default, float, "a number")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    return _setting(env, name, default, int, "a whole number")
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    return _setting(env, name, default, _parse_bool, "1/true/yes/on or 0/false/no/off")
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,7 @@ class Settings:
                 env, "FAREBOX_STREAM_INCREMENT_TOKENS", cls.stream_increment_tokens
             ),
             key_cache_ttl_s=_float(env, "FAREBOX_KEY_CACHE_TTL_S", cls.key_cache_ttl_s),
-            log_content=env.get("FAREBOX_LOG_CONTENT", "") in ("1", "true", "yes"),
+            log_content=_bool(env, "FAREBOX_LOG_CONTENT", cls.log_content),
             db_threads=_int(env, "FAREBOX_DB_THREADS", cls.db_threads),
             ledger_async_commit=_bool(env, "FAREBOX_LEDGER_ASYNC_COMMIT", cls.ledger_async_commit),
             extra_env=dict(env),
