@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from typing import Any
 
 import psycopg
@@ -262,3 +263,46 @@ async def test_async_commit_is_the_ledger_transactions_only(
         assert db.transact_sync(_synchronous_commit) == "on"  # the engine's connections
     finally:
         db.close()
+
+
+# Thirty statements of distinct text, so that psycopg prepares them at different moments.
+SHAPES = [
+    CompiledStatement(
+        {
+            "postgresql": "UPDATE accounts SET debits_pending = debits_pending + %(p_amount)s "
+            f"WHERE id = %(p_account)s AND {k} = {k}"
+        }
+    )
+    for k in range(30)
+]
+
+
+async def _random_batch(session: Session, account_id: str, rng: random.Random, fail: bool) -> int:
+    """A few debits, a check that may fail, a few more: one at-once batch."""
+    sent = 0
+    for _ in range(rng.randint(0, 3)):
+        await session.send(rng.choice(SHAPES), {"p_account": account_id, "p_amount": 1})
+        sent += 1
+    await session.send(CHECK, {"ok": not fail})
+    for _ in range(rng.randint(0, 2)):
+        await session.send(rng.choice(SHAPES), {"p_account": account_id, "p_amount": 1})
+        sent += 1
+    await session.sync()
+    return sent
+
+
+async def test_failed_batches_do_not_corrupt_psycopgs_prepared_statements(db: Database) -> None:
+    """psycopg prepares a statement on its 5th run; a batch that fails after (or before) such
+    a prepare once left it believing in a statement the server did not have."""
+    if db.is_sqlite:
+        pytest.skip("checks on the server are PostgreSQL's")
+    account_id = db.write_sync(funded_account, 1_000_000)
+    rng = random.Random(7)
+    expected = 0
+    for _ in range(400):
+        fail = rng.random() < 0.3
+        try:
+            expected += await db.transact(_random_batch, account_id, rng, fail, at_once=True)
+        except CheckFailed:
+            assert fail
+    assert _pending(db, account_id) == expected

@@ -7,6 +7,7 @@ more than the SQLite statements themselves on a paid request; the SQL text stays
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -57,6 +58,23 @@ def fail_unless(condition: str) -> str:
     rolls back its transaction: a pipelined transaction can check its assumptions on the
     server instead of waiting to read the answers before it commits."""
     return f"1 / ({condition})::int"
+
+
+_NAMED_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+@functools.lru_cache(maxsize=256)
+def together(parts: tuple[tuple[CompiledStatement, bool], ...]) -> str:
+    """PostgreSQL: several UPDATEs as one statement, run in the order given (each a WITH part,
+    run when the final check first asks for its row count), the parameters of part i renamed
+    `u{i}_<name>`. It fails (`fail_unless`) unless each part marked True changed exactly one
+    row. One statement costs psycopg less client time than several."""
+    ctes, checks = [], []
+    for i, (stmt, must_change_one) in enumerate(parts):
+        sql = _NAMED_PARAM.sub(rf"%(u{i}_\1)s", stmt.sql("postgresql"))
+        ctes.append(f"u{i} AS ({sql} RETURNING 1)")
+        checks.append(f"(SELECT count(*) FROM u{i}) {'= 1' if must_change_one else '>= 0'}")
+    return f"WITH {', '.join(ctes)} SELECT {fail_unless(' AND '.join(checks))}"
 
 
 def json_rows(rows: Sequence[Mapping[str, Any]]) -> str:

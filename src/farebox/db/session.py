@@ -18,20 +18,33 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 import psycopg
 from sqlalchemy import Connection
 
-from farebox.db.compiled import CompiledStatement
+from farebox.db.compiled import CompiledStatement, together
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 # Failed pipeline batches a `recover` waits out before it gives up on the connection.
 _RECOVER_TRIES = 4
+# UPDATEs `send_together` joins into one statement: few enough that the statements' shapes
+# (and so psycopg's prepared statements) stay few.
+_PARTS_PER_STATEMENT = 4
+
+
+class Update(NamedTuple):
+    """One UPDATE of `send_together`: its statement and parameters, whether it must change
+    exactly one row, and which row it changes (any hashable name, e.g. ("accounts", id))."""
+
+    stmt: CompiledStatement
+    params: Mapping[str, Any]
+    must_change_one: bool
+    row: Hashable
 
 
 class CheckFailed(Exception):
@@ -95,8 +108,17 @@ class Session(ABC):
                 await self._sync_once()
             except psycopg.Error:
                 continue  # the answers of the skipped statements ("pipeline aborted")
+            # psycopg's record of which statements it has prepared on the server can be wrong
+            # after a failed batch that prepared one (psycopg 3.3.9: a later execute failed
+            # with 'prepared statement "_pg3_N" does not exist'). Forget them all: psycopg
+            # deallocates them on the server with its next statement and prepares afresh.
+            self._driver_connection()._prepared.clear()
             return
         raise RuntimeError("the connection did not recover from a failed pipeline batch")
+
+    @abstractmethod
+    def _driver_connection(self) -> Any:
+        """The psycopg (or sqlite3) connection under this session."""
 
     async def execute(self, stmt: CompiledStatement, params: Mapping[str, Any]) -> Any:
         """Run once; returns the cursor. Pipelined, its rowcount is known after `sync()`."""
@@ -114,6 +136,30 @@ class Session(ABC):
 
     async def fetch(self, stmt: CompiledStatement, params: Mapping[str, Any]) -> list[Any]:
         return await self.fetchall(await self.execute(stmt, params))
+
+    async def send_together(self, parts: Sequence[Update]) -> None:
+        """`send` several UPDATEs (PostgreSQL), a few at a time as one statement
+        (`farebox.db.compiled.together`), in the order given; a part marked
+        `must_change_one` fails its statement (`CheckFailed`) unless it changed exactly one
+        row. A part whose row an earlier part of the statement changes starts a new statement:
+        within one, the later change of a row would be lost."""
+        chunk: list[Update] = []
+        for part in parts:
+            if len(chunk) == _PARTS_PER_STATEMENT or any(p.row == part.row for p in chunk):
+                await self._send_together(chunk)
+                chunk = []
+            chunk.append(part)
+        if chunk:
+            await self._send_together(chunk)
+
+    async def _send_together(self, chunk: Sequence[Update]) -> None:
+        params = {
+            f"u{i}_{name}": value
+            for i, part in enumerate(chunk)
+            for name, value in part.params.items()
+        }
+        sql = together(tuple((part.stmt, part.must_change_one) for part in chunk))
+        await self._send_blind(sql, params)
 
     async def execute_in(
         self,
@@ -183,6 +229,9 @@ class SyncSession(Session):
     async def _sync_once(self) -> None:
         if self._pipeline is not None:
             self._pipeline.sync()
+
+    def _driver_connection(self) -> Any:
+        return self._raw
 
 
 @contextmanager
@@ -278,6 +327,9 @@ class AsyncSession(Session):
 
     async def _sync_once(self) -> None:
         await self._pipeline.sync()
+
+    def _driver_connection(self) -> Any:
+        return self._conn
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

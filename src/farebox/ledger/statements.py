@@ -219,24 +219,9 @@ SAVEPOINT = CompiledStatement(text("SAVEPOINT tick"))
 ROLLBACK_TO_SAVEPOINT = CompiledStatement(text("ROLLBACK TO SAVEPOINT tick"))
 
 
-# PostgreSQL, the statements of a tick that assumes the common case (see tick.py): each fails
-# (`fail_unless`) when its part of the assumption is false, which voids the whole tick.
-
-
-def _changes_one_row(stmt: CompiledStatement) -> CompiledStatement:
-    """An UPDATE that fails unless it changed exactly one row."""
-    return CompiledStatement(
-        {
-            "postgresql": f"WITH changed AS ({stmt.sql('postgresql')} RETURNING 1) "
-            f"SELECT {fail_unless('count(*) = 1')} FROM changed"
-        }
-    )
-
-
-SETTLE_AND_DEBIT_OR_FAIL = _changes_one_row(SETTLE_AND_DEBIT)
-SETTLE_AND_HOLD_KEY_OR_FAIL = _changes_one_row(SETTLE_AND_HOLD_KEY)
-HOLD_KEY_OR_FAIL = _changes_one_row(HOLD_KEY)
-
+# PostgreSQL, the first statement of a tick that assumes the common case (see tick.py; its
+# UPDATEs follow, joined by `Session.send_together`, each failing the tick when its part of the
+# assumption is false).
 # Claim the settled holds and write the tick's transfers, open holds and history, in one
 # statement (a statement costs psycopg more client time than PostgreSQL server time). Fails
 # unless it claimed every hold (`p_claims` of them: none was swept) and every transfer went in

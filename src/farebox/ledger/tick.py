@@ -22,11 +22,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
-from farebox.db.compiled import json_rows
-from farebox.db.session import CheckFailed, Session, run_in
+from farebox.db.compiled import CompiledStatement, json_rows
+from farebox.db.session import CheckFailed, Session, Update, run_in
 from farebox.ledger import statements as sql
 from farebox.ledger.ops import Renewal, renew_holds
 from farebox.ledger.types import (
@@ -98,33 +99,39 @@ async def tick_at_once(
         },
     )
     by_account = _by_account(requests)
+    updates: list[Update] = []
     for account_id in sorted(set(plan.accounts) | set(by_account)):
         group = [requests[i] for i in by_account.get(account_id, ())]
-        await _settle_and_hold(session, plan, account_id, group, now)
+        updates += _settle_and_hold(plan, account_id, group, now)
+    updates += _credit_updates(plan.credits)
+    await session.send_together(updates)
     await _extend_timeouts(session, requests, held)
-    await _settle_credits(session, plan.credits)
     await session.sync()
     return plan.results, held
 
 
-async def _settle_and_hold(
-    session: Session,
-    plan: _SettlePlan,
-    account_id: str,
-    group: Sequence[HoldRequest],
-    now: float,
-) -> None:
-    """Send one account's settlement and its requests' holds in full, a row changed by one
-    statement where it can be; a hold that does not fit fails its statement."""
+def _settle_and_hold(
+    plan: _SettlePlan, account_id: str, group: Sequence[HoldRequest], now: float
+) -> list[Update]:
+    """One account's settlement and its requests' holds in full, a row changed by one UPDATE
+    where it can be; an UPDATE taking a hold that does not fit changes no row, which fails
+    the tick."""
     if not group:
-        await plan.apply_account(session, account_id)
-        return
+        return plan.account_updates(account_id)
     released, posted = plan.accounts.get(account_id, (0, 0))
     total, per_key = _totals(group)
-    await session.send(
-        sql.SETTLE_AND_DEBIT_OR_FAIL,
-        {"p_account": account_id, "p_released": released, "p_posted": posted, "p_amount": total},
-    )
+    updates = [
+        _account_update(
+            sql.SETTLE_AND_DEBIT,
+            {
+                "p_account": account_id,
+                "p_released": released,
+                "p_posted": posted,
+                "p_amount": total,
+            },
+            must_change_one=True,
+        )
+    ]
     settling = plan.keys.get(account_id, {})
     holding: dict[str, list[tuple[KeyBudget, int]]] = defaultdict(list)
     for key, amount in per_key:
@@ -135,12 +142,15 @@ async def _settle_and_hold(
             key, amount = holds[0]
             released, posted = settling.get(key_id, (0, 0))
             params = {**_key_params(key, amount, now), "p_released": released, "p_posted": posted}
-            await session.send(sql.SETTLE_AND_HOLD_KEY_OR_FAIL, params)
+            updates.append(_key_update(sql.SETTLE_AND_HOLD_KEY, params, must_change_one=True))
             continue
         if key_id in settling:
-            await plan.settle_key(session, account_id, key_id)
-        for key, amount in holds:
-            await session.send(sql.HOLD_KEY_OR_FAIL, _key_params(key, amount, now))
+            updates.append(plan.key_update(account_id, key_id))
+        updates += [
+            _key_update(sql.HOLD_KEY, _key_params(key, amount, now), must_change_one=True)
+            for key, amount in holds
+        ]
+    return updates
 
 
 async def tick_step_by_step(
@@ -155,7 +165,7 @@ async def tick_step_by_step(
     by_account = _by_account(requests)
     held: list[HoldResult | None] = [None] * len(requests)
     for account_id in sorted(set(plan.accounts) | set(by_account)):
-        await plan.apply_account(session, account_id)
+        await _send_each(session, plan.account_updates(account_id))
         indexes = by_account.get(account_id)
         if not indexes:
             continue
@@ -188,18 +198,17 @@ async def _write(
     await session.executemany(sql.INSERT_HOLDS, hold_rows.holds)
     await _extend_timeouts(session, requests, hold_results)
     await session.executemany(sql.UPSERT_QUERIES, plan.query_rows)
-    await _settle_credits(session, plan.credits)
+    await _send_each(session, _credit_updates(plan.credits))
 
 
-async def _settle_credits(session: Session, credits: dict[str, list[int]]) -> None:
-    """The system side of a tick: one statement per system account, netted."""
-    await session.executemany(
-        sql.SETTLE_CREDIT,
-        [
-            {"p_account": a, "p_released": released, "p_posted": posted}
-            for a, (released, posted) in sorted(credits.items())
-        ],
-    )
+def _credit_updates(credits: dict[str, list[int]]) -> list[Update]:
+    """The system side of a tick: one UPDATE per system account, netted."""
+    return [
+        _account_update(
+            sql.SETTLE_CREDIT, {"p_account": a, "p_released": released, "p_posted": posted}
+        )
+        for a, (released, posted) in sorted(credits.items())
+    ]
 
 
 def ledger_tick(
@@ -458,23 +467,44 @@ class _SettlePlan:
             delta[0] += held
             delta[1] += take
 
-    async def apply_account(self, session: Session, account_id: str) -> None:
+    def account_updates(self, account_id: str) -> list[Update]:
         """The customer side of this account's settlements: the account, then its keys."""
         delta = self.accounts.get(account_id)
         if delta is None:
-            return
-        await session.send(
-            sql.SETTLE_DEBIT,
-            {"p_account": account_id, "p_released": delta[0], "p_posted": delta[1]},
-        )
-        for key_id in sorted(self.keys.get(account_id, {})):
-            await self.settle_key(session, account_id, key_id)
+            return []
+        return [
+            _account_update(
+                sql.SETTLE_DEBIT,
+                {"p_account": account_id, "p_released": delta[0], "p_posted": delta[1]},
+            ),
+            *(
+                self.key_update(account_id, key_id)
+                for key_id in sorted(self.keys.get(account_id, {}))
+            ),
+        ]
 
-    async def settle_key(self, session: Session, account_id: str, key_id: str) -> None:
+    def key_update(self, account_id: str, key_id: str) -> Update:
         released, posted = self.keys[account_id][key_id]
-        await session.send(
+        return _key_update(
             sql.SETTLE_KEY, {"p_key": key_id, "p_released": released, "p_posted": posted}
         )
+
+
+def _account_update(
+    stmt: CompiledStatement, params: dict[str, Any], must_change_one: bool = False
+) -> Update:
+    return Update(stmt, params, must_change_one, ("accounts", params["p_account"]))
+
+
+def _key_update(
+    stmt: CompiledStatement, params: dict[str, Any], must_change_one: bool = False
+) -> Update:
+    return Update(stmt, params, must_change_one, ("api_keys", params["p_key"]))
+
+
+async def _send_each(session: Session, updates: Sequence[Update]) -> None:
+    for update in updates:
+        await session.send(update.stmt, update.params)
 
 
 async def _resolve(
