@@ -94,6 +94,11 @@ async def _send_debit(session: Session, account_id: str, amount: int) -> None:
     await session.execute(sql.DEBIT_PENDING, {"p_account": account_id, "p_amount": amount})
 
 
+def _postgres_only(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("checks on the server are PostgreSQL's (a tick goes step by step on SQLite)")
+
+
 CHECK = CompiledStatement({"postgresql": f"SELECT {fail_unless('%(ok)s')}"})
 
 
@@ -116,8 +121,7 @@ async def test_at_once_commits_every_statement_at_its_one_sync(db: Database) -> 
 
 
 async def test_at_once_a_failed_check_voids_every_statement(db: Database) -> None:
-    if db.is_sqlite:
-        pytest.skip("checks on the server are PostgreSQL's (a tick goes step by step on SQLite)")
+    _postgres_only(db)
     account_id = db.write_sync(funded_account, 1_000)
     for _ in range(3):  # the connection recovers and is used again
         with pytest.raises(CheckFailed):
@@ -138,8 +142,7 @@ async def test_at_once_an_error_before_the_sync_commits_nothing(db: Database) ->
 
 async def test_a_failed_check_in_a_transaction_leaves_it_usable(db: Database) -> None:
     """Under a savepoint, as `tick` tries the common case on a synchronous session."""
-    if db.is_sqlite:
-        pytest.skip("checks on the server are PostgreSQL's")
+    _postgres_only(db)
     account_id = db.write_sync(funded_account, 1_000)
 
     async def check_then_debit(session: Session) -> int:
@@ -294,8 +297,7 @@ async def _random_batch(session: Session, account_id: str, rng: random.Random, f
 async def test_failed_batches_do_not_corrupt_psycopgs_prepared_statements(db: Database) -> None:
     """psycopg prepares a statement on its 5th run; a batch that fails after (or before) such
     a prepare once left it believing in a statement the server did not have."""
-    if db.is_sqlite:
-        pytest.skip("checks on the server are PostgreSQL's")
+    _postgres_only(db)
     account_id = db.write_sync(funded_account, 1_000_000)
     rng = random.Random(7)
     expected = 0

@@ -230,12 +230,12 @@ class Database:
                 if not at_once:
                     await session.commit()
             except Exception as exc:
-                if at_once and not said_by_server(exc):
+                if not at_once or said_by_server(exc):
+                    await self._async_reset(session, rollback=not at_once)
+                else:
                     # The server has the statements sent so far and would commit them at the
                     # next sync: only a closed connection rolls them back.
                     session.close()
-                else:
-                    await self._async_rollback(session)
                 if attempt == _RETRIES - 1 or not _is_driver_retryable(exc):
                     raise
                 continue
@@ -267,10 +267,14 @@ class Database:
             url.render_as_string(hide_password=False), synchronous_commit=not self.async_commit
         )
 
-    async def _async_rollback(self, session: AsyncSession) -> None:
+    async def _async_reset(self, session: AsyncSession, rollback: bool) -> None:
+        """After a failed transaction: wait out its batch and, for an explicit transaction
+        (`rollback`), roll it back (an implicit one ended, rolled back, with its batch); keep
+        the connection if that worked."""
         try:
             await session.recover()
-            await session.rollback()
+            if rollback:
+                await session.rollback()
         except Exception:
             session.close()
         else:

@@ -90,9 +90,10 @@ class Session(ABC):
     async def fetchall(self, cursor: Any) -> list[Any]:
         """Every row of a statement sent with `execute` (waits for its answer)."""
 
-    @abstractmethod
     async def sync(self) -> None:
         """Wait for the answers to every statement sent so far (pipelined PostgreSQL only)."""
+        with _checks():
+            await self._sync_once()
 
     @abstractmethod
     async def _sync_once(self) -> None: ...
@@ -197,9 +198,10 @@ class SyncSession(Session):
 
     def __init__(self, conn: Connection) -> None:
         self.dialect = conn.dialect.name
-        self._raw: Any = conn.connection.dbapi_connection
+        raw: Any = conn.connection.dbapi_connection
+        self._raw = raw
         self._pipeline: Any = None
-        self._shared: Any = None
+        self._shared: Any = raw.cursor()  # for statements whose answer is unused
 
     async def _send(self, sql: str, params: Any) -> Any:
         cursor = self._raw.cursor()
@@ -208,23 +210,15 @@ class SyncSession(Session):
         return cursor
 
     async def _send_blind(self, sql: str, params: Any) -> None:
-        if self._shared is None:
-            self._shared = self._raw.cursor()
         with _checks():
             self._shared.execute(sql, params)
 
     async def _send_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        if self._shared is None:
-            self._shared = self._raw.cursor()
         with _checks():
             self._shared.executemany(sql, rows)
 
     async def fetchall(self, cursor: Any) -> list[Any]:
         return list(cursor.fetchall())
-
-    async def sync(self) -> None:
-        with _checks():
-            await self._sync_once()
 
     async def _sync_once(self) -> None:
         if self._pipeline is not None:
@@ -320,10 +314,6 @@ class AsyncSession(Session):
 
     async def fetchall(self, cursor: Any) -> list[Any]:
         return list(await cursor.fetchall())
-
-    async def sync(self) -> None:
-        with _checks():
-            await self._sync_once()
 
     async def _sync_once(self) -> None:
         await self._pipeline.sync()

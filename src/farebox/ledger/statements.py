@@ -220,12 +220,10 @@ ROLLBACK_TO_SAVEPOINT = CompiledStatement(text("ROLLBACK TO SAVEPOINT tick"))
 
 
 # PostgreSQL, the first statement of a tick that assumes the common case (see tick.py; its
-# UPDATEs follow, joined by `Session.send_together`, each failing the tick when its part of the
-# assumption is false).
-# Claim the settled holds and write the tick's transfers, open holds and history, in one
-# statement (a statement costs psycopg more client time than PostgreSQL server time). Fails
-# unless it claimed every hold (`p_claims` of them: none was swept) and every transfer went in
-# (`p_moves`: a swept hold already has its resolving transfer).
+# UPDATEs follow, joined by `Session.send_together`): claim the settled holds and write the
+# tick's transfers, open holds and history in one statement. It fails unless it claimed every
+# hold (`p_claims` of them: none was swept) and every transfer went in (`p_moves`: a swept hold
+# already has its resolving transfer).
 RESOLVE_AND_RECORD = CompiledStatement(
     {
         "postgresql": (
