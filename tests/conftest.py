@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,20 +13,13 @@ from farebox.sim.server import SimServer
 from support import (
     Gateway,
     database_url,
-    pg_available,
+    require_db,
     running_gateway,
     running_sim,
     test_catalog,
 )
 
 DB_KINDS = ["sqlite", "postgresql"]
-
-
-def require_db(kind: str) -> None:
-    if kind == "postgresql" and not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
 
 
 @pytest.fixture(params=DB_KINDS)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 import psycopg
+import pytest
 import uvicorn
 
 from farebox.app import create_app
@@ -64,6 +65,14 @@ def pg_available() -> bool:
             return True
     except psycopg.Error:
         return False
+
+
+def require_db(kind: str) -> None:
+    """Skip a PostgreSQL test when no server is reachable (fail under CI, which requires one)."""
+    if kind == "postgresql" and not pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
 
 
 @contextmanager
@@ -133,9 +142,15 @@ def test_catalog(sim_url: str) -> Catalog:
                 "search-exa": {"kind": "exa", "base_url": f"{sim_url}/exa", **key},
             },
             "models": {
-                "test-model": {**base, "routes": [{"provider": "sim", "model": "sim-chat"}]},
+                # no hidden output: streams are metered past their first hold
+                "test-model": {
+                    **base,
+                    "all_output_visible": True,
+                    "routes": [{"provider": "sim", "model": "sim-chat"}],
+                },
                 "pricey-model": {
                     **base,
+                    "all_output_visible": True,
                     "price": {"input_per_1m": "1000", "output_per_1m": "2000"},
                     "routes": [{"provider": "sim", "model": "sim-chat"}],
                 },

@@ -15,7 +15,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from farebox.api import accounts, admin, admin_routes, chat, history, keys, messages, models
+from farebox.api import (
+    accounts,
+    admin,
+    admin_losses,
+    admin_routes,
+    chat,
+    history,
+    keys,
+    messages,
+    models,
+)
 from farebox.api import audio as audio_api
 from farebox.api import embeddings as embeddings_api
 from farebox.api import images as images_api
@@ -26,6 +36,7 @@ from farebox.api import videos as videos_api
 from farebox.api.responses import JSONResponse, error_response
 from farebox.api.services import Services
 from farebox.billing.leases import LeaseKeeper
+from farebox.billing.losses import LossBook
 from farebox.billing.tokens import encoder
 from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog
@@ -71,6 +82,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
     router = Router.from_catalog(catalog, RoutingPolicy.from_env(settings.extra_env))
     for tokenizer in sorted({m.tokenizer for m in catalog.models.values()}):
         encoder(tokenizer)  # load the tables now, not on the first customer's request
+    losses = LossBook(db)
     chat_service = ChatService(
         catalog,
         router,
@@ -79,6 +91,8 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         hold_timeout_s=settings.hold_timeout_s,
         stream_increment_tokens=settings.stream_increment_tokens,
         leases=LeaseKeeper(ledger, settings.hold_timeout_s),
+        default_max_tokens=settings.default_max_tokens,
+        losses=losses,
     )
     web = WebSearch.from_catalog(catalog, settings.extra_env)
     chat_service.addons = web.addon_for  # the web plugin
@@ -105,6 +119,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         nwc=auto_topup,
         media=build_media_services(settings, catalog, router, ledger, key_store, secret, db),
         web=web,
+        losses=losses,
     )
 
 
@@ -192,6 +207,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         *history.routes(services),
         *admin.routes(services),
         *admin_routes.routes(services),
+        *admin_losses.routes(services),
         *topup_api.routes(services),
         *nwc_api.routes(services),
         *embeddings_api.routes(services),

@@ -257,12 +257,26 @@ def ledger() -> None:
 
 @ledger.command("check")
 def ledger_check() -> None:
-    """Prove the ledger's invariants; exit 1 naming each broken one."""
+    """Prove the ledger's invariants; exit 1 naming each broken one.
+
+    Also shows the operator's losses: usage upstreams reported beyond what their customers
+    could be charged (never a fault of the ledger; listed by GET /admin/losses).
+    """
     db = prepare_database(_settings())
     try:
         report = db.read_sync(check_ledger)
     finally:
         db.close()
+    losses = report.losses
+    if losses.requests:
+        click.echo(
+            f"operator losses: {losses.requests} requests whose upstream reported more than was "
+            f"charged: ${format_usd(losses.unbilled)} unbilled at the sale price, "
+            f"${format_usd(losses.unbilled_cost)} at upstream cost"
+            + (f" ({losses.without_cost} of unknown cost)" if losses.without_cost else "")
+        )
+    else:
+        click.echo("operator losses: none")
     if report.ok:
         click.echo(f"ledger ok: {report.accounts} accounts, {report.transfers} transfers")
         return

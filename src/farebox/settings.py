@@ -44,6 +44,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return _setting(env, name, default, int, "a whole number")
 
 
+def _parse_positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _setting(env, name, default, _parse_positive, "a whole number of at least 1")
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return _setting(env, name, default, _parse_bool, "1/true/yes/on or 0/false/no/off")
 
@@ -64,6 +75,9 @@ class Settings:
     hold_timeout_s: float = 300.0
     sweep_interval_s: float = 5.0
     stream_increment_tokens: int = 256
+    # Output tokens a chat request without max_tokens is held for and capped at (each choice;
+    # never above the model's max_output or what the customer can pay for): see chat/caps.py.
+    default_max_tokens: int = 4096
     key_cache_ttl_s: float = 1.0
     log_content: bool = False
     db_threads: int = 4
@@ -87,6 +101,9 @@ class Settings:
             sweep_interval_s=_float(env, "FAREBOX_SWEEP_INTERVAL_S", cls.sweep_interval_s),
             stream_increment_tokens=_int(
                 env, "FAREBOX_STREAM_INCREMENT_TOKENS", cls.stream_increment_tokens
+            ),
+            default_max_tokens=_positive_int(
+                env, "FAREBOX_DEFAULT_MAX_TOKENS", cls.default_max_tokens
             ),
             key_cache_ttl_s=_float(env, "FAREBOX_KEY_CACHE_TTL_S", cls.key_cache_ttl_s),
             log_content=_bool(env, "FAREBOX_LOG_CONTENT", cls.log_content),

@@ -11,9 +11,8 @@ import orjson
 
 from farebox.anthropic.front_response import tool_input
 from farebox.errors import InvalidRequest
+from farebox.thinking import MIN_THINKING_BUDGET, fit_thinking
 
-MIN_THINKING_BUDGET = 1024
-"""Anthropic's smallest `thinking.budget_tokens`."""
 _EFFORT_BUDGET = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
 """OpenAI `reasoning_effort` -> a thinking budget (then kept below max_tokens)."""
 
@@ -26,21 +25,6 @@ def _max_tokens(openai: dict[str, Any], default: int) -> int:
     return default
 
 
-def _fit_thinking(body: dict[str, Any]) -> None:
-    """Keep an explicit thinking budget below max_tokens (the hold may have lowered it);
-    turn thinking off when no budget fits, rather than have the upstream refuse the call."""
-    thinking = body.get("thinking")
-    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
-        return
-    budget = thinking.get("budget_tokens")
-    limit = body["max_tokens"] - 1
-    if isinstance(budget, int) and budget > limit:
-        if limit < MIN_THINKING_BUDGET:
-            body["thinking"] = {"type": "disabled"}
-        else:
-            body["thinking"] = {**thinking, "budget_tokens": limit}
-
-
 def from_native(
     native: dict[str, Any], openai: dict[str, Any], upstream_model: str, stream: bool
 ) -> dict[str, Any]:
@@ -48,7 +32,7 @@ def from_native(
     body["model"] = upstream_model
     body["stream"] = stream
     body["max_tokens"] = _max_tokens(openai, int(native.get("max_tokens") or 1))
-    _fit_thinking(body)
+    fit_thinking(body, body["max_tokens"])
     return body
 
 
@@ -237,7 +221,7 @@ def _thinking(openai: dict[str, Any], body: dict[str, Any]) -> None:
         if budget is None:
             return
         body["thinking"] = {"type": "enabled", "budget_tokens": max(budget, MIN_THINKING_BUDGET)}
-    _fit_thinking(body)
+    fit_thinking(body, body["max_tokens"])
     if body["thinking"].get("type") != "disabled":
         body.pop("temperature", None)  # Anthropic refuses a temperature with thinking
         body.pop("top_k", None)

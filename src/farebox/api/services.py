@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from farebox.billing.losses import LossBook
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
 from farebox.db.database import Database
@@ -32,3 +33,4 @@ class Services:
     nwc: AutoTopup
     media: MediaServices
     web: WebSearch
+    losses: LossBook

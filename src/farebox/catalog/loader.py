@@ -48,7 +48,9 @@ _PROVIDER_KEYS = (
     "connect_timeout_s",
     "first_byte_timeout_s",
     "idle_timeout_s",
+    "max_tokens_field",
 )
+MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _MODEL_KEYS = (
     "name",
     "provider",
@@ -70,6 +72,7 @@ _MODEL_KEYS = (
     "voices",
     "max_input_chars",
     "dimensions",
+    "all_output_visible",
 )
 _REQUIRED_MODEL_KEYS = ("provider", "type", "context", "max_output", "date_added", "routes")
 _DEFAULT_TOKENIZER = "o200k_base"
@@ -172,12 +175,17 @@ def _provider(name: str, obj: JsonObject, env: Mapping[str, str], where: Where) 
         for key in ("connect_timeout_s", "first_byte_timeout_s", "idle_timeout_s")
         if key in obj
     }
+    cap_field = parse.string(obj.get("max_tokens_field", "max_tokens"), where, "max_tokens_field")
+    if cap_field not in MAX_TOKENS_FIELDS:
+        known = " or ".join(MAX_TOKENS_FIELDS)
+        raise where.error(f"must be {known}, got {cap_field!r}", "max_tokens_field")
     return ProviderConfig(
         name=name,
         kind=kind,
         base_url=base_url,
         api_key=(env.get(key_env) or None) if key_env else None,
         api_key_env=key_env,
+        max_tokens_field=cap_field,
         **timeouts,
     )
 
@@ -238,6 +246,9 @@ def _model(
         is_free=pricing.is_free,
         description=description,
         unit_prices=unit_prices,
+        all_output_visible=parse.boolean(
+            obj.get("all_output_visible", False), where, "all_output_visible"
+        ),
         **media.media_fields(obj, where),
     )
 

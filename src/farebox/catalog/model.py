@@ -73,6 +73,10 @@ class ProviderConfig:
     idle_timeout_s: float = 60.0
     api_key_env: str | None = None
     """The env var the key is read from (for "set X" hints); None if the provider needs no key."""
+    max_tokens_field: str = "max_tokens"
+    """Where an OpenAI-compatible upstream takes the output token cap: `max_tokens` (every such
+    server knows it) or `max_completion_tokens` (OpenAI's own API, which refuses `max_tokens`
+    for its reasoning models). farebox sends the cap in this field whichever the customer used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,11 @@ class CatalogModel:
     """Longest speech input accepted, in characters."""
     dimensions: int | None = None
     """An embedding model's vector size; set when it accepts a smaller `dimensions`."""
+    all_output_visible: bool = False
+    """True when every output token the upstream bills shows in the reply (no hidden reasoning):
+    a stream may then send the upstream a cap above what is held, as the meter sees every token
+    and cuts the stream when the customer cannot pay. False (the default, the safe rule): the
+    cap sent upstream never exceeds what is held when the call starts (see chat/caps.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,12 @@ def integer(value: object, where: Where, field: str, *, minimum: int = 0) -> int
     return value
 
 
+def boolean(value: object, where: Where, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise where.error(f"must be true or false, got {_kind(value)}", field)
+    return value
+
+
 def seconds(value: object, where: Where, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise where.error(f"must be a positive number of seconds, got {value!r}", field)

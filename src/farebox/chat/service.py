@@ -10,16 +10,12 @@ import orjson
 
 from farebox.billing.charge import Charge, RequestIds
 from farebox.billing.leases import LeaseKeeper
-from farebox.billing.pricing import (
-    TokenUsage,
-    output_cost,
-    quote_input_cost,
-    tokens_for_budget,
-    usage_cost,
-)
+from farebox.billing.losses import LossBook, loss_of
+from farebox.billing.pricing import TokenUsage, output_cost, quote_input_cost, usage_cost
 from farebox.billing.tokens import count_text, encoder
 from farebox.catalog.model import Catalog
 from farebox.chat.addons import RequestAddon
+from farebox.chat.caps import affordable_cap, asked_tokens, metered_past_hold, send_cap
 from farebox.chat.request import ChatCall, parse_chat
 from farebox.chat.stream import StreamRelay
 from farebox.chat.usage import usage_from_upstream, usage_payload
@@ -52,6 +48,8 @@ class ChatService:
         hold_timeout_s: float,
         stream_increment_tokens: int,
         leases: LeaseKeeper | None = None,
+        default_max_tokens: int = 4096,
+        losses: LossBook | None = None,
     ) -> None:
         self.catalog = catalog
         self.router = router
@@ -59,6 +57,8 @@ class ChatService:
         self.keys = keys
         self.hold_timeout_s = hold_timeout_s
         self.stream_increment_tokens = stream_increment_tokens
+        self.default_max_tokens = default_max_tokens  # FAREBOX_DEFAULT_MAX_TOKENS
+        self.losses = losses
         self._request_ids = RequestIds()
         self.leases = leases
         # Makes the addon a call needs (the web plugin's search), if any; set by app.py.
@@ -100,20 +100,25 @@ class ChatService:
             is_free_model=call.model.is_free,
         )
         charge = self._charge(key)
+        asked = asked_tokens(call, self.default_max_tokens)
+        if metered_past_hold(call):
+            # Every output token shows in the stream: hold a first increment, send the whole cap,
+            # and let the meter extend the hold (or cut the stream) as the output arrives.
+            first = min(self.stream_increment_tokens, asked * call.n)
+            await charge.open(input_nanos + output_cost(prices, first), minimum)
+            cap = asked
+        else:
+            # Output the meter may not see, or a reply that cannot be cut short: hold the whole
+            # cap, lowered to what the customer can pay for rather than refused.
+            held = await charge.open(input_nanos + output_cost(prices, asked * call.n), minimum)
+            cap = affordable_cap(prices, held - input_nanos, asked, call.n)
+        send_cap(call, cap)
         if call.stream:
-            return await self._stream(call, charge, input_nanos, minimum, query)
-        return await self._complete(call, charge, input_nanos, minimum, query)
+            return await self._stream(call, charge, input_nanos, cap * call.n, query)
+        return await self._complete(call, charge, query)
 
-    async def _complete(
-        self, call: ChatCall, charge: Charge, input_nanos: int, minimum: int, query: QueryRecord
-    ) -> ChatResult:
+    async def _complete(self, call: ChatCall, charge: Charge, query: QueryRecord) -> ChatResult:
         prices = call.model.price
-        per_choice = call.max_tokens or call.model.max_output
-        held = await charge.open(input_nanos + output_cost(prices, per_choice * call.n), minimum)
-        affordable = tokens_for_budget(prices.output, held - input_nanos) // call.n
-        if affordable < per_choice:
-            # Cap the answer to what the customer can pay for rather than refuse it.
-            call.body[call.max_tokens_field] = max(affordable, 1)
         try:
             if call.addon is not None:
                 await call.addon.prepare(call)
@@ -139,7 +144,7 @@ class ChatService:
             prompt_tokens=call.prompt_tokens,
             completion_tokens=_completion_tokens(call, body),
         )
-        cost = usage_cost(prices, usage) + call.extra_cost
+        worth = usage_cost(prices, usage) + call.extra_cost
         record = QueryRecord(
             model=query.model,
             input_count=usage.prompt_tokens,
@@ -149,23 +154,21 @@ class ChatService:
             is_online=query.is_online,
             is_free_model=query.is_free_model,
         )
-        if cost > charge.held:  # the upstream counted more than we held for: hold the rest
-            short = cost - charge.held
-            await charge.extend(short, short, cost, encode_recovery(record))
-        cost = min(cost, charge.held)
+        if worth > charge.held:  # the upstream counted more than we held for: hold the rest
+            short = worth - charge.held
+            await charge.extend(short, short, worth, encode_recovery(record))
+        cost = min(worth, charge.held)
         charge.settle(cost, record)
+        if worth > cost and self.losses is not None:
+            await self.losses.record(loss_of(charge, call.model, usage, worth, cost))
         body["usage"] = usage_payload(usage, cost, reported if isinstance(reported, dict) else None)
         if call.addon is not None:
             call.addon.decorate(body)
         return ChatResult(body=orjson.dumps(body), cost_nanos=cost, request_id=charge.request_id)
 
     async def _stream(
-        self, call: ChatCall, charge: Charge, input_nanos: int, minimum: int, query: QueryRecord
+        self, call: ChatCall, charge: Charge, input_nanos: int, max_total: int, query: QueryRecord
     ) -> ChatResult:
-        prices = call.model.price
-        limit = (call.max_tokens or call.model.max_output) * call.n
-        first = min(self.stream_increment_tokens, limit)
-        await charge.open(input_nanos + output_cost(prices, first), minimum)
         try:
             if call.addon is not None:
                 await call.addon.prepare(call)
@@ -173,7 +176,16 @@ class ChatService:
         except BaseException:
             charge.void()
             raise
-        relay = StreamRelay(call, charge, reply, input_nanos, self.stream_increment_tokens, query)
+        relay = StreamRelay(
+            call,
+            charge,
+            reply,
+            input_nanos,
+            self.stream_increment_tokens,
+            query,
+            max_total=max_total,
+            losses=self.losses,
+        )
         events = relay.events()
         if call.addon is not None:
             events = call.addon.wrap(events)

@@ -19,12 +19,14 @@ from typing import Any
 import orjson
 
 from farebox.billing.charge import Charge
+from farebox.billing.losses import LossBook, loss_of
 from farebox.billing.pricing import TokenUsage, output_cost, tokens_for_budget, usage_cost
 from farebox.billing.tokens import encoder
 from farebox.chat.meter import OutputMeter, delta_texts, utf8_length
 from farebox.chat.request import ChatCall
 from farebox.chat.sse import DONE, DONE_EVENT, SseSplitter, data_event, event_data
 from farebox.chat.usage import usage_from_upstream, usage_payload
+from farebox.ledger.losses import OperatorLoss
 from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import QueryRecord
 from farebox.providers.base import UpstreamReply
@@ -61,6 +63,8 @@ class StreamRelay:
         input_nanos: int,
         increment_tokens: int,
         query: QueryRecord,
+        max_total: int,
+        losses: LossBook | None = None,
     ) -> None:
         self.call = call
         self.charge = charge
@@ -70,8 +74,8 @@ class StreamRelay:
         self.query = query
         self.prices = call.model.price
         self.meter = OutputMeter(encoder(call.model.tokenizer))
-        limit = call.max_tokens if call.max_tokens is not None else call.model.max_output
-        self.max_total = limit * call.n
+        self.max_total = max_total  # the output the upstream was capped at, all choices
+        self.losses = losses
         self.exhausted = False
         self._extension: asyncio.Task[None] | None = None
         self._meta: dict[str, Any] = {}
@@ -274,6 +278,9 @@ class StreamRelay:
             usage = self._final_usage(upstream_usage if complete else None, upstream_usage)
             await self._cover(usage)
             cost = self._settle(usage)
+            loss = self._loss(usage, cost)
+            if loss is not None and self.losses is not None:
+                await self.losses.record(loss)
             # The end goes out in one write: our usage chunk, the upstream's error if any, DONE.
             yield (
                 b"".join(
@@ -288,7 +295,10 @@ class StreamRelay:
             if not self.charge.settled:
                 # The customer went away (or something failed): bill what was delivered.
                 self._count_relayed(unparsed)
-                self._settle(self._final_usage(None, upstream_usage))
+                usage = self._final_usage(None, upstream_usage)
+                loss = self._loss(usage, self._settle(usage))
+                if loss is not None and self.losses is not None:
+                    self.losses.record_soon(loss)  # the stream is closing: cannot wait here
             self.reply.close()
 
     def _count_relayed(self, relayed: list[bytes]) -> None:
@@ -335,6 +345,11 @@ class StreamRelay:
         if short > 0:
             recorded, recovery = self._progress()
             await self.charge.extend(short, short, recorded, recovery)
+
+    def _loss(self, usage: TokenUsage, cost: int) -> OperatorLoss | None:
+        """The operator's loss when the usage was worth more than the customer was charged."""
+        worth = usage_cost(self.prices, usage) + self.call.extra_cost
+        return loss_of(self.charge, self.call.model, usage, worth, cost) if worth > cost else None
 
     def _settle(self, usage: TokenUsage) -> int:
         cost = min(usage_cost(self.prices, usage) + self.call.extra_cost, self.charge.held)

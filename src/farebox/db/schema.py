@@ -115,6 +115,30 @@ queries = Table(
     Index("ix_queries_key_time", "key_id", "created_at"),
 )
 
+# Operator losses: requests whose upstream reported usage costing more than the customer could
+# be charged (the customer is charged at most what was held). Written only when that happens,
+# never on the ledger's path: the ledger stays exact, and this is the operator's record of what
+# it paid for and could not bill. Money columns as everywhere; `upstream_cost` and
+# `unbilled_cost` are null when the catalog knows no upstream cost for the model.
+operator_losses = Table(
+    "operator_losses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False, unique=True),
+    Column("account_id", String(64), nullable=False),
+    Column("key_id", String(32), nullable=True),
+    Column("model", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("sale_value", BigInteger, nullable=False),  # the reported usage at the sale price
+    Column("charged", BigInteger, nullable=False),  # what the customer was charged (<= held)
+    Column("unbilled", BigInteger, nullable=False),  # sale_value - charged
+    Column("upstream_cost", BigInteger, nullable=True),  # the reported usage at upstream cost
+    Column("unbilled_cost", BigInteger, nullable=True),  # the unbilled part at upstream cost
+    Index("ix_operator_losses_time", "created_at"),
+)
+
 # Small key/value store for instance-wide values (the generated secret key, for one).
 meta = Table(
     "meta",

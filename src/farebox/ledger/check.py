@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select
 
 from farebox.db.schema import accounts, api_keys, holds, queries, transfers
+from farebox.ledger.losses import LossTotals, loss_totals
 from farebox.ledger.types import (
     DEBITS_MUST_NOT_EXCEED_CREDITS,
     PENDING,
@@ -22,6 +23,9 @@ class CheckReport:
     accounts: int = 0
     transfers: int = 0
     problems: list[str] = field(default_factory=list)
+    # What upstreams reported beyond what their customers were charged (ledger/losses.py): the
+    # operator's, not a fault of the ledger, which never posts more than a request held.
+    losses: LossTotals = field(default_factory=LossTotals)
 
     @property
     def ok(self) -> bool:
@@ -123,6 +127,7 @@ def check_ledger(conn: Connection) -> CheckReport:
         report.problems.append(f"sum of debits pending {totals[0]} != credits pending {totals[2]}")
     _check_keys(conn, report, posted_by_key, open_holds)
     _check_history(conn, report, query_posted)
+    report.losses = loss_totals(conn)
     return report
 
 

@@ -23,6 +23,12 @@ class OpenAICompatible:
     ) -> H1Reply:
         payload = dict(body)
         payload["model"] = upstream_model
+        # The token cap (the chat pipeline always sets one) in the field this upstream honours.
+        completion_cap = payload.pop("max_completion_tokens", None)
+        plain_cap = payload.pop("max_tokens", None)
+        cap = completion_cap if completion_cap is not None else plain_cap
+        if cap is not None:
+            payload[self.config.max_tokens_field] = cap
         if stream:
             options = dict(payload.get("stream_options") or {})
             options["include_usage"] = True

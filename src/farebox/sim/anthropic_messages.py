@@ -15,6 +15,12 @@ What it answers:
 - with `thinking` enabled or adaptive, a thinking block first, signed; `display: "omitted"` sends
   it empty with the same signature. The prompt `REDACTED_TRIGGER` adds a redacted_thinking block.
   Thinking blocks sent back must carry a valid signature (empty text is fine), as Anthropic checks.
+- reasoning (`sim.reasoning_tokens=N`): the model thinks N tokens, billed in `output_tokens`
+  but never shown in full, as Claude's summarized thinking: with `thinking` on, the thinking
+  block carries its short summary; with it off, the thinking is hidden entirely (a model that
+  always reasons). It stops at `thinking.budget_tokens` (when enabled) and at `max_tokens`,
+  which bounds thinking and answer together (`stop_reason: "max_tokens"` when the answer is cut).
+  `sim.ignore_cap=true` ignores both (an upstream billing beyond what it was sent).
 - usage: `input_tokens` counts the text of system, messages and tools (o200k); the prefix up to
   the last `cache_control` breakpoint is written to the cache the first time
   (`cache_creation_input_tokens`) and read after (`cache_read_input_tokens`).
@@ -307,6 +313,7 @@ class Reply:
     block_tokens: list[int]
     stop_reason: str
     usage: dict[str, int]
+    hidden_tokens: int = 0  # billed thinking no block shows: time before the first block
 
 
 def _answer(state: SimState, sim: AnthropicSimState, body: dict[str, Any], faults: Faults) -> Reply:
@@ -315,15 +322,23 @@ def _answer(state: SimState, sim: AnthropicSimState, body: dict[str, Any], fault
     blocks: list[dict[str, Any]] = []
     counts: list[int] = []
     thinking = _dict(body.get("thinking"))
-    if thinking.get("type") in ("enabled", "adaptive"):
+    thinks = thinking.get("type") in ("enabled", "adaptive")
+    max_tokens: int = body["max_tokens"]
+    thought_tokens = _reasoning(faults, thinking, max_tokens)
+    hidden = 0  # billed thinking that no block shows
+    if thinks:
         thought = state.textgen.complete("Thinking about " + prompt, THINKING_TOKENS).text
         shown = "" if thinking.get("display") == "omitted" else thought
         blocks.append({"type": "thinking", "thinking": shown, "signature": sign(thought)})
-        counts.append(tok.count(thought))
+        counts.append(tok.count(thought) if thought_tokens is None else thought_tokens)
         if REDACTED_TRIGGER in prompt:
             blocks.append({"type": "redacted_thinking", "data": _redacted_data(prompt)})
             counts.append(THINKING_TOKENS)
-    budget = body["max_tokens"] - sum(counts)
+    elif thought_tokens is not None:
+        hidden = thought_tokens
+    budget = max_tokens - sum(counts) - hidden
+    if faults.ignore_cap:
+        budget = 1 << 30
     tool = _chosen_tool(body, faults, prompt)
     if tool is not None:
         arguments = _tool_input(tool, prompt)
@@ -355,8 +370,23 @@ def _answer(state: SimState, sim: AnthropicSimState, body: dict[str, Any], fault
                 counts[-1] = tok.count(cut)
                 stop = "stop_sequence:" + sequence
                 break
-    usage = {**_usage(sim, tok, body), "output_tokens": sum(counts)}
-    return Reply(f"msg_sim{state.next_id():012x}", body["model"], blocks, counts, stop, usage)
+    usage = {**_usage(sim, tok, body), "output_tokens": sum(counts) + hidden}
+    reply_id = f"msg_sim{state.next_id():012x}"
+    return Reply(reply_id, body["model"], blocks, counts, stop, usage, hidden)
+
+
+def _reasoning(faults: Faults, thinking: dict[str, Any], max_tokens: int) -> int | None:
+    """Thinking tokens billed in reasoning mode (None when the mode is off): as many as asked,
+    at most the enabled thinking budget and `max_tokens` (unless the cap is ignored)."""
+    if faults.reasoning_tokens is None:
+        return None
+    if faults.ignore_cap:
+        return faults.reasoning_tokens
+    limit = max_tokens
+    budget = thinking.get("budget_tokens")
+    if thinking.get("type") == "enabled" and isinstance(budget, int):
+        limit = min(limit, budget)
+    return min(faults.reasoning_tokens, limit)
 
 
 def _stop(reply: Reply) -> tuple[str, str | None]:
@@ -396,7 +426,8 @@ def _block_events(
         start_block = {"type": "thinking", "thinking": "", "signature": ""}
         pieces = tok.pieces(block["thinking"])
         deltas = [({"type": "thinking_delta", "thinking": p}, n) for p, n in pieces]
-        hidden = 0 if pieces else tokens  # omitted thinking: its time passes before the signature
+        # thinking not shown (omitted, or beyond its summary): its time passes before the signature
+        hidden = max(tokens - sum(n for _, n in pieces), 0)
         deltas.append(({"type": "signature_delta", "signature": block["signature"]}, hidden))
     elif kind == "tool_use":
         start_block = {**block, "input": {}}
@@ -509,6 +540,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         k.lower(): v for k, v in request.headers.items() if k.lower().startswith("anthropic")
     }
     sim.recent.append(({**headers, "query": request.query_string}, body))
+    state.receive(ENDPOINT, body)
     try:
         _validate(body)
     except BadRequest as exc:
@@ -516,7 +548,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
     reply = _answer(state, sim, body, faults)
     timing = pace(state.config, faults)
     if body.get("stream") is True:
-        return await _stream(request, state, reply, faults, timing)
+        return await _stream(
+            request, state, reply, faults, timing.after_hidden(reply.hidden_tokens)
+        )
     delay = timing.body_delay_s(reply.usage["output_tokens"])
     if delay:
         await asyncio.sleep(delay)

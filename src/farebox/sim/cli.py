@@ -13,6 +13,7 @@ Endpoints (OpenAI wire format, also under /sim/<faults>/):
   POST /v1/chat/completions  stream or not, tools; text = the prompt's words
   GET  /v1/models
   GET  /health   GET /sim/stats   POST /sim/reset
+  GET  /sim/requests[?endpoint=messages&last=N]  the last chat request bodies received
 \b
 Faults, per request in the body or per base URL as a path prefix:
   {"sim": {"status": 429, "output_tokens": 5}}
@@ -26,6 +27,9 @@ Faults, per request in the body or per base URL as a path prefix:
   output_tokens=<n>  tool_call=true  usage=false  latency_ms  ttft_ms  tps
   job_ms=<n>  job_fail=true  a queued (fal) job runs n ms / ends in failure
   report_ms=<n>         a transcription reports n ms of audio, whatever it decoded
+  reasoning_tokens=<n>  a reasoning model: n hidden thinking tokens, billed in the usage,
+                        never streamed; the token cap (max_tokens) bounds thinking and answer
+  ignore_cap=true       the model ignores the token cap it is sent (bills beyond it)
 \b
 Media endpoints: POST /v1/embeddings, /v1/images/generations, /v1/images/edits,
   /v1/audio/transcriptions, /v1/audio/speech (OpenAI); /v1/listen, /v1/speak (Deepgram);

@@ -1,4 +1,5 @@
-"""The simulator's own endpoints: `GET /health`, `GET /sim/stats`, `POST /sim/reset`."""
+"""The simulator's own endpoints: `GET /health`, `GET /sim/stats`, `GET /sim/requests`,
+`POST /sim/reset`."""
 
 from __future__ import annotations
 
@@ -18,14 +19,32 @@ async def stats(request: web.Request) -> web.Response:
     return json_response(request.app[SIM_STATE].stats.snapshot())
 
 
+async def received(request: web.Request) -> web.Response:
+    """The last chat request bodies received, oldest first: `{"data": [{"endpoint", "body"}]}`;
+    `?endpoint=messages` keeps one endpoint's, `?last=N` the last N."""
+    state = request.app[SIM_STATE]
+    endpoint = request.query.get("endpoint")
+    raw_last = request.query.get("last", "")
+    last = int(raw_last) if raw_last.isascii() and raw_last.isdigit() and len(raw_last) < 6 else 0
+    rows = [
+        {"endpoint": name, "body": body}
+        for name, body in state.received
+        if endpoint is None or name == endpoint
+    ]
+    return json_response({"data": rows[-last:] if last else rows})
+
+
 async def reset(request: web.Request) -> web.Response:
-    """Clear the counts (and with them every `fail_first` progress)."""
-    request.app[SIM_STATE].stats.reset()
+    """Clear the counts (and with them every `fail_first` progress) and the bodies kept."""
+    state = request.app[SIM_STATE]
+    state.stats.reset()
+    state.received.clear()
     return json_response({"status": "reset"})
 
 
 ROUTES: tuple[web.RouteDef, ...] = (
     web.get("/health", health),
     web.get("/sim/stats", stats, allow_head=False),
+    web.get("/sim/requests", received, allow_head=False),
     web.post("/sim/reset", reset),
 )

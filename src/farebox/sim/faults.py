@@ -38,6 +38,8 @@ class Faults:
     job_ms: float | None = None
     job_fail: bool | None = None
     report_ms: float | None = None
+    reasoning_tokens: int | None = None
+    ignore_cap: bool | None = None
 
     def merged(self, over: Faults) -> Faults:
         """These options with every option set in `over` replacing ours."""
@@ -123,6 +125,8 @@ _KEYS: Mapping[str, tuple[str, Callable[[object], object]]] = {
     "job_ms": ("job_ms", _to_ms),
     "job_fail": ("job_fail", _to_bool),
     "report_ms": ("report_ms", _to_ms),
+    "reasoning_tokens": ("reasoning_tokens", _to_count),
+    "ignore_cap": ("ignore_cap", _to_bool),
 }
 
 FAULT_KEYS: tuple[str, ...] = tuple(_KEYS)

@@ -26,6 +26,13 @@ class Pace:
     ttft_s: float
     tokens_per_second: float
 
+    def after_hidden(self, tokens: int) -> Pace:
+        """The pace of a stream whose first `tokens` are generated but never sent (hidden
+        reasoning): they take their time before the first token."""
+        if not tokens or not self.tokens_per_second:
+            return self
+        return Pace(self.ttft_s + tokens / self.tokens_per_second, self.tokens_per_second)
+
     def body_delay_s(self, tokens: int) -> float:
         """Time a non-streamed answer of `tokens` takes after its headers would have gone."""
         gen = tokens / self.tokens_per_second if self.tokens_per_second else 0.0

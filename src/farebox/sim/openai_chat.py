@@ -5,6 +5,14 @@ Usage: `prompt_tokens` = 3 (reply priming) + for each message 3 + the tokens of 
 arguments; tool definitions are not counted. `completion_tokens` = the tokens of the emitted text
 (see `farebox.sim.textgen`), or for a tool call those of the function name plus its arguments;
 streamed chunks carry pieces whose token counts add up to it.
+
+Reasoning (`sim.reasoning_tokens=N`): the model first thinks N hidden tokens, as OpenAI's
+reasoning models do: they never appear in the reply or the stream (only as time before the first
+token), and count in `completion_tokens` and `completion_tokens_details.reasoning_tokens`. The cap
+(`max_completion_tokens`, else `max_tokens`) bounds thinking and answer together: the thinking
+stops at the cap and the answer gets what is left (`finish_reason: "length"` when cut).
+`sim.ignore_cap=true` makes the model ignore the cap (an upstream billing beyond what it was sent,
+for operator-loss tests). Every request body is kept for `GET /sim/requests`.
 """
 
 from __future__ import annotations
@@ -68,7 +76,8 @@ class Answer:
     created: int
     model: str
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # reasoning included
+    reasoning_tokens: int
     text: Completion | None
     tool: ToolCall | None
     finish_reason: str
@@ -86,6 +95,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json_object(request)
     if isinstance(body, web.Response):
         return body
+    state.receive(ENDPOINT, body)
     try:
         faults = parse_prefix(prefix).merged(parse_body(body.get("sim")))
         _validate(body)
@@ -99,6 +109,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     answer = _answer(state, body, faults)
     timing = pace(state.config, faults)
     if body.get("stream") is True:
+        timing = timing.after_hidden(answer.reasoning_tokens)
         options = body.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         return await _stream(request, answer, faults, timing, wants_usage and answer.usage_allowed)
@@ -134,6 +145,11 @@ def _answer(state: SimState, body: dict[str, Any], faults: Faults) -> Answer:
     prompt = _prompt_text(messages)
     text: Completion | None = None
     call: ToolCall | None = None
+    asked: int | None = body.get("max_completion_tokens") or body.get("max_tokens")
+    cap = None if faults.ignore_cap else asked
+    thinking = faults.reasoning_tokens or 0
+    reasoning = thinking if cap is None else min(thinking, cap)
+    room = None if cap is None else cap - reasoning
     function = _chosen_function(body, faults)
     if function is not None:
         name = str(function["name"])
@@ -144,11 +160,10 @@ def _answer(state: SimState, body: dict[str, Any], faults: Faults) -> Answer:
         used = call.name_tokens + sum(n for _, n in call.argument_pieces)
         finish = "tool_calls"
     else:
-        cap: int | None = body.get("max_completion_tokens") or body.get("max_tokens")
         natural = state.config.default_output_tokens
         if faults.output_tokens is not None:
             natural = faults.output_tokens
-        limit = natural if cap is None else min(cap, natural)
+        limit = natural if room is None else min(room, natural)
         text = state.textgen.complete(prompt, limit)
         used = text.tokens
         finish = "length" if limit < natural else "stop"
@@ -157,7 +172,8 @@ def _answer(state: SimState, body: dict[str, Any], faults: Faults) -> Answer:
         created=int(time.time()),
         model=body["model"],
         prompt_tokens=_prompt_tokens(tok, messages),
-        completion_tokens=used,
+        completion_tokens=reasoning + used,
+        reasoning_tokens=reasoning,
         text=text,
         tool=call,
         finish_reason=finish,
@@ -237,7 +253,10 @@ def _usage(answer: Answer) -> dict[str, Any]:
         "completion_tokens": answer.completion_tokens,
         "total_tokens": answer.prompt_tokens + answer.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": answer.reasoning_tokens,
+            "audio_tokens": 0,
+        },
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import deque
+from typing import Any
 
 from aiohttp import web
 
@@ -12,11 +14,16 @@ from farebox.sim.stats import SimStats
 from farebox.sim.textgen import TextGen
 from farebox.sim.tokens import Tokenizer
 
+RECEIVED_BODIES = 4096
+"""How many chat request bodies a simulator keeps (enough for a 200-request test, and small)."""
+
 
 class SimState:
-    """Config, counters, the random source for `fault_rate`, the tokenizer and id sequence."""
+    """Config, counters, the random source for `fault_rate`, the tokenizer and id sequence, and
+    the last chat request bodies received (`GET /sim/requests`, for tests that check what an
+    upstream was sent)."""
 
-    __slots__ = ("_ids", "config", "rng", "stats", "textgen", "tokenizer")
+    __slots__ = ("_ids", "config", "received", "rng", "stats", "textgen", "tokenizer")
 
     def __init__(self, config: SimConfig, tokenizer: Tokenizer | None = None) -> None:
         self.config = config
@@ -25,6 +32,11 @@ class SimState:
         self.tokenizer = tokenizer or Tokenizer()
         self.textgen = TextGen(self.tokenizer)
         self._ids = itertools.count(1)
+        self.received: deque[tuple[str, dict[str, Any]]] = deque(maxlen=RECEIVED_BODIES)
+
+    def receive(self, endpoint: str, body: dict[str, Any]) -> None:
+        """Keep a chat request's body (the last RECEIVED_BODIES of them)."""
+        self.received.append((endpoint, body))
 
     def next_id(self) -> int:
         """A number unique within this simulator, for response and tool-call ids."""
