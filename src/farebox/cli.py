@@ -60,6 +60,14 @@ def main() -> None:
 )
 @click.option("--database-url", default=None, help="Overrides FAREBOX_DATABASE_URL.")
 @click.option("--catalog", default=None, help="Operator catalog file (overrides FAREBOX_CATALOG).")
+@click.option(
+    "--default-max-tokens",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Output tokens a chat request without max_tokens is sent and held for, per choice "
+    "(overrides FAREBOX_DEFAULT_MAX_TOKENS, default 4096; never above the model's max output "
+    "or what the customer can pay for).",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def serve(
     host: str,
@@ -68,6 +76,7 @@ def serve(
     demo: bool,
     database_url: str | None,
     catalog: str | None,
+    default_max_tokens: int | None,
     log_level: str,
 ) -> None:
     """Run the gateway. Migrations run at start."""
@@ -75,6 +84,8 @@ def serve(
         os.environ["FAREBOX_DATABASE_URL"] = database_url
     if catalog:
         os.environ["FAREBOX_CATALOG"] = catalog
+    if default_max_tokens:
+        os.environ["FAREBOX_DEFAULT_MAX_TOKENS"] = str(default_max_tokens)
     settings = _settings().with_overrides(host=host, port=port, workers=workers)
     if demo:
         asyncio.run(_serve_demo(enable_dev_wallet(settings), log_level))

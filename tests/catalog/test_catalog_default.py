@@ -61,6 +61,19 @@ def test_providers_are_real_services(catalog: Catalog) -> None:
     )
 
 
+VISIBLE = {
+    "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "llama-3.3-70b",
+    "llama-4-maverick", "llama-4-scout", "kimi-k2", "qwen3-235b-a22b-2507", "qwen3-coder",
+}  # fmt: skip
+
+
+def test_only_models_without_reasoning_are_marked_all_output_visible(catalog: Catalog) -> None:
+    # Every other model (GPT-5, o-series, Claude, Gemini 2.5, DeepSeek, gpt-oss, Qwen3 32B,
+    # GLM, Grok, Kimi K2.5) can think: its streams hold the whole cap sent upstream.
+    assert {m.id for m in catalog.models.values() if m.all_output_visible} == VISIBLE
+    assert catalog.providers["openai"].max_tokens_field == "max_completion_tokens"
+
+
 def test_api_keys_come_from_env(at: datetime) -> None:
     catalog = load_catalog(env={"OPENAI_API_KEY": "sk-test", "GROQ_API_KEY": ""}, at=at)
     assert catalog.providers["openai"].api_key == "sk-test"

@@ -141,6 +141,19 @@ def test_unit_prices_are_loaded(doc: dict[str, Any], at: datetime) -> None:
     assert dict(catalog_from_dict(doc, {}, at=at).models["beta"].unit_prices) == {}
 
 
+def test_output_visibility_and_the_cap_field_default_to_the_safe_choices(
+    doc: dict[str, Any], at: datetime
+) -> None:
+    catalog = catalog_from_dict(doc, {}, at=at)
+    assert catalog.models["alpha"].all_output_visible is False  # unmarked: may hide output
+    assert catalog.providers["up"].max_tokens_field == "max_tokens"
+    doc["models"]["alpha"]["all_output_visible"] = True
+    doc["providers"]["up"]["max_tokens_field"] = "max_completion_tokens"
+    catalog = catalog_from_dict(doc, {}, at=at)
+    assert catalog.models["alpha"].all_output_visible is True
+    assert catalog.providers["up"].max_tokens_field == "max_completion_tokens"
+
+
 def test_comment_keys_are_ignored(doc: dict[str, Any], at: datetime) -> None:
     doc["_comment"] = "hello"
     doc["models"]["alpha"]["_note"] = "x"
@@ -193,6 +206,12 @@ BAD = [
     ("providers.up.base_url", "api.example.com", ["provider 'up'", "field 'base_url'"]),
     ("providers.up.idle_timeout_s", 0, ["provider 'up'", "field 'idle_timeout_s'"]),
     ("providers.up.base_url", _DELETE, ["provider 'up'", "field 'base_url'", "required"]),
+    (
+        "providers.up.max_tokens_field",
+        "max_output_tokens",
+        ["field 'max_tokens_field'", "'max_output_tokens'"],
+    ),
+    ("models.alpha.all_output_visible", "yes", ["field 'all_output_visible'", "true or false"]),
     ("version", 2, ["field 'version'"]),
     ("remove", ["alpha"], ["field 'remove'", "unknown field"]),  # only valid in an override
 ]
