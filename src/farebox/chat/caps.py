@@ -17,9 +17,10 @@ So every chat call is sent a cap, and:
   customer cannot pay for more (the upstream then bills no more than it sent).
 
 A lowered cap also lowers a reasoning budget the request carries (Anthropic's `thinking`, as
-LiteLLM accepts it, and OpenRouter's `reasoning.max_tokens`), since a budget at or above the cap
-is refused, or worth nothing; an Anthropic route fits its own request the same way
-(anthropic/upstream_request.py).
+LiteLLM accepts it, and OpenRouter's `reasoning.max_tokens`; see farebox/thinking.py), since a
+budget at or above the cap is refused, or worth nothing; an Anthropic route fits its own request
+the same way. An OpenAI-compatible upstream gets the cap in the field its provider's catalog entry
+names (`max_tokens_field`), whichever field the customer used (providers/openai_compat.py).
 """
 
 from __future__ import annotations

@@ -48,7 +48,8 @@ class ChatService:
         hold_timeout_s: float,
         stream_increment_tokens: int,
         leases: LeaseKeeper | None = None,
-        default_max_tokens: int = 4096,
+        *,
+        default_max_tokens: int,
         losses: LossBook | None = None,
     ) -> None:
         self.catalog = catalog
