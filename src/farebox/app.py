@@ -51,6 +51,8 @@ from farebox.ledger.service import Ledger, Sweeper
 from farebox.modalities.services import build_media_services
 from farebox.nwc.auto import AutoTopup, AutoTopupConfig
 from farebox.nwc.wallet import NostrWallet
+from farebox.pay402.build import build_pay_per_request
+from farebox.pay402.config import Pay402Config
 from farebox.payments.config import PaymentsConfig, build_topups
 from farebox.payments.poller import Reconciler
 from farebox.providers.breaker import RoutingPolicy
@@ -120,6 +122,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         media=build_media_services(settings, catalog, router, ledger, key_store, secret, db),
         web=web,
         losses=losses,
+        pay402=build_pay_per_request(Pay402Config.from_env(settings.extra_env), db, topups, secret),
     )
 
 

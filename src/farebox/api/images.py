@@ -1,4 +1,5 @@
-"""POST /v1/images/generations (JSON, PPQ's parameters) and POST /v1/images/edits (multipart)."""
+"""POST /v1/images/generations (JSON, PPQ's parameters) and POST /v1/images/edits (multipart).
+With no API key both are paid per request over HTTP 402 (api/pay402.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api.paid import paid_response
-from farebox.api.requests import read_json, require_key
+from farebox.api.pay402 import buyer_for, key_or_keyless
+from farebox.api.requests import read_json
 from farebox.api.services import Services
 from farebox.api.uploads import read_multipart
+from farebox.images.service import ImageOrder
+from farebox.pay402.types import Offer
 
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
+GENERATIONS = "/v1/images/generations"
+EDITS = "/v1/images/edits"
+
+
+def _offer(endpoint: str, order: ImageOrder) -> Offer:
+    n = order.call.job.n
+    what = f"{n} image{'s' if n > 1 else ''} from {order.call.model.id}"
+    return Offer(endpoint, order.price, f"POST {endpoint} ({what})")
 
 
 def routes(services: Services) -> list[Route]:
@@ -19,13 +31,17 @@ def routes(services: Services) -> list[Route]:
     media = services.media
 
     async def generations(request: Request) -> Response:
-        key = await services.keys.authenticate(require_key(request))
+        key = await key_or_keyless(services, request)
         body = await read_json(request, limit)
+        order = media.images.read_generation(body)
+        buyer, headers = await buyer_for(services, request, key, _offer(GENERATIONS, order))
         base = media.base_url(str(request.base_url))
-        return paid_response(await media.images.generate(key, body, base))
+        result = await media.images.run(buyer, order, base)
+        result.headers.update(headers)
+        return paid_response(result)
 
     async def edits(request: Request) -> Response:
-        key = await services.keys.authenticate(require_key(request))
+        key = await key_or_keyless(services, request)
         upload = await read_multipart(request, MAX_IMAGE_BYTES)
         try:
             fields = {
@@ -37,12 +53,16 @@ def routes(services: Services) -> list[Route]:
             mask = await masks[0].read() if masks else None
         finally:
             await upload.close()
+        order = await media.images.read_edit(fields, image, mask)
+        buyer, headers = await buyer_for(services, request, key, _offer(EDITS, order))
         base = media.base_url(str(request.base_url))
-        return paid_response(await media.images.edit(key, fields, image, mask, base))
+        result = await media.images.run(buyer, order, base)
+        result.headers.update(headers)
+        return paid_response(result)
 
     return [
-        Route("/v1/images/generations", generations, methods=["POST"]),
+        Route(GENERATIONS, generations, methods=["POST"]),
         Route("/images/generations", generations, methods=["POST"]),
-        Route("/v1/images/edits", edits, methods=["POST"]),
+        Route(EDITS, edits, methods=["POST"]),
         Route("/images/edits", edits, methods=["POST"]),
     ]

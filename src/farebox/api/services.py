@@ -13,6 +13,7 @@ from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
 from farebox.modalities.services import MediaServices
 from farebox.nwc.auto import AutoTopup
+from farebox.pay402.service import PayPerRequest
 from farebox.payments.service import TopupService
 from farebox.providers.router import Router
 from farebox.search.web import WebSearch
@@ -34,3 +35,4 @@ class Services:
     media: MediaServices
     web: WebSearch
     losses: LossBook
+    pay402: PayPerRequest

@@ -1,4 +1,5 @@
-"""POST /v1/videos (submit a job) and GET /v1/videos/{id} (202 while running, 200 when done)."""
+"""POST /v1/videos (submit a job) and GET /v1/videos/{id} (202 while running, 200 when done).
+With no API key a submission is paid per request over HTTP 402 (api/pay402.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from farebox.api.pay402 import buyer_for, key_or_keyless
 from farebox.api.requests import read_json, require_key
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
 from farebox.money import format_usd
+from farebox.pay402.types import Offer
+
+SUBMIT = "/v1/videos"
 
 
 def routes(services: Services) -> list[Route]:
@@ -17,12 +22,16 @@ def routes(services: Services) -> list[Route]:
     media = services.media
 
     async def submit(request: Request) -> Response:
-        key = await services.keys.authenticate(require_key(request))
+        key = await key_or_keyless(services, request)
         body = await read_json(request, limit)
-        job, estimate = await media.videos.submit(key, body)
+        call = media.videos.read_submission(body)
+        what = f"POST {SUBMIT} ({call.job.seconds} s of {call.model.id})"
+        buyer, paid = await buyer_for(services, request, key, Offer(SUBMIT, call.quote, what))
+        job, estimate = await media.videos.submit(buyer, call)
         headers = {
             "x-farebox-cost": "0",  # charged when the job ends (GET shows the cost)
             "x-farebox-estimated-cost": format_usd(estimate),
+            **paid,
         }
         return JSONResponse(job, status_code=202, headers=headers)
 
@@ -34,7 +43,7 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(body, status_code=code, headers={"x-farebox-cost": format_usd(cost)})
 
     return [
-        Route("/v1/videos", submit, methods=["POST"]),
+        Route(SUBMIT, submit, methods=["POST"]),
         Route("/videos", submit, methods=["POST"]),
         Route("/v1/videos/{job_id}", status, methods=["GET"]),
         Route("/videos/{job_id}", status, methods=["GET"]),

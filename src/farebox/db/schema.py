@@ -23,7 +23,7 @@ accounts = Table(
     "accounts",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("kind", String(16), nullable=False),  # "customer" | "system"
+    Column("kind", String(16), nullable=False),  # "customer" | "system" | "pay402"
     Column("flags", Integer, nullable=False, default=0),
     Column("debits_pending", BigInteger, nullable=False, default=0),
     Column("debits_posted", BigInteger, nullable=False, default=0),
@@ -270,6 +270,27 @@ video_jobs = Table(
     Column("lease_until", Float, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Column("finished_at", Float, nullable=True),
+    # The history row's query_source when the job settles: "api", or the 402 scheme that paid.
+    Column("query_source", String(32), nullable=False, default="api"),
     Index("ix_video_jobs_due", "status", "next_poll_at"),
     Index("ix_video_jobs_account", "account_id"),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Pay per request (HTTP 402, pay402/): one row per Lightning payment presented as a credential,
+# keyed by its payment hash (the primary key makes the credit happen once across replicas). The
+# payment is credited to its own ledger account (kind "pay402", id in account_id), from which
+# requests are held and charged like any other; what is not delivered stays there for a retry
+# on the same endpoint until retry_until.
+pay402_credentials = Table(
+    "pay402_credentials",
+    metadata,
+    Column("payment_id", String(64), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("scheme", String(16), nullable=False),  # the scheme first presented: l402 | payment
+    Column("endpoint", String(128), nullable=False),
+    Column("price_nanos", BigInteger, nullable=False),  # credited (the price it was issued at)
+    Column("sats", BigInteger, nullable=False),
+    Column("paid_at", Float, nullable=False),  # first presented (and credited)
+    Column("retry_until", Float, nullable=False),
 )

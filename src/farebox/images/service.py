@@ -5,16 +5,17 @@ from __future__ import annotations
 import base64
 import dataclasses
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from farebox.catalog.model import Catalog, Route
 from farebox.errors import InvalidRequest, UpstreamError
 from farebox.images.inputs import checked_image, fetch_image
 from farebox.images.request import ImageCall, InputImage, read_image_call
-from farebox.keys.store import ApiKey
 from farebox.ledger.types import QueryRecord
 from farebox.media.store import MediaFile, MediaStore, new_gen_id
 from farebox.modalities.paid import (
+    Buyer,
     PaidResult,
     Payer,
     call_capability,
@@ -24,6 +25,20 @@ from farebox.modalities.paid import (
 )
 from farebox.net.ssrf import FetchPolicy
 from farebox.providers.router import Router
+
+
+@dataclass(frozen=True)
+class ImageOrder:
+    """A validated, priced image request (`call.quote` is its exact price) and its input
+    images as read so far (an `image_url` is fetched only once the request is paid for)."""
+
+    call: ImageCall
+    image: InputImage | None = None
+    mask: InputImage | None = None
+
+    @property
+    def price(self) -> int:
+        return self.call.quote
 
 
 class ImageService:
@@ -49,25 +64,15 @@ class ImageService:
         require_type(model, "image", endpoint=endpoint)
         return model
 
-    async def generate(
-        self, key: ApiKey, body: dict[str, Any], base_url: str, source: str = "api"
-    ) -> PaidResult:
-        """POST /v1/images/generations (JSON)."""
+    def read_generation(self, body: dict[str, Any]) -> ImageOrder:
+        """Validate and price POST /v1/images/generations (JSON) before any money moves."""
         model = self._model(body, "/v1/images/generations")
-        call = read_image_call(body, model, edit=False)
-        image = await fetch_image(call.image_url, self.fetch_policy) if call.image_url else None
-        return await self._run(key, call, image, None, base_url, source)
+        return ImageOrder(read_image_call(body, model, edit=False))
 
-    async def edit(
-        self,
-        key: ApiKey,
-        fields: dict[str, Any],
-        image: bytes | None,
-        mask: bytes | None,
-        base_url: str,
-        source: str = "api",
-    ) -> PaidResult:
-        """POST /v1/images/edits (multipart: image, prompt, model, ...)."""
+    async def read_edit(
+        self, fields: dict[str, Any], image: bytes | None, mask: bytes | None
+    ) -> ImageOrder:
+        """Validate and price POST /v1/images/edits (multipart: image, prompt, model, ...)."""
         model = self._model(fields, "/v1/images/edits")
         if "image_url" not in model.parameters:
             raise InvalidRequest(f"{model.id} does not take an input image.", param="model")
@@ -76,22 +81,18 @@ class ImageService:
         call = read_image_call(fields, model, edit=True)
         source_image = await checked_image(image, "image")
         mask_image = await checked_image(mask, "mask") if mask is not None else None
-        return await self._run(key, call, source_image, mask_image, base_url, source)
+        return ImageOrder(call, source_image, mask_image)
 
-    async def _run(
-        self,
-        key: ApiKey,
-        call: ImageCall,
-        image: InputImage | None,
-        mask: InputImage | None,
-        base_url: str,
-        source: str,
-    ) -> PaidResult:
+    async def run(self, buyer: Buyer, order: ImageOrder, base_url: str) -> PaidResult:
+        """Fetch an `image_url` input (guarded), hold the price, generate, store, settle."""
+        call, image, mask = order.call, order.image, order.mask
+        if image is None and call.image_url:
+            image = await fetch_image(call.image_url, self.fetch_policy)
         job = call.job
         if image is not None:
             job = dataclasses.replace(job, image=image, mask=mask)
-        charge = self.payer.charge(key)
-        held = await charge.open(call.quote, call.quote)
+        charge = await buyer.open(call.quote)
+        held = charge.held
 
         async def attempt(provider: Any, route: Route) -> list[MediaFile]:
             files: list[MediaFile] = await provider.generate_images(route.upstream_model, job)
@@ -102,7 +103,7 @@ class ImageService:
         gen_id = new_gen_id()
         try:
             files = await call_capability(self.router, call.model, "generate_images", attempt)
-            await self.media.save(gen_id, key.account_id, files)
+            await self.media.save(gen_id, buyer.account_id, files)
         except BaseException:
             charge.void()
             raise
@@ -114,7 +115,7 @@ class ImageService:
                 input_count=job.n,
                 output_count=len(files),
                 query_type="image",
-                query_source=source,
+                query_source=buyer.source,
                 is_free_model=call.model.is_free,
             ),
         )

@@ -34,11 +34,15 @@ from farebox.ledger.types import (
 )
 
 
-def create_customer_account(conn: Connection, account_id: str, now: float | None = None) -> None:
+def create_customer_account(
+    conn: Connection, account_id: str, now: float | None = None, kind: str = "customer"
+) -> None:
+    """An account that may not go below zero: a customer's (its id is the credit_id), or a paid
+    402 credential's (kind "pay402", which is nobody's credit_id)."""
     conn.execute(
         insert(accounts).values(
             id=account_id,
-            kind="customer",
+            kind=kind,
             flags=DEBITS_MUST_NOT_EXCEED_CREDITS,
             debits_pending=0,
             debits_posted=0,

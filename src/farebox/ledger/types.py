@@ -26,6 +26,7 @@ class Code(enum.StrEnum):
     GRANT = "grant"
     REFUND = "refund"
     ADJUST = "adjust"
+    PAY402 = "pay402"  # a Lightning payment presented as an HTTP 402 credential (money in)
 
 
 @dataclass(frozen=True, slots=True)

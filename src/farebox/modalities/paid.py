@@ -1,4 +1,5 @@
-"""Charges for a key, capability routing, and the priced result of one request."""
+"""Who pays (a key, or a paid 402 credential), capability routing, and the priced result of
+one request."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from farebox.billing.charge import Charge
+from farebox.billing.charge import Charge, KeyReloader
 from farebox.catalog.model import CatalogModel, Route
-from farebox.errors import InvalidRequest
+from farebox.errors import FareboxError, InsufficientFunds, InvalidRequest
 from farebox.keys.store import ApiKey, KeyStore
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import KeyBudget
@@ -34,23 +35,70 @@ class PaidResult:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# What a paid-credential buyer gets instead of "insufficient funds": a fresh 402 challenge.
+Refused = Callable[[], Awaitable[FareboxError]]
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """Who pays for one request: an API key's account, or a paid 402 credential's account
+    (no key; `source` names the scheme for the history row, `refused` makes the fresh
+    challenge a spent credential gets)."""
+
+    payer: Payer
+    account_id: str
+    key: ApiKey | None = None
+    source: str = "api"
+    refused: Refused | None = None
+
+    @property
+    def key_id(self) -> str | None:
+        return self.key.id if self.key is not None else None
+
+    async def open(self, price: int, hold_timeout_s: float | None = None) -> Charge:
+        """Hold `price` (the request's exact price) before any upstream call."""
+        charge = self.payer.charge(self, hold_timeout_s)
+        try:
+            await charge.open(price, price)
+        except InsufficientFunds:
+            if self.refused is None:
+                raise
+            raise await self.refused() from None
+        return charge
+
+
 class Payer:
-    """Makes the Charge of one request for an authenticated key (as the chat pipeline does)."""
+    """Makes the Charge of one request for a buyer (as the chat pipeline does for a key)."""
 
     def __init__(self, ledger: Ledger, keys: KeyStore, hold_timeout_s: float) -> None:
         self.ledger = ledger
         self.keys = keys
         self.hold_timeout_s = hold_timeout_s
 
-    def charge(self, key: ApiKey, hold_timeout_s: float | None = None) -> Charge:
-        async def reload() -> KeyBudget:
-            fresh = await self.keys.reload(key.id, key.account_id)
-            return fresh.budget()
+    def for_key(self, key: ApiKey, source: str = "api") -> Buyer:
+        return Buyer(self, key.account_id, key, source)
+
+    def for_account(self, account_id: str, source: str, refused: Refused | None) -> Buyer:
+        """A keyless buyer: a paid credential's own ledger account."""
+        return Buyer(self, account_id, None, source, refused)
+
+    def charge(self, buyer: Buyer | ApiKey, hold_timeout_s: float | None = None) -> Charge:
+        if isinstance(buyer, ApiKey):
+            buyer = self.for_key(buyer)
+        key = buyer.key
+        reload: KeyReloader | None = None
+        if key is not None:
+
+            async def reload_key() -> KeyBudget:
+                fresh = await self.keys.reload(key.id, key.account_id)
+                return fresh.budget()
+
+            reload = reload_key
 
         return Charge(
             ledger=self.ledger,
-            account_id=key.account_id,
-            key=key.budget(),
+            account_id=buyer.account_id,
+            key=key.budget() if key is not None else None,
             hold_timeout_s=hold_timeout_s or self.hold_timeout_s,
             reload_key=reload,
         )

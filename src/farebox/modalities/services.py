@@ -38,6 +38,7 @@ class MediaServices:
     media: MediaStore
     storage: MediaStorage
     own_providers: Router
+    payer: Payer  # makes the Buyer of a keyed or a 402-paid request
 
     def base_url(self, request_base: str) -> str:
         """Where signed media URLs point: FAREBOX_PUBLIC_URL, else the request's base URL."""
@@ -82,4 +83,5 @@ def build_media_services(
         media=store,
         storage=storage,
         own_providers=own,
+        payer=payer,
     )

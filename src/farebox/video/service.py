@@ -10,10 +10,10 @@ from farebox.errors import InvalidRequest, NotFound
 from farebox.images.inputs import fetch_image
 from farebox.keys.store import ApiKey
 from farebox.media.store import MediaStore, new_gen_id
-from farebox.modalities.paid import Payer, call_capability, require_type, usd
+from farebox.modalities.paid import Buyer, Payer, call_capability, require_type, usd
 from farebox.net.ssrf import FetchPolicy
 from farebox.providers.router import Router
-from farebox.video.request import VideoJob, read_video_call
+from farebox.video.request import VideoCall, VideoJob, read_video_call
 from farebox.video.store import JobRow, VideoJobs
 
 VIDEO_HOLD_S = 6 * 3600.0
@@ -46,18 +46,21 @@ class VideoService:
         require_type(model, "video", endpoint="/v1/videos")
         return model
 
-    async def submit(self, key: ApiKey, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        """Validate, hold the estimated cost, queue the job upstream, record it.
+    def read_submission(self, body: dict[str, Any]) -> VideoCall:
+        """Validate and price POST /v1/videos (`quote` is the estimate held) before any money
+        moves."""
+        return read_video_call(body, self._model(body))
+
+    async def submit(self, buyer: Buyer, call: VideoCall) -> tuple[dict[str, Any], int]:
+        """Fetch an `image_url` input, hold the estimated cost, queue the job upstream, record it.
 
         Returns the job's body and the estimate (nanodollars) that is held."""
-        model = self._model(body)
-        call = read_video_call(body, model)
+        model = call.model
         job = call.job
         if call.image_url:
             image = await fetch_image(call.image_url, self.fetch_policy)
             job = VideoJob(job.prompt, job.seconds, job.params, image)
-        charge = self.payer.charge(key, hold_timeout_s=VIDEO_HOLD_S)
-        await charge.open(call.quote, call.quote)
+        charge = await buyer.open(call.quote, hold_timeout_s=VIDEO_HOLD_S)
 
         async def attempt(provider: Any, route: Route) -> tuple[str, dict[str, str]]:
             handle: dict[str, str] = await provider.submit_video(route.upstream_model, job)
@@ -67,8 +70,8 @@ class VideoService:
             provider, handle = await call_capability(self.router, model, "submit_video", attempt)
             row = JobRow(
                 id=new_gen_id(),
-                account_id=key.account_id,
-                key_id=key.id,
+                account_id=buyer.account_id,
+                key_id=buyer.key_id,
                 model=model.id,
                 status="pending",
                 provider=provider,
@@ -83,6 +86,7 @@ class VideoService:
                 content_type=None,
                 attempts=0,
                 created_at=time.time(),
+                query_source=buyer.source,
             )
             await self.jobs.create(row)
         except BaseException:

@@ -34,6 +34,7 @@ class JobRow:
     content_type: str | None
     attempts: int
     created_at: float
+    query_source: str = "api"
 
 
 def _row(r: Any) -> JobRow:
@@ -55,6 +56,7 @@ def _row(r: Any) -> JobRow:
         content_type=r.content_type,
         attempts=int(r.attempts),
         created_at=float(r.created_at),
+        query_source=r.query_source,
     )
 
 
@@ -81,6 +83,7 @@ class VideoJobs:
             "next_poll_at": job.created_at,
             "lease_until": 0.0,
             "created_at": job.created_at,
+            "query_source": job.query_source,
         }
 
         def write(conn: Any) -> None:

@@ -181,7 +181,7 @@ class VideoWorker:
                 input_count=job.seconds,
                 output_count=seconds,
                 query_type="video",
-                query_source="api",
+                query_source=job.query_source,
             )
             if cost > 0
             else None

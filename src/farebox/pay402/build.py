@@ -1,0 +1,30 @@
+"""Building the pay-per-request service from its settings and the payment backends."""
+
+from __future__ import annotations
+
+from farebox.db.database import Database
+from farebox.pay402.config import Pay402Config
+from farebox.pay402.l402 import L402Scheme
+from farebox.pay402.limits import WindowLimiter
+from farebox.pay402.payment import PaymentScheme
+from farebox.pay402.service import PayPerRequest
+from farebox.pay402.types import Scheme
+from farebox.payments.service import TopupService
+from farebox.payments.types import Method
+
+
+def build_pay_per_request(
+    config: Pay402Config, db: Database, topups: TopupService, secret: str
+) -> PayPerRequest:
+    """Invoices come from the backend that serves Lightning top-ups (FAREBOX_LIGHTNING_BACKEND
+    picks one when several are configured), at the same rate port; none means no 402 flow."""
+    offer = topups.offers.get(Method.LIGHTNING)
+    schemes: list[Scheme] = [L402Scheme(secret, config.realm), PaymentScheme(secret, config.realm)]
+    return PayPerRequest(
+        db,
+        offer.backend if offer is not None else None,
+        topups.rates,
+        schemes,
+        WindowLimiter(config.challenges_per_minute),
+        config,
+    )
