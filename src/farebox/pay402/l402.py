@@ -159,7 +159,12 @@ class L402Scheme:
             )
         found: dict[str, str] = {}
         for caveat in mac.first_party_caveats():
-            key, sep, value = caveat.caveat_id.partition("=")
+            raw = caveat.caveat_id
+            try:
+                text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            except UnicodeDecodeError:
+                text = ""
+            key, sep, value = text.partition("=")
             key, value = key.strip(), value.strip()
             if not sep or key not in _KNOWN:
                 raise CredentialRejected(

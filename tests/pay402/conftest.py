@@ -1,0 +1,38 @@
+"""A live gateway serving the media catalog, with the dev wallet as its Lightning backend (so
+keyless image and video requests are paid per request), per module and database kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from farebox.sim.server import SimServer
+
+from media_support import media_catalog, media_env
+from pay402_support import PAY_ENV
+from payments_support import require_db
+from support import Gateway, database_url, running_gateway
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def pay_gw(
+    request: pytest.FixtureRequest, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    require_db(request.param)
+    tmp = tmp_path_factory.mktemp("pay402")
+    env = {**media_env(tmp), **PAY_ENV}
+    with (
+        database_url(request.param, tmp) as url,
+        running_gateway(url, media_catalog(sim.url), extra_env=env) as gw,
+    ):
+        yield gw
+
+
+@pytest.fixture(autouse=True)
+def ledger_clean_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`farebox ledger check` must be clean after every test, whatever it paid for."""
+    yield
+    if "pay_gw" in request.fixturenames:
+        report = request.getfixturevalue("pay_gw").check()
+        assert report.ok, report.problems
