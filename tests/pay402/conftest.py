@@ -9,6 +9,7 @@ import pytest
 
 from farebox.sim.server import SimServer
 
+from lnbits_support import LNbitsServer, LNbitsWallet, require_lnbits, running_lnbits
 from media_support import media_catalog, media_env
 from pay402_support import PAY_ENV
 from payments_support import require_db
@@ -35,4 +36,35 @@ def ledger_clean_after_each_test(request: pytest.FixtureRequest) -> Iterator[Non
     yield
     if "pay_gw" in request.fixturenames:
         report = request.getfixturevalue("pay_gw").check()
+        assert report.ok, report.problems
+
+
+@pytest.fixture(scope="session")
+def lnbits() -> Iterator[LNbitsServer]:
+    """A real LNbits (FakeWallet) for these tests, from its own virtualenv."""
+    with running_lnbits(require_lnbits()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def lnbits_pay_gw(
+    sim: SimServer, lnbits: LNbitsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Gateway, LNbitsWallet]]:
+    """A gateway whose Lightning backend is an LNbits wallet (SQLite; the ledger side is the
+    same as with the dev wallet, tested on both databases above)."""
+    wallet = lnbits.create_wallet("farebox-pay402")
+    tmp = tmp_path_factory.mktemp("pay402-lnbits")
+    env = {
+        **media_env(tmp),
+        "FAREBOX_LNBITS_URL": lnbits.url,
+        "FAREBOX_LNBITS_INVOICE_KEY": wallet.inkey,
+        "FAREBOX_TOPUP_RATES": PAY_ENV["FAREBOX_TOPUP_RATES"],
+        "FAREBOX_PAY402_CHALLENGES_PER_MIN": "0",
+    }
+    with (
+        database_url("sqlite", tmp) as url,
+        running_gateway(url, media_catalog(sim.url), extra_env=env) as gw,
+    ):
+        yield gw, wallet
+        report = gw.check()
         assert report.ok, report.problems

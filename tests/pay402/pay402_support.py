@@ -27,7 +27,9 @@ HIGH = {**MEDIUM, "quality": "high"}  # $0.17 = 170 sats
 _PARAM = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def post(gw: Gateway, body: Any, auth: str | None = None, path: str = GENERATIONS) -> httpx.Response:
+def post(
+    gw: Gateway, body: Any, auth: str | None = None, path: str = GENERATIONS
+) -> httpx.Response:
     headers = {"Authorization": auth} if auth else {}
     with gw.client() as c:
         return c.post(path, json=body, headers=headers)

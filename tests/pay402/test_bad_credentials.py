@@ -90,7 +90,9 @@ def test_tampered_macaroon(pay_gw: Gateway) -> None:
     flipped = bytearray(raw)
     flipped[-1] ^= 1  # the signature
     assert_refused(
-        pay_gw, f"L402 {base64.b64encode(bytes(flipped)).decode()}:{preimage}", "verification_failed"
+        pay_gw,
+        f"L402 {base64.b64encode(bytes(flipped)).decode()}:{preimage}",
+        "verification_failed",
     )
     # a caveat the holder adds (attenuation) must be one we understand ...
     macaroon = BinarySerializer().deserialize_raw(raw)
@@ -111,7 +113,9 @@ def test_macaroon_from_another_server(pay_gw: Gateway) -> None:
     other = L402Scheme("another server's secret", "farebox")
     mac = other.mint(LOW_OFFER, invoice)
     assert_refused(pay_gw, f"L402 {mac}:{preimage}", "verification_failed")
-    params = PaymentScheme("another server's secret", "farebox").challenge_params(LOW_OFFER, invoice)
+    params = PaymentScheme("another server's secret", "farebox").challenge_params(
+        LOW_OFFER, invoice
+    )
     assert_refused(pay_gw, payment_credential(params, preimage), "invalid_challenge")
     assert credential_nanos(pay_gw, invoice.payment_hash) is None
 

@@ -40,7 +40,11 @@ def test_keyless_image_request_gets_both_challenges_and_the_price(pay_gw: Gatewa
     assert set(found) == {"L402", "Payment"}
     assert found["L402"]["invoice"].startswith("lnbcrt400n1")  # 40 sats, regtest
     payment = found["Payment"]
-    assert (payment["method"], payment["intent"], payment["realm"]) == ("lightning", "charge", "farebox")
+    assert (payment["method"], payment["intent"], payment["realm"]) == (
+        "lightning",
+        "charge",
+        "farebox",
+    )
     request = unb64url_json(payment["request"])
     assert request["amount"] == "40" and request["currency"] == "sat"
     assert request["methodDetails"]["invoice"] == found["L402"]["invoice"]
@@ -82,7 +86,11 @@ def test_pay_then_replay_with_l402_serves_once_and_charges_once(pay_gw: Gateway)
 
 
 def test_lsat_and_token_forms_are_accepted(pay_gw: Gateway) -> None:
-    for form in ("LSAT {mac}:{pre}", "L402 token={mac}:{pre}", 'L402 token="{mac}", preimage="{pre}"'):
+    for form in (
+        "LSAT {mac}:{pre}",
+        "L402 token={mac}:{pre}",
+        'L402 token="{mac}", preimage="{pre}"',
+    ):
         r = post(pay_gw, LOW)
         mac, invoice = l402(r)
         auth = form.format(mac=mac, pre=dev_pay(pay_gw, invoice))
@@ -124,7 +132,9 @@ def test_invalid_request_is_400_before_any_invoice(pay_gw: Gateway) -> None:
         assert r.status_code in (400, 404), r.text
         assert "www-authenticate" not in r.headers
     with pay_gw.client() as c:
-        bad_json = c.post(GENERATIONS, content=b"{nope", headers={"Content-Type": "application/json"})
+        bad_json = c.post(
+            GENERATIONS, content=b"{nope", headers={"Content-Type": "application/json"}
+        )
     assert bad_json.status_code == 400
     assert invoices_issued(pay_gw) == issued
 
