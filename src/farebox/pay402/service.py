@@ -220,4 +220,7 @@ class PayPerRequest:
 
     @staticmethod
     def used_message(offer: Offer) -> str:
-        return f"This credential has already paid for its request on {offer.endpoint}."
+        return (
+            f"This credential is used up: what is left on it cannot pay for this request on "
+            f"{offer.endpoint} (it has already paid for its request)."
+        )
