@@ -132,6 +132,14 @@ def test_image_url_via_data_url_and_guarded_fetch(media_gw: Gateway) -> None:
         "http://10.0.0.1/x.png",
         "http://[::1]:9/x.png",
         "http://[::ffff:192.168.0.1]/x.png",
+        # IPv6 forms of loopback that passed before issue 11: IPv4-compatible, 6to4,
+        # IPv4-translated; then Teredo, local-use NAT64 and NAT64 to a private address.
+        "http://[::127.0.0.1]:9/x.png",
+        "http://[2002:7f00:1::]:9/x.png",
+        "http://[::ffff:0:7f00:1]:9/x.png",
+        "http://[2001::7f00:1]:9/x.png",
+        "http://[64:ff9b:1::7f00:1]:9/x.png",
+        "http://[64:ff9b::a00:1]:9/x.png",
         "file:///etc/passwd",
         "ftp://example.com/x.png",
     ],
@@ -140,7 +148,30 @@ def test_ssrf_guard_refuses_private_targets(media_gw: Gateway, url: str) -> None
     credit_id, key = media_gw.create_account(1)
     r = post(media_gw, key, {"model": "nano-banana", "prompt": "x", "image_url": url})
     assert r.status_code == 400, r.text
-    assert r.json()["error"]["param"] == "image_url"
+    error = r.json()["error"]
+    assert error["param"] == "image_url"
+    if url.startswith("http"):  # refused by the guard, not merely unreachable
+        assert "non-public address" in error["message"], error
+    assert spent(media_gw, credit_id, NANOS) == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://" + "a" * 300 + ".example/x.png",  # a 300-character label: a 500 before
+        "http://" + ("abcdefghi." * 26) + "example/x.png",  # 260 characters in all
+        "http://a..example/x.png",
+        "http://example.com:99999/x.png",
+        "http://[::1/x.png",
+    ],
+)
+def test_malformed_image_url_host_is_a_clear_400(media_gw: Gateway, url: str) -> None:
+    credit_id, key = media_gw.create_account(1)
+    r = post(media_gw, key, {"model": "nano-banana", "prompt": "x", "image_url": url})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == "image_url" and error["code"] == "url_refused", error
+    assert len(error["message"]) < 300
     assert spent(media_gw, credit_id, NANOS) == 0
 
 
