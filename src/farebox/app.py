@@ -49,6 +49,8 @@ from farebox.keys.secrets import KeyCipher, load_or_create_secret
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger, Sweeper
 from farebox.modalities.services import build_media_services
+from farebox.net.socks import VettingSocksProxy
+from farebox.net.ssrf import FetchPolicy
 from farebox.nwc.auto import AutoTopup, AutoTopupConfig
 from farebox.nwc.wallet import NostrWallet
 from farebox.pay402.build import build_pay_per_request
@@ -99,13 +101,15 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
     web = WebSearch.from_catalog(catalog, settings.extra_env)
     chat_service.addons = web.addon_for  # the web plugin
     topups = build_topups(PaymentsConfig.from_env(settings.extra_env), db, secret)
+    fetch_policy = FetchPolicy.from_env(settings.extra_env)
     auto_topup = AutoTopup(
         db,
         ledger,
         topups,
         KeyCipher(secret),
-        NostrWallet(),
+        NostrWallet(VettingSocksProxy(fetch_policy)),
         AutoTopupConfig.from_env(settings.extra_env),
+        relay_policy=fetch_policy,
     )
     ledger.add_settle_listener(auto_topup.on_settled)
     return Services(

@@ -21,6 +21,8 @@ NWC_ENV = {
     "FAREBOX_NWC_CONFIRM_S": "3",
     "FAREBOX_NWC_BACKOFF_S": "1",
     "FAREBOX_NWC_RETRY_S": "0.3",
+    # The test relay listens on loopback: the operator's allow-list lets the SSRF guard pass it.
+    "FAREBOX_FETCH_ALLOW_HOSTS": "127.0.0.1",
 }
 
 

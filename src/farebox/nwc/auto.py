@@ -1,6 +1,10 @@
 """Auto top-up: when a settled request leaves an account under its threshold, open a Lightning
 invoice, have the customer's wallet pay it over NWC, and credit on the backend's confirmation.
 
+A wallet's relays are vetted by the SSRF guard when it connects and again before each attempt,
+before any invoice is opened (nwc/relays.py); the relay connections themselves go through the
+vetting proxy (nwc/wallet.py).
+
 Never in a request's way: the settle listener only schedules a check (debounced per account);
 one attempt at a time per account (a database lease, so across replicas too); failures are
 recorded and retried with exponential backoff by a background loop.
@@ -24,7 +28,9 @@ from farebox.keys.secrets import KeyCipher
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import Settlement
 from farebox.money import NANOS_PER_USD
+from farebox.net.ssrf import FetchPolicy, FetchRefused
 from farebox.nwc import store
+from farebox.nwc.relays import vet_relays
 from farebox.nwc.store import NwcAttempt, NwcConnection
 from farebox.nwc.uri import NwcUri
 from farebox.nwc.wallet import WalletClient, WalletError
@@ -76,6 +82,7 @@ class AutoTopup:
         cipher: KeyCipher,
         wallet: WalletClient,
         config: AutoTopupConfig | None = None,
+        relay_policy: FetchPolicy | None = None,
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -83,6 +90,7 @@ class AutoTopup:
         self.cipher = cipher
         self.wallet = wallet
         self.config = config or AutoTopupConfig()
+        self.relay_policy = relay_policy or FetchPolicy()
         self._scheduled: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -92,6 +100,7 @@ class AutoTopup:
     async def connect(
         self, account_id: str, uri: NwcUri, threshold_nanos: int, topup_nanos: int
     ) -> NwcConnection:
+        await vet_relays(uri.relays, self.relay_policy)
         saved = await self.db.write(
             store.save_connection,
             account_id,
@@ -168,6 +177,7 @@ class AutoTopup:
         invoice: TopupInvoice | None = None
         outcome, error = "failed", None
         try:
+            await vet_relays(connection.relays, self.relay_policy)
             usd = Decimal(connection.topup_nanos) / NANOS_PER_USD
             invoice = await self.topups.create(
                 account_id, Method.LIGHTNING, format(usd, "f"), "USD", source="nwc"
@@ -183,6 +193,8 @@ class AutoTopup:
                 outcome, error = "unconfirmed", "the wallet paid; the backend has not confirmed yet"
         except WalletError as exc:
             error = f"wallet: {exc}"
+        except FetchRefused as exc:
+            error = f"relay refused: {exc.message}"
         except FareboxError as exc:
             error = f"invoice: {exc.message}"
         except asyncio.CancelledError:
@@ -243,6 +255,7 @@ class AutoTopup:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._loop_task = None
+        await self.wallet.close()
 
     async def _retry_loop(self) -> None:
         while True:

@@ -12,6 +12,7 @@ from farebox.errors import InvalidRequest
 
 SCHEMES = ("nostr+walletconnect", "nostrwalletconnect")
 MAX_LENGTH = 2048
+MAX_RELAYS = 8
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -49,6 +50,8 @@ def parse_nwc_url(value: object) -> NwcUri:
     relays = tuple(query.get("relay", []))
     if not relays:
         raise _bad("it names no relay")
+    if len(relays) > MAX_RELAYS:
+        raise _bad(f"it names more than {MAX_RELAYS} relays")
     for relay in relays:
         relay_parts = urlsplit(relay)
         if relay_parts.scheme not in ("ws", "wss") or not relay_parts.netloc:

@@ -1,4 +1,9 @@
-"""Talking to the customer's wallet: a port, and its nostr-sdk implementation."""
+"""Talking to the customer's wallet: a port, and its nostr-sdk implementation.
+
+nostr-sdk opens its own sockets, so every relay connection goes through a SOCKS5 endpoint of
+ours (net/socks.py) that resolves the relay's host, vets it with the SSRF guard and connects to
+the vetted address: a relay URL can never reach the operator's own network.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,15 @@ import contextlib
 from datetime import timedelta
 from typing import Protocol
 
-from nostr_sdk import NostrWalletConnectBuilder, NostrWalletConnectUri, PayInvoiceRequest
+from nostr_sdk import (
+    NostrWalletConnectBuilder,
+    NostrWalletConnectUri,
+    PayInvoiceRequest,
+    Proxy,
+    RelayOptions,
+)
+
+from farebox.net.socks import VettingSocksProxy
 
 
 class WalletError(Exception):
@@ -19,9 +32,17 @@ class WalletClient(Protocol):
         """Ask the wallet to pay; returns the preimage or raises WalletError."""
         ...
 
+    async def close(self) -> None: ...
+
 
 class NostrWallet:
     """NIP-47 `pay_invoice` over the wallet's relay(s), NIP-44 encrypted (nostr-sdk)."""
+
+    def __init__(self, proxy: VettingSocksProxy) -> None:
+        self.proxy = proxy
+
+    async def close(self) -> None:
+        await self.proxy.close()
 
     async def pay_invoice(self, uri: str, bolt11: str, timeout_s: float) -> str:
         try:
@@ -29,7 +50,9 @@ class NostrWallet:
             secret = parsed.secret().to_hex()
         except Exception as exc:
             raise WalletError("the stored connection string cannot be read") from exc
-        nwc = NostrWalletConnectBuilder(parsed).timeout(timedelta(seconds=timeout_s)).build()
+        relays = RelayOptions().proxy(Proxy.all(await self.proxy.address()))
+        builder = NostrWalletConnectBuilder(parsed).relay(relays)
+        nwc = builder.timeout(timedelta(seconds=timeout_s)).build()
         try:
             reply = await asyncio.wait_for(
                 nwc.pay_invoice(PayInvoiceRequest(id=None, invoice=bolt11, amount=None)),
