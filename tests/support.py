@@ -25,6 +25,7 @@ from farebox.catalog.loader import catalog_from_dict
 from farebox.catalog.model import Catalog
 from farebox.db.database import Database
 from farebox.ledger.check import CheckReport, check_ledger
+from farebox.net.connections import uvicorn_options
 from farebox.settings import Settings
 from farebox.sim.config import SimConfig
 from farebox.sim.server import SimServer, start_sim
@@ -289,12 +290,20 @@ def running_gateway(db_url: str, catalog: Catalog, **overrides: Any) -> Iterator
         database_url=db_url,
         admin_token=ADMIN_TOKEN,
         sweep_interval_s=overrides.pop("sweep_interval_s", 0.5),
+        # Tests make many accounts from 127.0.0.1; the per-address limit has tests of its own.
+        signup_per_minute=overrides.pop("signup_per_minute", 0),
         **overrides,
     )
     app = create_app(settings, catalog=catalog)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop="none", log_level="warning", lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="none",
+        log_level="warning",
+        lifespan="on",
+        **uvicorn_options(settings),  # the same protocol, limits and proxy rules as `serve`
     )
     server = uvicorn.Server(config)
     loop = LoopThread()

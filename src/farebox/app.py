@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,6 +49,8 @@ from farebox.keys.secrets import KeyCipher, load_or_create_secret
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger, Sweeper
 from farebox.modalities.services import build_media_services
+from farebox.net.client_ip import ClientAddress
+from farebox.net.ratelimit import MemoryRateStore, PerClientLimit, RateLimiter, RateRule
 from farebox.net.socks import VettingSocksProxy
 from farebox.net.ssrf import FetchPolicy
 from farebox.nwc.auto import AutoTopup, AutoTopupConfig
@@ -127,6 +129,14 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         web=web,
         losses=losses,
         pay402=build_pay_per_request(Pay402Config.from_env(settings.extra_env), db, topups, secret),
+        signup_limit=PerClientLimit(
+            RateLimiter(
+                "account creation",
+                RateRule(settings.signup_per_minute, settings.signup_burst),
+                MemoryRateStore(),
+            ),
+            ClientAddress(settings.trusted_proxies),
+        ),
     )
 
 
@@ -161,6 +171,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     other = FareboxError(str(exc.detail))
     other.status = exc.status_code
     return error_response(other)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client left, or was cut off for sending its body too slowly (net/connections.py):
+    nobody will read an answer, and it is not an error of ours to log."""
+    return Response(status_code=400)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -231,6 +247,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         exception_handlers={
             FareboxError: _farebox_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _unexpected,
         },
     )
@@ -268,6 +285,8 @@ class Gateway(Starlette):
             if started:
                 raise
             handler = _farebox_error if isinstance(exc, FareboxError) else _unexpected
+            if isinstance(exc, ClientDisconnect):
+                handler = _client_gone
             response = await handler(Request(scope, receive), exc)
             await response(scope, receive, send)
 

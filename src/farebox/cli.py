@@ -23,6 +23,7 @@ from farebox.ledger import ops
 from farebox.ledger.check import check_ledger
 from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
+from farebox.net.connections import raise_open_file_limit, uvicorn_options
 from farebox.payments import invoices as topup_invoices
 from farebox.payments.devwallet import dev_wallet_key, pay_and_credit
 from farebox.settings import Settings
@@ -91,6 +92,7 @@ def serve(
         asyncio.run(_serve_demo(enable_dev_wallet(settings), log_level))
         return
     prepare_database(settings).close()
+    raise_open_file_limit()  # before the connection cap is worked out from it
     if workers > 1:
         uvicorn.run(
             "farebox.app:app_from_env",
@@ -99,22 +101,13 @@ def serve(
             port=port,
             workers=workers,
             loop="uvloop",
-            http="httptools",
-            access_log=False,
-            proxy_headers=False,
             log_level=log_level,
+            **uvicorn_options(settings),
         )
         return
     app = create_app(settings)
     uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        proxy_headers=False,
-        log_level=log_level,
+        app, host=host, port=port, loop="uvloop", log_level=log_level, **uvicorn_options(settings)
     )
 
 
@@ -125,15 +118,14 @@ async def _serve_demo(settings: Settings, log_level: str) -> None:
     services = app.state.services
     credit_id, api_key = await create_demo_account(services)
     click.echo(demo_banner(settings, sim.url, credit_id, api_key))
+    raise_open_file_limit()
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="none",
-        http="httptools",
-        access_log=False,
-        proxy_headers=False,
         log_level=log_level,
+        **uvicorn_options(settings),
     )
     try:
         await uvicorn.Server(config).serve()

@@ -12,6 +12,7 @@ class FareboxError(Exception):
     status: int = 400
     type: str = "invalid_request_error"
     code: str | None = None
+    retry_after_s: int = 1  # the Retry-After header of a 429 or 503
 
     def __init__(self, message: str, *, param: str | None = None, **extra: Any) -> None:
         super().__init__(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -59,6 +60,15 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return _setting(env, name, default, _parse_bool, "1/true/yes/on or 0/false/no/off")
 
 
+def parse_networks(raw: str) -> tuple[str, ...]:
+    """ "10.0.0.0/8, 192.168.1.5" -> normalised CIDRs; a ValueError for anything else."""
+    return tuple(
+        str(ipaddress.ip_network(part.strip(), strict=False))
+        for part in raw.split(",")
+        if part.strip()
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///farebox.db"
@@ -84,6 +94,15 @@ class Settings:
     # PostgreSQL: holds, settlements and renewals commit without waiting for the disk (see
     # Database.async_commit and the README's "What a crash costs").
     ledger_async_commit: bool = True
+    # Slow clients and floods (net/connections.py, net/ratelimit.py; README "Behind a reverse proxy").
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 20.0
+    body_min_rate: int = 500
+    max_connections: int = 1000
+    max_header_bytes: int = 64 * 1024
+    trusted_proxies: tuple[str, ...] = ()
+    signup_per_minute: float = 3.0
+    signup_burst: int = 10
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -109,6 +128,20 @@ class Settings:
             log_content=_bool(env, "FAREBOX_LOG_CONTENT", cls.log_content),
             db_threads=_int(env, "FAREBOX_DB_THREADS", cls.db_threads),
             ledger_async_commit=_bool(env, "FAREBOX_LEDGER_ASYNC_COMMIT", cls.ledger_async_commit),
+            header_timeout_s=_float(env, "FAREBOX_HEADER_TIMEOUT_S", cls.header_timeout_s),
+            body_timeout_s=_float(env, "FAREBOX_BODY_TIMEOUT_S", cls.body_timeout_s),
+            body_min_rate=_int(env, "FAREBOX_BODY_MIN_RATE", cls.body_min_rate),
+            max_connections=_int(env, "FAREBOX_MAX_CONNECTIONS", cls.max_connections),
+            max_header_bytes=_int(env, "FAREBOX_MAX_HEADER_BYTES", cls.max_header_bytes),
+            trusted_proxies=_setting(
+                env,
+                "FAREBOX_TRUSTED_PROXIES",
+                cls.trusted_proxies,
+                parse_networks,
+                "comma-separated IP addresses or CIDR networks",
+            ),
+            signup_per_minute=_float(env, "FAREBOX_SIGNUP_PER_MINUTE", cls.signup_per_minute),
+            signup_burst=_int(env, "FAREBOX_SIGNUP_BURST", cls.signup_burst),
             extra_env=dict(env),
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from farebox.net.connections import connection_cap
 from farebox.settings import Settings
 
 
@@ -58,3 +59,31 @@ def test_serve_help_documents_the_default_max_tokens() -> None:
     assert result.exit_code == 0
     assert "--default-max-tokens" in result.output
     assert "FAREBOX_DEFAULT_MAX_TOKENS" in result.output
+
+
+def test_slow_client_and_proxy_settings() -> None:
+    default = Settings.from_env({})
+    assert (default.header_timeout_s, default.body_timeout_s, default.body_min_rate) == (
+        10,
+        20,
+        500,
+    )
+    assert (default.max_connections, default.trusted_proxies) == (1000, ())
+    assert (default.signup_per_minute, default.signup_burst) == (3, 10)
+    custom = Settings.from_env(
+        {
+            "FAREBOX_TRUSTED_PROXIES": " 10.0.0.0/8, 192.168.1.5 ,2001:db8::1",
+            "FAREBOX_SIGNUP_BURST": "2",
+        }
+    )
+    assert custom.trusted_proxies == ("10.0.0.0/8", "192.168.1.5/32", "2001:db8::1/128")
+    assert custom.signup_burst == 2
+    with pytest.raises(ValueError, match="FAREBOX_TRUSTED_PROXIES must be comma-separated IP"):
+        Settings.from_env({"FAREBOX_TRUSTED_PROXIES": "10.0.0.0/8, lb.internal"})
+
+
+def test_the_connection_cap_leaves_room_under_the_open_file_limit() -> None:
+    assert connection_cap(1000, 20000) == 1000
+    assert connection_cap(1000, 1024) == 768
+    assert connection_cap(1000, 256) == 192
+    assert connection_cap(1000, 10) == 1

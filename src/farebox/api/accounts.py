@@ -28,6 +28,7 @@ def routes(services: Services) -> list[Route]:
     limit = services.settings.max_body_bytes
 
     async def create_account(request: Request) -> Response:
+        await services.signup_limit.check(request.scope)
         credit_id, key, raw = await services.keys.create_account()
         return JSONResponse(
             {"credit_id": credit_id, "api_key": raw, "api_key_id": key.id}, status_code=201

@@ -33,7 +33,7 @@ def error_body(exc: FareboxError) -> dict[str, Any]:
 
 
 def error_response(exc: FareboxError) -> JSONResponse:
-    headers = {"retry-after": "1"} if exc.status in (429, 503) else None
+    headers = {"retry-after": str(exc.retry_after_s)} if exc.status in (429, 503) else None
     response = JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
     for name, value in getattr(exc, "headers", ()):  # e.g. a 402's WWW-Authenticate challenges
         response.headers.append(name, value)

@@ -12,6 +12,7 @@ from farebox.history.store import History
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
 from farebox.modalities.services import MediaServices
+from farebox.net.ratelimit import PerClientLimit
 from farebox.nwc.auto import AutoTopup
 from farebox.pay402.service import PayPerRequest
 from farebox.payments.service import TopupService
@@ -36,3 +37,5 @@ class Services:
     web: WebSearch
     losses: LossBook
     pay402: PayPerRequest
+    signup_limit: PerClientLimit
+    """Per client address, on endpoints anyone may call that create something."""
