@@ -147,8 +147,9 @@ def _health_routes(services: Services) -> list[Route]:
     async def readyz(request: Request) -> Response:
         try:
             await services.ledger.balance("revenue")
-        except Exception as exc:  # the database is what readiness depends on
-            return JSONResponse({"status": "unavailable", "database": repr(exc)}, 503)
+        except Exception:  # the database is what readiness depends on; details are the operator's
+            log.warning("readiness: the database did not answer", exc_info=True)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         routes = services.router.health.summary()  # informational: a resting route is not fatal
         return JSONResponse({"status": "ready", "database": services.db.dialect, "routes": routes})
 

@@ -72,6 +72,11 @@ def routing_catalog(sim_url: str, prefixes: dict[str, str]) -> Catalog:
                 "retry-model": model("retry"),
                 "down-model": model("down503", "dead"),
                 "cut-model": model("cut", "ok"),
+                # one dead route each, with breakers of their own (keyed by upstream model)
+                **{
+                    f"dead-{n}": {**base, "routes": [{"provider": "dead", "model": f"m-{n}"}]}
+                    for n in range(4)
+                },
             },
         },
         env={"K": "sim-upstream-key"},

@@ -76,7 +76,10 @@ class LocalProvider:
                 audio = await asyncio.to_thread(synthesize, job.text, voice, job.response_format)
             except (subprocess.SubprocessError, OSError) as exc:
                 raise UpstreamFailure(
-                    f"espeak-ng failed: {exc}", provider=self.config.name, retryable=False
+                    "espeak-ng failed",
+                    provider=self.config.name,
+                    retryable=False,
+                    detail=str(exc),
                 ) from exc
         reply = BytesReply(audio, SPEECH_CONTENT_TYPES[job.response_format])
         return SpeechReply(reply, len(job.text))

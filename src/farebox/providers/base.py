@@ -13,6 +13,10 @@ class UpstreamFailure(Exception):
 
     `retryable` failures (429, 5xx, connect errors, timeouts) move on to the model's next route;
     others (a 400 for a bad request) go back to the customer as they are.
+
+    `message` may reach the customer: it names the route (the catalog's provider name) and what
+    went wrong in fixed words, never an upstream's address. What the operator needs to find the
+    cause (the exception's text: host, port, errno) goes in `detail`, which is only logged.
     """
 
     def __init__(
@@ -23,13 +27,18 @@ class UpstreamFailure(Exception):
         status: int | None = None,
         retryable: bool = True,
         body: bytes | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         self.provider = provider
         self.status = status
         self.retryable = retryable
         self.body = body
+
+    def for_log(self) -> str:
+        return f"{self.message} ({self.detail})" if self.detail else self.message
 
 
 class UpstreamReply(Protocol):

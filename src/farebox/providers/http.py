@@ -46,6 +46,7 @@ class PrimedReply:
             raise UpstreamFailure(
                 f"{self._provider} failed before its first byte: {failure.message}",
                 provider=self._provider,
+                detail=failure.detail,
             ) from failure
         except asyncio.CancelledError:  # e.g. the router's first-byte timeout
             self.close()
@@ -76,7 +77,9 @@ class AiohttpReply(PrimedReply):
             return await self._response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamFailure(
-                f"{self._provider} broke off its response: {exc!r}", provider=self._provider
+                f"{self._provider} broke off its response",
+                provider=self._provider,
+                detail=repr(exc),
             ) from exc
         finally:
             self._response.release()
@@ -85,7 +88,11 @@ class AiohttpReply(PrimedReply):
         try:
             return await self._response.content.readany()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise UpstreamFailure(repr(exc), provider=self._provider) from exc
+            raise UpstreamFailure(
+                f"{self._provider} broke off its response",
+                provider=self._provider,
+                detail=repr(exc),
+            ) from exc
 
     async def chunks(self) -> AsyncIterator[bytes]:
         if self._primed is not None:
@@ -142,7 +149,7 @@ class H1Reply(PrimedReply):
         except H1Error as exc:
             self.close()
             raise UpstreamFailure(
-                f"{self._provider} broke off its response: {exc}", provider=self._provider
+                f"{self._provider} broke off its response", provider=self._provider, detail=str(exc)
             ) from exc
         except asyncio.CancelledError:  # the customer left, or a deadline: drop the connection
             self.close()
@@ -197,7 +204,9 @@ class HttpUpstream:
         except TimeoutError as exc:
             raise UpstreamFailure(f"{name} timed out", provider=name) from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamFailure(f"{name} could not be reached: {exc}", provider=name) from exc
+            raise UpstreamFailure(
+                f"{name} could not be reached", provider=name, detail=repr(exc)
+            ) from exc
         if response.status >= 400:
             try:
                 body = await response.read()
@@ -217,7 +226,9 @@ class HttpUpstream:
         try:
             response = await self._h1.post(url, payload, {"User-Agent": USER_AGENT, **headers})
         except H1Error as exc:
-            raise UpstreamFailure(f"{name} could not be reached: {exc}", provider=name) from exc
+            raise UpstreamFailure(
+                f"{name} could not be reached", provider=name, detail=str(exc)
+            ) from exc
         read_timeout = max(self.config.first_byte_timeout_s, self.config.idle_timeout_s)
         reply = H1Reply(response, name, self.config.idle_timeout_s, read_timeout)
         if response.status >= 400:

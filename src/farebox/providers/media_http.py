@@ -79,7 +79,9 @@ class MediaUpstream(HttpUpstream):
                 chunks.append(chunk)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamFailure(
-                f"{self.config.name} broke off a download: {exc!r}", provider=self.config.name
+                f"{self.config.name} broke off a download",
+                provider=self.config.name,
+                detail=repr(exc),
             ) from exc
         finally:
             reply.close()

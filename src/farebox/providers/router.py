@@ -114,7 +114,9 @@ class Router:
                 try:
                     result = await attempt(provider, route)
                 except UpstreamFailure as failure:
-                    log.warning("route %s/%s failed: %s", route.provider, model.id, failure.message)
+                    log.warning(
+                        "route %s/%s failed: %s", route.provider, model.id, failure.for_log()
+                    )
                     if not failure.retryable:
                         if resilient:
                             breaker.success()  # it answered: the request was the problem
@@ -124,7 +126,7 @@ class Router:
                             status=failure.status or 400,
                         ) from failure
                     if resilient:
-                        breaker.failure(self.health.clock(), failure.message)
+                        breaker.failure(self.health.clock(), failure.for_log())
                     failures.append(failure)
                     continue
                 except BaseException:

@@ -12,6 +12,7 @@ Domain filters are also applied to what comes back, whatever the backend did wit
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ from farebox.search.results import (
 SEARCH_KINDS = frozenset({"exa", "serper", "brave", "searxng"})
 MAX_CONTENT_CHARS = 1200
 """Text kept per result (what is injected into the prompt)."""
+
+log = logging.getLogger("farebox.search")
 
 
 class JsonClient:
@@ -68,7 +71,8 @@ class JsonClient:
                 if response.status >= 400:
                     raise SearchFailed(f"{self.config.name} answered HTTP {response.status}")
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SearchFailed(f"{self.config.name} could not be reached: {exc!r}") from exc
+            log.warning("search backend %s could not be reached: %r", self.config.name, exc)
+            raise SearchFailed(f"{self.config.name} could not be reached") from exc
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

@@ -106,9 +106,9 @@ class VideoWorker:
         except UpstreamFailure as failure:
             await self._transient(job, failure.message)
             return
-        except Exception as exc:  # a bug or an unreadable reply: retry, then give up
+        except Exception:  # a bug or an unreadable reply: retry, then give up
             log.exception("polling video job %s failed", job.id)
-            await self._transient(job, repr(exc))
+            await self._transient(job, "its reply could not be read")
             return
         if result.state == "running":
             await self._keep_hold(job)
