@@ -114,6 +114,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         relay_policy=fetch_policy,
     )
     ledger.add_settle_listener(auto_topup.on_settled)
+    clients = ClientAddress(settings.trusted_proxies)
     return Services(
         settings=settings,
         db=db,
@@ -129,13 +130,14 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
         web=web,
         losses=losses,
         pay402=build_pay_per_request(Pay402Config.from_env(settings.extra_env), db, topups, secret),
+        clients=clients,
         signup_limit=PerClientLimit(
             RateLimiter(
                 "account creation",
                 RateRule(settings.signup_per_minute, settings.signup_burst),
                 MemoryRateStore(),
             ),
-            ClientAddress(settings.trusted_proxies),
+            clients,
         ),
     )
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 from pymacaroons.serializers import BinarySerializer
 
+from farebox.net.ratelimit import MemoryRateStore, RateLimiter, RateRule
 from farebox.pay402.l402 import L402Scheme
-from farebox.pay402.limits import WindowLimiter
 from farebox.pay402.payment import PaymentScheme
 from farebox.pay402.types import Invoice, Offer
 from farebox.payments.types import Currency, InvoiceRequest, Method
@@ -203,7 +203,7 @@ def test_fifty_concurrent_first_presentations_in_both_schemes_credit_once(pay_gw
 def test_challenges_are_rate_limited_per_client(pay_gw: Gateway) -> None:
     service = pay_gw.services.pay402
     limiter = service.limiter
-    service.limiter = WindowLimiter(2)
+    service.limiter = RateLimiter("payment challenge", RateRule(2, 2), MemoryRateStore())
     try:
         codes = [post(pay_gw, LOW).status_code for _ in range(3)]
         limited = post(pay_gw, LOW)
@@ -213,3 +213,4 @@ def test_challenges_are_rate_limited_per_client(pay_gw: Gateway) -> None:
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "rate_limited"
     assert "www-authenticate" not in limited.headers
+    assert int(limited.headers["retry-after"]) >= 1

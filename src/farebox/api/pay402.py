@@ -21,12 +21,14 @@ from farebox.api.services import Services
 from farebox.errors import FareboxError, Unauthorized
 from farebox.keys.store import ApiKey
 from farebox.modalities.paid import Buyer
+from farebox.net.client_ip import rate_key
 from farebox.pay402.types import Offer
 
 
-def client_address(request: Request) -> str:
-    """The address challenges are counted against (the socket peer; see pay402/limits.py)."""
-    return request.client.host if request.client else "unknown"
+def client_address(services: Services, request: Request) -> str:
+    """The rate key challenges are counted against: the client's address as the trusted-proxy
+    rules read it (net/client_ip.py), an IPv6 client by its /64."""
+    return rate_key(services.clients.of(request.scope))
 
 
 async def key_or_keyless(services: Services, request: Request) -> ApiKey | None:
@@ -53,7 +55,7 @@ async def buyer_for(
             "create one with POST /accounts/create."
         )
     pay402 = services.pay402
-    client = client_address(request)
+    client = client_address(services, request)
     paid = await pay402.redeem(request.headers.get("authorization"), offer, client)
 
     async def refused() -> FareboxError:

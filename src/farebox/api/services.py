@@ -12,6 +12,7 @@ from farebox.history.store import History
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
 from farebox.modalities.services import MediaServices
+from farebox.net.client_ip import ClientAddress
 from farebox.net.ratelimit import PerClientLimit
 from farebox.nwc.auto import AutoTopup
 from farebox.pay402.service import PayPerRequest
@@ -37,5 +38,7 @@ class Services:
     web: WebSearch
     losses: LossBook
     pay402: PayPerRequest
+    clients: ClientAddress
+    """Who the client is (the socket peer, or X-Forwarded-For from a trusted proxy)."""
     signup_limit: PerClientLimit
     """Per client address, on endpoints anyone may call that create something."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from farebox.db.database import Database
+from farebox.net.ratelimit import MemoryRateStore, RateLimiter, RateRule
 from farebox.pay402.config import Pay402Config
 from farebox.pay402.l402 import L402Scheme
-from farebox.pay402.limits import WindowLimiter
 from farebox.pay402.payment import PaymentScheme
 from farebox.pay402.service import PayPerRequest
 from farebox.pay402.types import Scheme
@@ -14,7 +14,10 @@ from farebox.payments.types import Method
 
 
 def build_pay_per_request(
-    config: Pay402Config, db: Database, topups: TopupService, secret: str
+    config: Pay402Config,
+    db: Database,
+    topups: TopupService,
+    secret: str,
 ) -> PayPerRequest:
     """Invoices come from the backend that serves Lightning top-ups (FAREBOX_LIGHTNING_BACKEND
     picks one when several are configured), at the same rate port; none means no 402 flow."""
@@ -25,6 +28,12 @@ def build_pay_per_request(
         offer.backend if offer is not None else None,
         topups.rates,
         schemes,
-        WindowLimiter(config.challenges_per_minute),
+        # Each challenge mints a real invoice: at most `challenges_per_minute` per client, with
+        # as many at once (the shared per-client limiter of net/ratelimit.py).
+        RateLimiter(
+            "payment challenge",
+            RateRule(config.challenges_per_minute, config.challenges_per_minute),
+            MemoryRateStore(),
+        ),
         config,
     )

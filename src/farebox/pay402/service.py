@@ -3,7 +3,7 @@
 Order of work for one keyless request (the api layer drives it, see api/pay402.py):
 1. The request is validated and priced first (an `Offer`); an invalid one gets its 400 and no
    invoice, so nobody pays for a 400.
-2. No credential: the client's address is checked against the challenge limit (each challenge
+2. No credential: the client (a rate key of its address) is checked against the challenge limit (each challenge
    mints a real invoice), the price is converted at the rate port and rounded up to whole sats,
    the Lightning backend issues the invoice, and every registered scheme (L402, Payment; Cashu
    later) adds its challenge to one 402.
@@ -30,12 +30,11 @@ from bolt11 import decode as decode_bolt11
 from bolt11.exceptions import Bolt11Exception
 
 from farebox.db.database import Database
-from farebox.errors import RateLimited
 from farebox.money import NANOS_PER_USD, format_usd
+from farebox.net.ratelimit import RateLimiter
 from farebox.pay402 import store
 from farebox.pay402.config import Pay402Config
 from farebox.pay402.errors import CredentialRejected, PaymentRequired
-from farebox.pay402.limits import ChallengeLimiter
 from farebox.pay402.payment import PaymentScheme
 from farebox.pay402.types import Claims, Invoice, Offer, Scheme
 from farebox.payments.amounts import SATS_PER_BTC, quote
@@ -65,7 +64,7 @@ class PayPerRequest:
         backend: PaymentBackend | None,
         rates: RateSource,
         schemes: Sequence[Scheme],
-        limiter: ChallengeLimiter,
+        limiter: RateLimiter,
         config: Pay402Config,
     ) -> None:
         self.db = db
@@ -86,13 +85,7 @@ class PayPerRequest:
         self, offer: Offer, client: str, reason: str | None = None, code: str | None = None
     ) -> PaymentRequired:
         """A 402 with a fresh invoice and every scheme's challenge (returned, for raising)."""
-        wait = self.limiter.allow(client)
-        if wait is not None:
-            raise RateLimited(
-                f"Too many payment challenges from {client}: each one issues a Lightning "
-                f"invoice. Try again in {wait:.0f} s, or use an API key.",
-                retry_after=round(wait, 1),
-            )
+        await self.limiter.check(client)
         invoice = await self._invoice(offer)
         issued = [scheme.challenge(offer, invoice) for scheme in self.schemes]
         retry_h = self.config.retry_s / 3600
