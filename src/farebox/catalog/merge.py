@@ -89,14 +89,16 @@ class Merged:
                 defaults[key] = (value, layer.source)
         return Merged(
             defaults=defaults,
-            providers=_merge_entries(self.providers, layer.providers, layer.source),
-            models=_merge_entries(models, layer.models, layer.source),
+            providers=merge_entries(self.providers, layer.providers, layer.source),
+            models=merge_entries(models, layer.models, layer.source),
         )
 
 
-def _merge_entries(
+def merge_entries(
     old: Mapping[str, tuple[dict[str, Any], str]], new: Mapping[str, JsonObject], source: str
 ) -> dict[str, tuple[dict[str, Any], str]]:
+    """`new` over `old`: an existing entry merged field by field (a null field is removed), a new
+    one added; each with the file(s) it comes from."""
     merged = dict(old)
     for key, fields in new.items():
         if key in merged:
