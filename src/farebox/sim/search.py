@@ -17,10 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from farebox.sim.faults import FaultSpecError, parse_body, parse_prefix
-from farebox.sim.gate import admit
+from farebox.sim.admission import admit_call
 from farebox.sim.openai_base import json_response, read_json_object
-from farebox.sim.state import SIM_STATE
 
 DOMAINS = (
     "en.wikipedia.org",
@@ -76,17 +74,7 @@ def results_for(
 
 
 async def _admit(request: web.Request, body: dict[str, Any] | None) -> web.Response | None:
-    state = request.app[SIM_STATE]
-    prefix = request.match_info.get("spec", "")
-    seen = state.stats.record(prefix, "search")
-    try:
-        faults = parse_prefix(prefix).merged(parse_body((body or {}).get("sim")))
-    except FaultSpecError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    failure = await admit(state, faults, seen)
-    if failure is not None:
-        return web.json_response({"error": failure.message}, status=failure.status)
-    return None
+    return await admit_call(request, body, "search")
 
 
 def _count(value: object, default: int) -> int:

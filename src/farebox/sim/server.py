@@ -16,6 +16,10 @@ except ImportError:  # pragma: no cover - uvloop is a dependency except on Windo
 from farebox.sim import (
     anthropic_messages,
     control,
+    data_people,
+    data_places,
+    data_social,
+    data_web,
     deepgram,
     elevenlabs,
     fal_queue,
@@ -44,6 +48,10 @@ API_ROUTES: tuple[web.RouteDef, ...] = (
     *deepgram.ROUTES,
     *elevenlabs.ROUTES,
     *search.ROUTES,
+    *data_places.ROUTES,
+    *data_people.ROUTES,
+    *data_web.ROUTES,
+    *data_social.ROUTES,
 )
 """One entry per wire-format module; each is served bare and under `FAULT_PREFIX`."""
 
