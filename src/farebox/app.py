@@ -27,6 +27,7 @@ from farebox.api import (
     models,
 )
 from farebox.api import audio as audio_api
+from farebox.api import data as data_api
 from farebox.api import embeddings as embeddings_api
 from farebox.api import images as images_api
 from farebox.api import media as media_api
@@ -41,6 +42,8 @@ from farebox.billing.tokens import encoder
 from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
+from farebox.data.model import DataCatalog
+from farebox.data.service import build_data_service
 from farebox.db.database import Database
 from farebox.db.migrate import upgrade_to_head
 from farebox.errors import FareboxError, InvalidRequest, NotFound
@@ -78,7 +81,9 @@ def prepare_database(settings: Settings) -> Database:
     return db
 
 
-def build_services(settings: Settings, catalog: Catalog | None = None) -> Services:
+def build_services(
+    settings: Settings, catalog: Catalog | None = None, data_catalog: DataCatalog | None = None
+) -> Services:
     db = prepare_database(settings)
     secret = settings.secret_key or db.write_sync(load_or_create_secret)
     ledger = Ledger(db)
@@ -139,6 +144,7 @@ def build_services(settings: Settings, catalog: Catalog | None = None) -> Servic
             ),
             clients,
         ),
+        data=build_data_service(settings, ledger, key_store, data_catalog),
     )
 
 
@@ -190,8 +196,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(err)
 
 
-def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
-    services = build_services(settings, catalog)
+def create_app(
+    settings: Settings, catalog: Catalog | None = None, data_catalog: DataCatalog | None = None
+) -> Starlette:
+    services = build_services(settings, catalog, data_catalog)
     sweeper = Sweeper(services.ledger, settings.sweep_interval_s)
     reconciler = Reconciler(services.topups, services.topups.poll_interval_s)
 
@@ -221,6 +229,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
             await services.ledger.flush()
             await services.router.close()
             await services.web.close()
+            await services.data.close()
             services.db.close()
 
     chat_routes = chat.routes(services)
@@ -241,6 +250,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
         *media_api.routes(services),
         *audio_api.routes(services),
         *videos_api.routes(services),
+        *data_api.routes(services),
         *_health_routes(services),
     ]
     app = Gateway(

@@ -15,7 +15,13 @@ import uvicorn
 
 from farebox import __version__
 from farebox.app import create_app, prepare_database
-from farebox.demo import build_demo_catalog, create_demo_account, demo_banner, enable_dev_wallet
+from farebox.demo import (
+    build_demo_catalog,
+    build_demo_data_catalog,
+    create_demo_account,
+    demo_banner,
+    enable_dev_wallet,
+)
 from farebox.errors import FareboxError
 from farebox.keys.secrets import KeyCipher, load_or_create_secret
 from farebox.keys.store import create_account_with_key
@@ -114,7 +120,7 @@ def serve(
 async def _serve_demo(settings: Settings, log_level: str) -> None:
     sim = await start_sim(SimConfig(tokens_per_second=200.0))
     catalog = build_demo_catalog(sim.url)
-    app = create_app(settings, catalog=catalog)
+    app = create_app(settings, catalog=catalog, data_catalog=build_demo_data_catalog(sim.url))
     services = app.state.services
     credit_id, api_key = await create_demo_account(services)
     click.echo(demo_banner(settings, sim.url, credit_id, api_key))

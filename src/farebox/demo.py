@@ -8,6 +8,8 @@ import uuid
 from farebox.api.services import Services
 from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog, ProviderConfig, Route
+from farebox.data.demo import sim_data_catalog
+from farebox.data.model import DataCatalog
 from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.modalities.demo import media_demo_catalog, with_media
 from farebox.settings import Settings
@@ -28,6 +30,11 @@ def build_demo_catalog(sim_url: str) -> Catalog:
     }
     chat = Catalog(models=models, providers={"sim": sim})
     return with_media(chat, media_demo_catalog(sim_url))
+
+
+def build_demo_data_catalog(sim_url: str) -> DataCatalog:
+    """Every shipped data endpoint, at its real price, answered by the simulator."""
+    return sim_data_catalog(sim_url)
 
 
 async def create_demo_account(services: Services) -> tuple[str, str]:
@@ -57,6 +64,8 @@ def demo_banner(settings: Settings, sim_url: str, credit_id: str, api_key: str) 
             f"  curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {api_key}' "
             "-H 'Content-Type: application/json' "
             f'-d \'{{"model":"{DEMO_MODEL}","messages":[{{"role":"user","content":"Hello there"}}]}}\'',
+            f"  curl -s {base}/v1/data/api/exa/search -H 'Authorization: Bearer {api_key}' "
+            "-H 'Content-Type: application/json' -d '{\"query\": \"pay per query APIs\"}'",
             f"  curl -s {base}/credits/balance -H 'Content-Type: application/json' "
             f'-d \'{{"credit_id":"{credit_id}"}}\'',
             "",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from farebox.billing.losses import LossBook
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
+from farebox.data.service import DataService
 from farebox.db.database import Database
 from farebox.history.store import History
 from farebox.keys.store import KeyStore
@@ -42,3 +43,4 @@ class Services:
     """Who the client is (the socket peer, or X-Forwarded-For from a trusted proxy)."""
     signup_limit: PerClientLimit
     """Per client address, on endpoints anyone may call that create something."""
+    data: DataService
