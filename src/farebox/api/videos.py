@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api.pay402 import buyer_for, key_or_keyless
-from farebox.api.requests import read_json, require_key
+from farebox.api.requests import bearer_key, read_json, require_key
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
 from farebox.money import format_usd
@@ -27,7 +27,9 @@ def routes(services: Services) -> list[Route]:
         call = media.videos.read_submission(body)
         what = f"POST {SUBMIT} ({call.job.seconds} s of {call.model.id})"
         buyer, paid = await buyer_for(services, request, key, Offer(SUBMIT, call.quote, what))
-        job, estimate = await media.videos.submit(buyer, call)
+        job, estimate = await media.videos.submit(
+            buyer, call, media.base_url(str(request.base_url))
+        )
         headers = {
             "x-farebox-cost": "0",  # charged when the job ends (GET shows the cost)
             "x-farebox-estimated-cost": format_usd(estimate),
@@ -36,10 +38,18 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(job, status_code=202, headers=headers)
 
     async def status(request: Request) -> Response:
-        key = await services.keys.authenticate(require_key(request))
-        code, body, cost = await media.videos.get(
-            key, request.path_params["job_id"], media.base_url(str(request.base_url))
-        )
+        job_id = request.path_params["job_id"]
+        base = media.base_url(str(request.base_url))
+        query = request.query_params
+        if bearer_key(request) is None and ("sig" in query or "exp" in query):
+            # the signed status_url from submit: no API key needed
+            found = await media.videos.get_signed(
+                job_id, query.get("sig", ""), query.get("exp", ""), base
+            )
+        else:
+            key = await services.keys.authenticate(require_key(request))
+            found = await media.videos.get(key, job_id, base)
+        code, body, cost = found
         return JSONResponse(body, status_code=code, headers={"x-farebox-cost": format_usd(cost)})
 
     return [

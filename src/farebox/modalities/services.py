@@ -14,7 +14,7 @@ from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
 from farebox.media.config import MediaConfig
 from farebox.media.s3 import S3Config, S3Storage
-from farebox.media.signing import MediaSigner
+from farebox.media.signing import MediaSigner, StatusSigner
 from farebox.media.storage import LocalStorage, MediaStorage
 from farebox.media.store import MediaStore
 from farebox.modalities.paid import Payer
@@ -78,7 +78,9 @@ def build_media_services(
         images=ImageService(catalog, routes, payer, store, config.fetch),
         transcription=TranscriptionService(catalog, routes, payer),
         speech=SpeechService(catalog, routes, payer),
-        videos=VideoService(catalog, routes, payer, jobs, store, config.fetch),
+        videos=VideoService(
+            catalog, routes, payer, jobs, store, config.fetch, StatusSigner(secret)
+        ),
         worker=VideoWorker(jobs, routes, ledger, store, interval_s=poll_s),
         media=store,
         storage=storage,

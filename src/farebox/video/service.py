@@ -9,6 +9,7 @@ from farebox.catalog.model import Catalog, CatalogModel, Route
 from farebox.errors import InvalidRequest, NotFound
 from farebox.images.inputs import fetch_image
 from farebox.keys.store import ApiKey
+from farebox.media.signing import StatusSigner
 from farebox.media.store import MediaStore, new_gen_id
 from farebox.modalities.paid import Buyer, Payer, call_capability, require_type, usd
 from farebox.net.ssrf import FetchPolicy
@@ -30,6 +31,7 @@ class VideoService:
         jobs: VideoJobs,
         media: MediaStore,
         fetch_policy: FetchPolicy,
+        status: StatusSigner,
     ) -> None:
         self.catalog = catalog
         self.router = router
@@ -37,6 +39,7 @@ class VideoService:
         self.jobs = jobs
         self.media = media
         self.fetch_policy = fetch_policy
+        self.status = status
 
     def _model(self, body: dict[str, Any]) -> CatalogModel:
         model_id = body.get("model")
@@ -51,10 +54,13 @@ class VideoService:
         moves."""
         return read_video_call(body, self._model(body))
 
-    async def submit(self, buyer: Buyer, call: VideoCall) -> tuple[dict[str, Any], int]:
+    async def submit(
+        self, buyer: Buyer, call: VideoCall, base_url: str
+    ) -> tuple[dict[str, Any], int]:
         """Fetch an `image_url` input, hold the estimated cost, queue the job upstream, record it.
 
-        Returns the job's body and the estimate (nanodollars) that is held."""
+        Returns the job's body (with its signed `status_url` under `base_url`) and the estimate
+        (nanodollars) that is held."""
         model = call.model
         job = call.job
         if call.image_url:
@@ -99,14 +105,33 @@ class VideoService:
             "status": "pending",
             "created": int(row.created_at),
             "estimated_cost": usd(call.quote),
+            "status_url": self.status_url(base_url, row.id),
         }
         return body, call.quote
+
+    def status_url(self, base_url: str, job_id: str) -> str:
+        """A URL that polls the job with no API key, valid as long as media URLs (24 h)."""
+        return base_url.rstrip("/") + self.status.path(job_id)
 
     async def get(self, key: ApiKey, job_id: str, base_url: str) -> tuple[int, dict[str, Any], int]:
         """(HTTP status, body, cost in nanodollars) for the caller's own job; 404 otherwise."""
         row = await self.jobs.get(job_id)
         if row is None or row.account_id != key.account_id:
             raise NotFound(f"There is no video job {job_id!r} on this account.", param="id")
+        return self._describe(row, base_url)
+
+    async def get_signed(
+        self, job_id: str, sig: str, exp: str, base_url: str
+    ) -> tuple[int, dict[str, Any], int]:
+        """The same answer for whoever holds the job's signed status URL (no API key): 403 for
+        a bad or expired signature, checked before the job is looked up."""
+        self.status.verify(job_id, sig, exp)
+        row = await self.jobs.get(job_id)
+        if row is None:
+            raise NotFound(f"There is no video job {job_id!r}.", param="id")
+        return self._describe(row, base_url)
+
+    def _describe(self, row: JobRow, base_url: str) -> tuple[int, dict[str, Any], int]:
         body: dict[str, Any] = {
             "id": row.id,
             "object": "video",
