@@ -23,6 +23,7 @@ import uvicorn
 from farebox.app import create_app
 from farebox.catalog.loader import catalog_from_dict
 from farebox.catalog.model import Catalog
+from farebox.data.model import DataCatalog
 from farebox.db.database import Database
 from farebox.ledger.check import CheckReport, check_ledger
 from farebox.net.connections import uvicorn_options
@@ -58,6 +59,14 @@ class LoopThread:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+
+
+def require_db(kind: str) -> None:
+    """Skip a PostgreSQL test when the server is unreachable (fail instead under CI=true)."""
+    if kind == "postgresql" and not pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
 
 
 def pg_available() -> bool:
@@ -285,7 +294,9 @@ def running_sim(config: SimConfig | None = None) -> Iterator[tuple[SimServer, Lo
 
 
 @contextmanager
-def running_gateway(db_url: str, catalog: Catalog, **overrides: Any) -> Iterator[Gateway]:
+def running_gateway(
+    db_url: str, catalog: Catalog, data_catalog: DataCatalog | None = None, **overrides: Any
+) -> Iterator[Gateway]:
     settings = Settings(
         database_url=db_url,
         admin_token=ADMIN_TOKEN,
@@ -294,7 +305,7 @@ def running_gateway(db_url: str, catalog: Catalog, **overrides: Any) -> Iterator
         signup_per_minute=overrides.pop("signup_per_minute", 0),
         **overrides,
     )
-    app = create_app(settings, catalog=catalog)
+    app = create_app(settings, catalog=catalog, data_catalog=data_catalog)
     port = free_port()
     config = uvicorn.Config(
         app,
