@@ -77,14 +77,6 @@ def pg_available() -> bool:
         return False
 
 
-def require_db(kind: str) -> None:
-    """Skip a PostgreSQL test when no server is reachable (fail under CI, which requires one)."""
-    if kind == "postgresql" and not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
-
-
 @contextmanager
 def fresh_pg_database() -> Iterator[str]:
     """A new, empty PostgreSQL database for one test module; dropped afterwards."""

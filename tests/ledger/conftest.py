@@ -3,7 +3,6 @@ PostgreSQL database, created once per test module and emptied before every test.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,17 +11,9 @@ from ledger_support import open_db, wipe
 
 from farebox.db.database import Database
 
-from support import database_url, pg_available
+from support import database_url, require_db
 
 DB_KINDS = ["sqlite", "postgresql"]
-
-
-def require_db(kind: str) -> None:
-    """As the suite's own: PostgreSQL is required in CI and skipped when absent elsewhere."""
-    if kind == "postgresql" and not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
 
 
 @pytest.fixture(scope="module", params=DB_KINDS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,16 +9,9 @@ import pytest
 from farebox.sim.server import SimServer
 
 from media_support import media_catalog, media_env
-from support import Gateway, database_url, pg_available, running_gateway
+from support import Gateway, database_url, require_db, running_gateway
 
 DB_KINDS = ["sqlite", "postgresql"]
-
-
-def require_db(kind: str) -> None:
-    if kind == "postgresql" and not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
 
 
 @pytest.fixture(scope="module", params=DB_KINDS)

@@ -12,8 +12,7 @@ from farebox.sim.server import SimServer
 from lnbits_support import LNbitsServer, LNbitsWallet, require_lnbits, running_lnbits
 from media_support import media_catalog, media_env
 from pay402_support import PAY_ENV
-from payments_support import require_db
-from support import Gateway, database_url, running_gateway
+from support import Gateway, database_url, require_db, running_gateway
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -18,10 +18,9 @@ from payments_support import (
     DEV_ENV,
     Forwarder,
     btcpay_env,
-    require_db,
     serve_app,
 )
-from support import Gateway, database_url, running_gateway, test_catalog
+from support import Gateway, database_url, require_db, running_gateway, test_catalog
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 from sqlalchemy import select
 from starlette.applications import Starlette
@@ -20,7 +18,7 @@ from starlette.routing import Route
 
 from farebox.db.schema import transfers
 
-from support import Gateway, LoopThread, free_port, pg_available
+from support import Gateway, LoopThread, free_port
 
 BTC_USD = 100_000  # the fixed test rate: 1 sat = $0.001
 DEV_ENV = {
@@ -28,13 +26,6 @@ DEV_ENV = {
     "FAREBOX_TOPUP_RATES": f"BTC={BTC_USD}",
     "FAREBOX_TOPUP_POLL_S": "0.3",
 }
-
-
-def require_db(kind: str) -> None:
-    if kind == "postgresql" and not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ simulator's per-prefix counters (and `fail_first`) are its alone.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,14 @@ from farebox.catalog.loader import catalog_from_dict
 from farebox.catalog.model import Catalog
 from farebox.sim.server import SimServer
 
-from support import TEST_PRICE, Gateway, database_url, free_port, pg_available, running_gateway
+from support import (
+    TEST_PRICE,
+    Gateway,
+    database_url,
+    free_port,
+    require_db,
+    running_gateway,
+)
 
 POLICY_ENV = {
     "FAREBOX_ROUTE_RETRIES": "1",
@@ -81,13 +87,6 @@ def routing_catalog(sim_url: str, prefixes: dict[str, str]) -> Catalog:
         },
         env={"K": "sim-upstream-key"},
     )
-
-
-def require_db(kind: str) -> None:
-    if kind == "postgresql" and not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -7,13 +7,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api.paid import paid_response
-from farebox.api.requests import bearer_key, read_body
+from farebox.api.pay402 import buyer_for, key_or_keyless
+from farebox.api.requests import read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
 from farebox.data.listing import endpoints_payload
-from farebox.data.params import DataCall
-from farebox.errors import Unauthorized
-from farebox.money import format_usd
+from farebox.pay402.types import Offer
 
 MAX_DATA_BODY_BYTES = 64 * 1024
 
@@ -26,21 +25,16 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse(endpoints_payload(data.catalog))
 
     async def call(request: Request) -> Response:
-        raw_key = bearer_key(request)
-        key = await services.keys.authenticate(raw_key) if raw_key else None
+        key = await key_or_keyless(services, request)
         raw = await read_body(request, limit) if request.method == "POST" else b""
         path = "/" + request.path_params["path"]
         checked = data.quote(request.method, path, request.query_params.multi_items(), raw)
-        if key is None:
-            return await keyless(request, checked)
-        return paid_response(await data.call_with_key(key, checked))
-
-    async def keyless(request: Request, checked: DataCall) -> Response:
-        """A checked, priced call with no API key: where pay-per-request (HTTP 402) answers."""
-        raise Unauthorized(
-            f"Missing API key: send 'Authorization: Bearer sk-...'. This call costs "
-            f"${format_usd(checked.price)}. Create an account and key with POST /accounts/create."
-        )
+        endpoint = checked.endpoint.public_path
+        what = f"{request.method} {endpoint}"
+        buyer, paid = await buyer_for(services, request, key, Offer(endpoint, checked.price, what))
+        result = await data.execute(checked, buyer)
+        result.headers.update(paid)
+        return paid_response(result)
 
     return [
         Route("/v1/data/endpoints", list_endpoints, methods=["GET"]),

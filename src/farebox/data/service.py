@@ -15,13 +15,12 @@ from farebox.errors import FareboxError
 from farebox.keys.store import ApiKey, KeyStore
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import QueryRecord
-from farebox.modalities.paid import PaidResult, Payer
+from farebox.modalities.paid import Buyer, PaidResult, Payer
 from farebox.settings import Settings
 
 from .loader import load_data_catalog
 from .model import DataCatalog
 from .params import DataCall, read_call
-from .payment import KeyPayment, Payment
 from .upstream import DataClient
 
 log = logging.getLogger(__name__)
@@ -46,42 +45,45 @@ class DataService:
     def quote(
         self, method: str, path: str, query: Sequence[tuple[str, str]], raw_body: bytes
     ) -> DataCall:
-        """The checked call and its fixed price (`call.price`, nanodollars). No I/O, no money:
-        a bad request fails here with its 400 (or 404, 405) before anyone pays."""
-        return read_call(self.catalog, method, path, query, raw_body)
-
-    async def call_with_key(self, key: ApiKey, call: DataCall, source: str = "api") -> PaidResult:
-        """Pay for `call` from the key's account (and key budget), then run it."""
-        return await self.execute(call, KeyPayment(self.payer.charge(key)), source)
-
-    async def execute(self, call: DataCall, payment: Payment, source: str) -> PaidResult:
-        """Hold the price with `payment`, call the provider, capture on success, else release."""
-        endpoint = call.endpoint
-        upstream = self.catalog.upstream(endpoint)
+        """The checked call and its fixed price (`call.price`, nanodollars). No network, no
+        money: a bad request, or an endpoint its operator has not configured, fails here (400,
+        404, 405, 501) before anyone pays or is sent a payment challenge."""
+        call = read_call(self.catalog, method, path, query, raw_body)
+        upstream = self.catalog.upstream(call.endpoint)
         if not upstream.auth.configured:
-            log.error("data %s: not configured; set %s", endpoint.id, upstream.auth.missing)
+            log.error("data %s: not configured; set %s", call.endpoint.id, upstream.auth.missing)
             raise EndpointNotConfigured(
-                f"{endpoint.public_path} is not configured on this server: its operator has not "
-                "set the provider's credentials. Nothing was charged."
+                f"{call.endpoint.public_path} is not configured on this server: its operator has "
+                "not set the provider's credentials. Nothing was charged."
             )
-        await payment.hold(call.price)
+        return call
+
+    async def call_with_key(self, key: ApiKey, call: DataCall) -> PaidResult:
+        """Pay for `call` from the key's account (and key budget), then run it."""
+        return await self.execute(call, self.payer.for_key(key))
+
+    async def execute(self, call: DataCall, buyer: Buyer) -> PaidResult:
+        """Hold the price on the buyer (a key's account, or a paid 402 credential's), call the
+        provider, charge it on success, else void the hold."""
+        endpoint = call.endpoint
+        charge = await buyer.open(call.price)
         try:
-            body = await self.client.send(call, upstream)
+            body = await self.client.send(call, self.catalog.upstream(endpoint))
         except BaseException:
-            payment.release()
+            charge.void()
             raise
-        payment.capture(
+        charge.settle(
             call.price,
             QueryRecord(
                 model=endpoint.id,
                 input_count=1,
                 output_count=0,
                 query_type=QUERY_TYPE,
-                query_source=source,
+                query_source=buyer.source,
                 is_free_model=call.price == 0,
             ),
         )
-        return PaidResult(cost_nanos=call.price, request_id=payment.request_id, body=body)
+        return PaidResult(cost_nanos=call.price, request_id=charge.request_id, body=body)
 
     async def close(self) -> None:
         await self.client.close()
