@@ -44,7 +44,8 @@ def test_status_url_polls_without_auth_until_done(media_gw: Gateway) -> None:
         assert r.status_code == 202, r.text
         assert r.json()["status"] in ("pending", "processing")
         time.sleep(0.1)
-    assert codes[0] == 202 and codes[-1] == 200
+    # 202 while it runs (none at all if the job is done by the first poll, as under load)
+    assert codes[-1] == 200 and set(codes[:-1]) <= {202}
     done = r.json()
     assert done["status"] == "completed" and done["cost"] == 0.25
     assert r.headers["x-farebox-cost"] == "0.25"
