@@ -48,6 +48,8 @@ def farebox_env(db_url: str, catalog: Path) -> dict[str, str]:
     # FAREBOX_REDIS_URL would change what is measured).
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAREBOX_")}
     env.update(FAREBOX_DATABASE_URL=db_url, FAREBOX_CATALOG=str(catalog), FAKE_KEY=UPSTREAM_KEY)
+    # PostgreSQL needs the instance secret configured (SQLite keeps one next to its file).
+    env.update(FAREBOX_SECRET_KEY="farebox-bench-instance-secret-0123456789")
     return env
 
 
@@ -73,7 +75,7 @@ def database(kind: str, tmp: Path, pg_admin: str) -> Iterator[str]:
         log(f"  dropped database {name}")
 
 
-def ledger_facts(db_url: str, credit_id: str) -> dict[str, Any]:
+def ledger_facts(db_url: str, account_id: str) -> dict[str, Any]:
     """Spend of the bench account vs Σ of its query history, read straight from the tables."""
     sql = {
         "account": "SELECT debits_posted, debits_pending, credits_posted, credits_pending "
@@ -92,8 +94,8 @@ def ledger_facts(db_url: str, credit_id: str) -> dict[str, Any]:
         conn = psycopg.connect(db_url, connect_timeout=5)
         p = "%s"
     try:
-        acct = conn.execute(sql["account"].format(p=p), (credit_id,)).fetchone()
-        nq, qsum = conn.execute(sql["queries"].format(p=p), (credit_id,)).fetchone()
+        acct = conn.execute(sql["account"].format(p=p), (account_id,)).fetchone()
+        nq, qsum = conn.execute(sql["queries"].format(p=p), (account_id,)).fetchone()
         (nholds,) = conn.execute(sql["holds"]).fetchone()
     finally:
         conn.close()

@@ -40,7 +40,8 @@ def _cpu() -> float:
 async def _run(db: Database, batch: int, requests: int) -> tuple[float, float]:
     ledger = Ledger(db)
     cipher = KeyCipher("bench")
-    account_id, key, _ = db.write_sync(create_account_with_key, cipher)
+    new = db.write_sync(create_account_with_key, cipher)
+    account_id, key = new.account_id, new.key
     db.write_sync(ops.transfer, Transfer(uuid.uuid4().hex, "grants", account_id, 10**15, "grant"))
     budget = key.budget()
     query = QueryRecord(model="fake-gpt", input_count=12, output_count=20)

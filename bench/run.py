@@ -258,7 +258,7 @@ def start_target(
             url,
             acct["api_key"],
             proc,
-            {"credit_id": acct["credit_id"], "db": db_url.split("://")[0]},
+            {"account_id": acct["account_id"], "db": db_url.split("://")[0]},
         )
         try:
             try:
@@ -289,7 +289,7 @@ def start_target(
                 "output": (chk.stdout + chk.stderr).strip()[-3000:],
             }
             try:
-                target.extra["ledger"] = ledger_facts(db_url, acct["credit_id"])
+                target.extra["ledger"] = ledger_facts(db_url, acct["account_id"])
             except Exception as exc:  # report, never hide the rest of the run
                 target.extra["ledger"] = {"error": repr(exc)}
 

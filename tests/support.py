@@ -25,6 +25,7 @@ from farebox.catalog.loader import catalog_from_dict
 from farebox.catalog.model import Catalog
 from farebox.data.model import DataCatalog
 from farebox.db.database import Database
+from farebox.keys.credentials import account_for_credit
 from farebox.ledger.check import CheckReport, check_ledger
 from farebox.net.connections import uvicorn_options
 from farebox.settings import Settings
@@ -35,6 +36,8 @@ T = TypeVar("T")
 
 PG_ADMIN_URL = os.environ.get("FAREBOX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN_TOKEN = "test-admin-token"
+# The instance secret of PostgreSQL gateways (required there); SQLite ones use their secret file.
+TEST_SECRET = "test-instance-secret-" + "x" * 24
 NANOS = 1_000_000_000
 
 
@@ -244,22 +247,36 @@ class Gateway:
                 g.raise_for_status()
         return data["credit_id"], data["api_key"]
 
+    def account_id(self, account: str) -> str:
+        """The ledger account id of `account`: a customer's credit_id, or already an account id
+        (a customer's public id or a system account)."""
+        found = self.services.db.read_sync(account_for_credit, account)
+        return account if found is None else str(found)
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment a `farebox` command needs to work on this gateway's database."""
+        env = {"FAREBOX_DATABASE_URL": self.settings.database_url}
+        if self.settings.secret_key is not None:
+            env["FAREBOX_SECRET_KEY"] = self.settings.secret_key
+        return env
+
     def balance(self, credit_id: str) -> dict[str, float]:
         with self.client() as c:
             r = c.post("/credits/balance", json={"credit_id": credit_id})
             r.raise_for_status()
             return dict(r.json())
 
-    def nanos(self, credit_id: str) -> tuple[int, int]:
-        """(balance, reserved) in nanodollars, straight from the ledger after a flush."""
+    def nanos(self, account: str) -> tuple[int, int]:
+        """(balance, reserved) in nanodollars, straight from the ledger after a flush; `account`
+        is a credit_id or an account id."""
         self.loop.run(self.services.ledger.flush())
-        bal = self.loop.run(self.services.ledger.balance(credit_id))
+        bal = self.loop.run(self.services.ledger.balance(self.account_id(account)))
         assert bal is not None
         return bal.balance, bal.reserved
 
-    def history_total_nanos(self, credit_id: str) -> int:
+    def history_total_nanos(self, account: str) -> int:
         self.loop.run(self.services.ledger.flush())
-        return int(self.loop.run(self.services.history.total_spent(credit_id)))
+        return int(self.loop.run(self.services.history.total_spent(self.account_id(account))))
 
     def check(self) -> CheckReport:
         self.loop.run(self.services.ledger.flush())
@@ -289,6 +306,8 @@ def running_sim(config: SimConfig | None = None) -> Iterator[tuple[SimServer, Lo
 def running_gateway(
     db_url: str, catalog: Catalog, data_catalog: DataCatalog | None = None, **overrides: Any
 ) -> Iterator[Gateway]:
+    if not db_url.startswith("sqlite"):
+        overrides.setdefault("secret_key", TEST_SECRET)
     settings = Settings(
         database_url=db_url,
         admin_token=ADMIN_TOKEN,

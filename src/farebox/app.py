@@ -48,7 +48,8 @@ from farebox.db.database import Database
 from farebox.db.migrate import upgrade_to_head
 from farebox.errors import FareboxError, InvalidRequest, NotFound
 from farebox.history.store import History
-from farebox.keys.secrets import KeyCipher, load_or_create_secret
+from farebox.keys.instance_secret import SecretSetupError, instance_secret
+from farebox.keys.secrets import KeyCipher
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger, Sweeper
 from farebox.modalities.services import build_media_services
@@ -64,6 +65,7 @@ from farebox.payments.config import PaymentsConfig, build_topups
 from farebox.payments.poller import Reconciler
 from farebox.providers.breaker import RoutingPolicy
 from farebox.providers.router import Router
+from farebox.redaction import redact_access_logs
 from farebox.search.web import WebSearch
 from farebox.settings import Settings
 
@@ -78,6 +80,7 @@ def prepare_database(settings: Settings) -> Database:
         async_commit=settings.ledger_async_commit,
     )
     upgrade_to_head(db.engine)
+    db.scrub_if_requested()
     return db
 
 
@@ -85,7 +88,11 @@ def build_services(
     settings: Settings, catalog: Catalog | None = None, data_catalog: DataCatalog | None = None
 ) -> Services:
     db = prepare_database(settings)
-    secret = settings.secret_key or db.write_sync(load_or_create_secret)
+    try:
+        secret = instance_secret(settings, db)
+    except SecretSetupError:
+        db.close()
+        raise
     ledger = Ledger(db)
     key_store = KeyStore(db, KeyCipher(secret), cache_ttl_s=settings.key_cache_ttl_s)
     if catalog is None:
@@ -199,6 +206,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: Settings, catalog: Catalog | None = None, data_catalog: DataCatalog | None = None
 ) -> Starlette:
+    redact_access_logs()  # no credit_id, key or signature from a URL reaches a log
     services = build_services(settings, catalog, data_catalog)
     sweeper = Sweeper(services.ledger, settings.sweep_interval_s)
     reconciler = Reconciler(services.topups, services.topups.poll_interval_s)

@@ -15,6 +15,7 @@ import uvicorn
 
 from farebox import __version__
 from farebox.app import create_app, prepare_database
+from farebox.db.database import Database
 from farebox.demo import (
     build_demo_catalog,
     build_demo_data_catalog,
@@ -23,7 +24,10 @@ from farebox.demo import (
     enable_dev_wallet,
 )
 from farebox.errors import FareboxError
-from farebox.keys.secrets import KeyCipher, load_or_create_secret
+from farebox.keys.credentials import account_named
+from farebox.keys.instance_secret import SecretSetupError, instance_secret
+from farebox.keys.secret_cli import secret_command
+from farebox.keys.secrets import KeyCipher
 from farebox.keys.store import create_account_with_key
 from farebox.ledger import ops
 from farebox.ledger.check import check_ledger
@@ -44,6 +48,17 @@ def _settings() -> Settings:
         return Settings.from_env()
     except ValueError as exc:
         raise click.ClickException(f"configuration: {exc}") from exc
+
+
+def _open(settings: Settings) -> tuple[Database, str]:
+    """The migrated database and the instance secret; a missing or wrong secret stops the
+    command with a one-line message saying what to do."""
+    db = prepare_database(settings)
+    try:
+        return db, instance_secret(settings, db)
+    except SecretSetupError as exc:
+        db.close()
+        raise click.ClickException(f"instance secret: {exc}") from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,10 +109,10 @@ def serve(
     if default_max_tokens:
         os.environ["FAREBOX_DEFAULT_MAX_TOKENS"] = str(default_max_tokens)
     settings = _settings().with_overrides(host=host, port=port, workers=workers)
+    _open(settings)[0].close()
     if demo:
         asyncio.run(_serve_demo(enable_dev_wallet(settings), log_level))
         return
-    prepare_database(settings).close()
     raise_open_file_limit()  # before the connection cap is worked out from it
     if workers > 1:
         uvicorn.run(
@@ -122,8 +137,10 @@ async def _serve_demo(settings: Settings, log_level: str) -> None:
     catalog = build_demo_catalog(sim.url)
     app = create_app(settings, catalog=catalog, data_catalog=build_demo_data_catalog(sim.url))
     services = app.state.services
-    credit_id, api_key = await create_demo_account(services)
-    click.echo(demo_banner(settings, sim.url, credit_id, api_key))
+    account = await create_demo_account(services)
+    click.echo(
+        demo_banner(settings, sim.url, account.credit_id, account.api_key, account.account_id)
+    )
     raise_open_file_limit()
     config = uvicorn.Config(
         app,
@@ -140,6 +157,7 @@ async def _serve_demo(settings: Settings, log_level: str) -> None:
 
 
 main.add_command(sim_command, "sim")
+main.add_command(secret_command, "secret")
 
 
 @main.group()
@@ -148,10 +166,11 @@ def admin() -> None:
 
 
 @admin.command("grant")
-@click.argument("credit_id")
+@click.argument("account")
 @click.argument("usd")
-def admin_grant(credit_id: str, usd: str) -> None:
-    """Grant USD of credit to an account (recorded as a grants -> customer transfer)."""
+def admin_grant(account: str, usd: str) -> None:
+    """Grant USD of credit to ACCOUNT, its public id (acct_…) or its credit_id (recorded as a
+    grants -> customer transfer)."""
     try:
         nanos = usd_to_nanos(usd)
     except MoneyError as exc:
@@ -160,14 +179,15 @@ def admin_grant(credit_id: str, usd: str) -> None:
         raise click.BadParameter("must be greater than zero", param_hint="USD")
     db = prepare_database(_settings())
     try:
-        if db.read_sync(ops.get_balance, credit_id) is None:
-            raise click.ClickException(f"no account with credit_id {credit_id}")
-        transfer = Transfer("grant." + uuid.uuid4().hex, GRANTS, credit_id, nanos, Code.GRANT)
+        account_id = db.read_sync(account_named, account)
+        if account_id is None:
+            raise click.ClickException("no customer account with that account id or credit_id")
+        transfer = Transfer("grant." + uuid.uuid4().hex, GRANTS, account_id, nanos, Code.GRANT)
         db.write_sync(ops.transfer, transfer)
-        balance = db.read_sync(ops.get_balance, credit_id)
+        balance = db.read_sync(ops.get_balance, account_id)
         assert balance is not None
         click.echo(
-            f"granted ${nanos_to_usd(nanos)} to {credit_id}; "
+            f"granted ${nanos_to_usd(nanos)} to {account_id}; "
             f"balance ${nanos_to_usd(balance.balance)}"
         )
     finally:
@@ -177,26 +197,25 @@ def admin_grant(credit_id: str, usd: str) -> None:
 @admin.command("create-account")
 @click.option("--usd", default="0", show_default=True, help="Credit to grant at once.")
 def admin_create_account(usd: str) -> None:
-    """Create an account with one API key; print {credit_id, api_key} as JSON."""
-    settings = _settings()
-    db = prepare_database(settings)
+    """Create an account with one API key; print {credit_id, account_id, api_key} as JSON."""
+    db, secret = _open(_settings())
     try:
-        secret = settings.secret_key or db.write_sync(load_or_create_secret)
-        credit_id, _key, raw = db.write_sync(create_account_with_key, KeyCipher(secret))
+        new = db.write_sync(create_account_with_key, KeyCipher(secret))
         nanos = usd_to_nanos(usd)
         if nanos > 0:
             db.write_sync(
                 ops.transfer,
-                Transfer("grant." + uuid.uuid4().hex, GRANTS, credit_id, nanos, Code.GRANT),
+                Transfer("grant." + uuid.uuid4().hex, GRANTS, new.account_id, nanos, Code.GRANT),
             )
-        click.echo(orjson.dumps({"credit_id": credit_id, "api_key": raw}).decode())
+        shown = {"credit_id": new.credit_id, "account_id": new.account_id, "api_key": new.api_key}
+        click.echo(orjson.dumps(shown).decode())
     finally:
         db.close()
 
 
 @admin.command("topups")
 @click.option("--status", default=None, help="Only invoices with this status (pending, paid, ...).")
-@click.option("--account", "account_id", default=None, help="Only this credit_id.")
+@click.option("--account", "account_id", default=None, help="Only this account (acct_…).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def admin_topups(status: str | None, account_id: str | None, limit: int, as_json: bool) -> None:
@@ -240,10 +259,8 @@ def dev() -> None:
 @click.argument("bolt11")
 def dev_pay(bolt11: str) -> None:
     """Pay a dev-wallet BOLT11 invoice and credit its top-up (no real money moves)."""
-    settings = _settings()
-    db = prepare_database(settings)
+    db, secret = _open(_settings())
     try:
-        secret = settings.secret_key or db.write_sync(load_or_create_secret)
         pubkey = dev_wallet_key(secret).public_key.format().hex()
         try:
             preimage, invoice, credited = db.write_sync(pay_and_credit, pubkey, bolt11, time.time())

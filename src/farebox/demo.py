@@ -10,6 +10,7 @@ from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog, ProviderConfig, Route
 from farebox.data.demo import sim_data_catalog
 from farebox.data.model import DataCatalog
+from farebox.keys.store import NewAccount
 from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.modalities.demo import media_demo_catalog, with_media
 from farebox.settings import Settings
@@ -37,12 +38,13 @@ def build_demo_data_catalog(sim_url: str) -> DataCatalog:
     return sim_data_catalog(sim_url)
 
 
-async def create_demo_account(services: Services) -> tuple[str, str]:
-    credit_id, _key, raw = await services.keys.create_account()
+async def create_demo_account(services: Services) -> NewAccount:
+    new = await services.keys.create_account()
+    grant_id = "grant.demo." + uuid.uuid4().hex
     await services.ledger.transfer(
-        Transfer("grant.demo." + uuid.uuid4().hex, GRANTS, credit_id, DEMO_CREDIT_NANOS, Code.GRANT)
+        Transfer(grant_id, GRANTS, new.account_id, DEMO_CREDIT_NANOS, Code.GRANT)
     )
-    return credit_id, raw
+    return new
 
 
 def enable_dev_wallet(settings: Settings) -> Settings:
@@ -50,14 +52,17 @@ def enable_dev_wallet(settings: Settings) -> Settings:
     return settings.with_overrides(extra_env={**settings.extra_env, "FAREBOX_DEV_WALLET": "1"})
 
 
-def demo_banner(settings: Settings, sim_url: str, credit_id: str, api_key: str) -> str:
+def demo_banner(
+    settings: Settings, sim_url: str, credit_id: str, api_key: str, account_id: str
+) -> str:
     base = f"http://{settings.host}:{settings.port}"
     return "\n".join(
         [
             "farebox demo",
             f"  gateway:    {base}  (database {settings.database_url})",
             f"  simulator:  {sim_url}  (every catalog model answers from it)",
-            f"  credit_id:  {credit_id}  ($5.00 granted)",
+            f"  account:    {account_id}  ($5.00 granted)",
+            f"  credit_id:  {credit_id}  (the account's password: manages keys)",
             f"  api_key:    {api_key}",
             "",
             "Try:",

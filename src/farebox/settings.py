@@ -69,13 +69,33 @@ def parse_networks(raw: str) -> tuple[str, ...]:
     )
 
 
+def _secret_key(env: Mapping[str, str]) -> str | None:
+    """FAREBOX_SECRET_KEY, or the contents of FAREBOX_SECRET_KEY_FILE (not both)."""
+    value = env.get("FAREBOX_SECRET_KEY", "").strip()
+    path = env.get("FAREBOX_SECRET_KEY_FILE", "").strip()
+    if value and path:
+        raise ValueError("set FAREBOX_SECRET_KEY or FAREBOX_SECRET_KEY_FILE, not both")
+    if not path:
+        return value or None
+    try:
+        value = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ValueError(f"FAREBOX_SECRET_KEY_FILE {path!r} cannot be read: {reason}") from None
+    if not value:
+        raise ValueError(f"FAREBOX_SECRET_KEY_FILE {path!r} is empty")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///farebox.db"
     catalog_path: Path | None = None
     admin_token: str | None = None
-    # Secret for encrypting API keys at rest and signing; generated into the database on first
-    # start when unset (see keys/crypto.py).
+    # The instance secret (FAREBOX_SECRET_KEY, or read from FAREBOX_SECRET_KEY_FILE): encrypts
+    # API keys and NWC connections at rest and signs media URLs. Never stored in the database;
+    # when unset, a single SQLite process keeps one in a file next to the database
+    # (keys/instance_secret.py).
     secret_key: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -113,7 +133,7 @@ class Settings:
             database_url=env.get("FAREBOX_DATABASE_URL") or cls.database_url,
             catalog_path=Path(catalog) if catalog else None,
             admin_token=env.get("FAREBOX_ADMIN_TOKEN") or None,
-            secret_key=env.get("FAREBOX_SECRET_KEY") or None,
+            secret_key=_secret_key(env),
             redis_url=env.get("FAREBOX_REDIS_URL") or None,
             max_body_bytes=_int(env, "FAREBOX_MAX_BODY_BYTES", cls.max_body_bytes),
             hold_timeout_s=_float(env, "FAREBOX_HOLD_TIMEOUT_S", cls.hold_timeout_s),

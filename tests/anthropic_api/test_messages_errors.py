@@ -42,10 +42,11 @@ def assert_untouched(gw: Gateway, credit_id: str, granted: int = NANOS) -> None:
 
 def history_rows(gw: Gateway, credit_id: str) -> int:
     gw.loop.run(gw.services.ledger.flush())
+    account_id = gw.account_id(credit_id)
     return int(
         gw.services.db.read_sync(
             lambda conn: conn.execute(
-                select(func.count()).select_from(queries).where(queries.c.account_id == credit_id)
+                select(func.count()).select_from(queries).where(queries.c.account_id == account_id)
             ).scalar_one()
         )
     )

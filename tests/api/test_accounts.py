@@ -31,8 +31,9 @@ def test_create_account_returns_credit_id_and_a_working_key(
     r = c.post("/accounts/create")
     assert r.status_code in (200, 201), r.text
     data = r.json()
-    assert set(data) >= {"credit_id", "api_key", "api_key_id"}
+    assert set(data) >= {"credit_id", "account_id", "api_key", "api_key_id"}
     uuid.UUID(data["credit_id"])
+    assert data["account_id"].startswith("acct_") and data["credit_id"] not in data["account_id"]
     assert data["api_key"].startswith("sk-")
     keys = c.get("/keys", headers={"x-credit-id": data["credit_id"]}).json()["data"]
     assert [k["_id"] for k in keys] == [data["api_key_id"]]
@@ -40,36 +41,52 @@ def test_create_account_returns_credit_id_and_a_working_key(
     assert other["credit_id"] != data["credit_id"]
     assert other["api_key"] != data["api_key"]
     assert other["api_key_id"] != data["api_key_id"]
+    assert other["account_id"] != data["account_id"]
 
 
 def test_new_account_has_zero_balance(gateway: Gateway, c: httpx.Client) -> None:
     credit_id, _ = new_account(c, 0)
     r = balance(c, json={"credit_id": credit_id})
     assert r.status_code == 200, r.text
-    assert r.json() == {"credit_id": credit_id, "balance": 0, "reserved": 0, "available": 0}
+    account_id = gateway.account_id(credit_id)
+    assert r.json() == {
+        "credit_id": credit_id,
+        "account_id": account_id,
+        "balance": 0,
+        "reserved": 0,
+        "available": 0,
+    }
     assert gateway.nanos(credit_id) == (0, 0)
 
 
 def test_grant_shows_in_balance(gateway: Gateway, c: httpx.Client) -> None:
     credit_id, _ = new_account(c, "2.5")
     data = balance(c, json={"credit_id": credit_id}).json()
-    assert data == {"credit_id": credit_id, "balance": 2.5, "reserved": 0, "available": 2.5}
+    account_id = gateway.account_id(credit_id)
+    assert data == {
+        **{"credit_id": credit_id, "account_id": account_id},
+        **{"balance": 2.5, "reserved": 0, "available": 2.5},
+    }
     assert gateway.nanos(credit_id) == (2_500_000_000, 0)
     assert gateway.check().ok
 
 
-def test_balance_with_an_api_key(gateway: Gateway, c: httpx.Client) -> None:
+def test_balance_with_an_api_key_shows_the_balance_and_the_keys_usage_not_the_credit_id(
+    gateway: Gateway, c: httpx.Client
+) -> None:
     credit_id, key = new_account(c, 1)
-    expected = {"credit_id": credit_id, "balance": 1, "reserved": 0, "available": 1}
+    account_id = gateway.account_id(credit_id)
     for headers in ({"Authorization": f"Bearer {key}"}, {"api-key": key}):
-        r = balance(c, headers=headers)
-        assert r.status_code == 200, r.text
-        assert r.json() == expected
-        r = balance(c, headers=headers, content=b"")
-        assert r.json() == expected
-        r = balance(c, headers=headers, json={})
-        assert r.status_code == 200, r.text
-        assert r.json() == expected
+        for extra in ({}, {"content": b""}, {"json": {}}):
+            r = balance(c, headers=headers, **extra)
+            assert r.status_code == 200, r.text
+            data = r.json()
+            assert "credit_id" not in data and credit_id not in r.text
+            assert data["account_id"] == account_id
+            assert (data["balance"], data["reserved"], data["available"]) == (1, 0, 1)
+            assert data["key"]["usage_limit_usd"] is None
+            assert data["key"]["current_period_usage_usd"] == 0
+            assert "api_key" not in data["key"]
 
 
 def test_balance_follows_spending(gateway: Gateway, c: httpx.Client) -> None:

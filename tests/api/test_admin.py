@@ -34,7 +34,8 @@ def test_grant_credits_the_account(gateway: Gateway, c: httpx.Client) -> None:
     assert r.status_code == 200, r.text
     data = r.json()
     assert data["status"] == "success"
-    assert data["credit_id"] == credit_id
+    assert data["account_id"] == gateway.account_id(credit_id)
+    assert credit_id not in r.text  # admin output names the account by its public id
     assert data["balance"] == 1.25 and data["available"] == 1.25
     r = grant(c, {"credit_id": credit_id, "amount_usd": 0.75})
     assert r.status_code == 200, r.text
@@ -132,7 +133,7 @@ def test_unknown_or_bad_credit_id(gateway: Gateway, c: httpx.Client) -> None:
     assert_error(grant(c, {"credit_id": str(uuid.uuid4()), "amount_usd": 1}), 404, "credit_id")
     for system in ("revenue", "grants", "topups"):
         assert_error(grant(c, {"credit_id": system, "amount_usd": 1}), 404, "credit_id")
-    assert_error(grant(c, {"amount_usd": 1}), 400, "credit_id")
+    assert_error(grant(c, {"amount_usd": 1}), 400, "account_id")
     assert_error(grant(c, {"credit_id": 12, "amount_usd": 1}), 400, "credit_id")
     assert_error(grant(c, {"credit_id": "", "amount_usd": 1}), 400, "credit_id")
     assert_error(grant(c, ["x"]), 400)

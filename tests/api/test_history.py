@@ -92,7 +92,7 @@ def activity(gateway: Gateway, c: httpx.Client) -> Activity:
 def test_rows_have_ppq_fields_and_add_up_to_the_money_spent(
     gateway: Gateway, c: httpx.Client, activity: Activity
 ) -> None:
-    body = history(c, {"x-credit-id": "ignored"}, credit_id=activity.credit_id)
+    body = history(c, {}, credit_id=activity.credit_id)
     rows = body["data"]
     assert len(rows) == 5
     assert body["pagination"] == {"page": 1, "page_count": 20, "total": 5, "total_pages": 1}

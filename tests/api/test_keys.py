@@ -208,9 +208,11 @@ def test_keys_are_not_stored_in_plaintext(gateway: Gateway, c: httpx.Client) -> 
         secret_part = raw[len("sk-") :]
         assert not [v for v in values if secret_part in v], "an API key is stored in plaintext"
 
+    account_id = gateway.account_id(credit_id)
+
     def key_rows(conn: Any) -> list[Any]:
         return list(
-            conn.execute(select(api_keys).where(api_keys.c.account_id == credit_id)).fetchall()
+            conn.execute(select(api_keys).where(api_keys.c.account_id == account_id)).fetchall()
         )
 
     rows = gateway.services.db.read_sync(key_rows)

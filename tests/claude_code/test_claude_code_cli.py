@@ -57,10 +57,11 @@ def run_claude(
 
 def history(gw: Gateway, credit_id: str) -> list[Any]:
     gw.loop.run(gw.services.ledger.flush())
+    account_id = gw.account_id(credit_id)
     return list(
         gw.services.db.read_sync(
             lambda conn: conn.execute(
-                select(queries).where(queries.c.account_id == credit_id)
+                select(queries).where(queries.c.account_id == account_id)
             ).fetchall()
         )
     )

@@ -28,8 +28,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from farebox.billing.tokens import count_text, encoder
 from farebox.db.database import normalize_url
+from farebox.keys.credentials import hash_credit_id
 
-from support import NANOS, free_port, pg_available
+from support import NANOS, TEST_SECRET, free_port, pg_available
 
 ENC = encoder("o200k_base")
 
@@ -144,6 +145,7 @@ def serve_env(db_url: str, catalog: Path, **settings: object) -> dict[str, str]:
         "FAREBOX_DATABASE_URL": db_url,
         "FAREBOX_CATALOG": str(catalog),
         "FAREBOX_ADMIN_TOKEN": ADMIN_TOKEN,
+        "FAREBOX_SECRET_KEY": TEST_SECRET,  # required on PostgreSQL; shared by every replica
         SIM_KEY_ENV: "sim-upstream-key",
     }
     for name, value in settings.items():
@@ -366,11 +368,19 @@ class Ledger:
         with self.engine.connect() as conn:
             return list(conn.execute(text(sql), params).fetchall())
 
-    def account(self, account_id: str) -> tuple[int, int, int]:
-        """(credits_posted, debits_posted, debits_pending)."""
+    def account_id(self, account: str) -> str:
+        """The ledger account id of `account`: a customer's credit_id, or already an id."""
+        rows = self.all(
+            "SELECT account_id FROM account_credentials WHERE credit_hash = :h",
+            h=hash_credit_id(account),
+        )
+        return str(rows[0][0]) if rows else account
+
+    def account(self, account: str) -> tuple[int, int, int]:
+        """(credits_posted, debits_posted, debits_pending) of a credit_id's or id's account."""
         row = self.one(
             "SELECT credits_posted, debits_posted, debits_pending FROM accounts WHERE id = :id",
-            id=account_id,
+            id=self.account_id(account),
         )
         return int(row[0]), int(row[1]), int(row[2])
 
@@ -383,18 +393,18 @@ class Ledger:
         )
         return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
-    def queries(self, account_id: str) -> list[Any]:
+    def queries(self, account: str) -> list[Any]:
         return self.all(
             "SELECT request_id, key_id, input_count, output_count, price, query_source "
             "FROM queries WHERE account_id = :id ORDER BY id",
-            id=account_id,
+            id=self.account_id(account),
         )
 
-    def open_holds(self, account_id: str) -> list[Any]:
+    def open_holds(self, account: str) -> list[Any]:
         return self.all(
             "SELECT transfer_id, seq, amount, recorded, expires_at FROM holds "
             "WHERE account_id = :id ORDER BY seq",
-            id=account_id,
+            id=self.account_id(account),
         )
 
     def wait_reserved_zero(self, account_id: str, timeout: float) -> float:

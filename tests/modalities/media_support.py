@@ -186,7 +186,7 @@ def query_rows(gw: Gateway, credit_id: str) -> list[tuple[str, str, int]]:
     def read(conn: Any) -> list[tuple[str, str, int]]:
         rows = conn.execute(
             select(queries.c.query_type, queries.c.model, queries.c.price)
-            .where(queries.c.account_id == credit_id)
+            .where(queries.c.account_id == gw.account_id(credit_id))
             .order_by(queries.c.id)
         )
         return [(r[0], r[1], int(r[2])) for r in rows]

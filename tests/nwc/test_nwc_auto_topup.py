@@ -54,7 +54,9 @@ def wait_for(predicate: Any, timeout: float = 20) -> bool:
 
 def nwc_invoices(gw: Gateway, credit_id: str) -> list[invoices.TopupInvoice]:
     rows = gw.loop.run(
-        gw.services.db.read(lambda c: invoices.list_invoices(c, account_id=credit_id))
+        gw.services.db.read(
+            lambda c: invoices.list_invoices(c, account_id=gw.account_id(credit_id))
+        )
     )
     return [r for r in rows if r.source == "nwc"]
 
@@ -181,7 +183,9 @@ def test_secret_is_encrypted_at_rest_and_never_shown(
     stored = nwc_gateway.loop.run(
         nwc_gateway.services.db.read(
             lambda c: c.execute(
-                select(nwc_connections).where(nwc_connections.c.account_id == credit_id)
+                select(nwc_connections).where(
+                    nwc_connections.c.account_id == nwc_gateway.account_id(credit_id)
+                )
             ).one()
         )
     )

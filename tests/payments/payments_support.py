@@ -64,7 +64,7 @@ def topup_transfers(gw: Gateway, credit_id: str) -> list[tuple[str, int]]:
         rows = conn.execute(
             select(transfers.c.id, transfers.c.amount)
             .where(transfers.c.debit_account_id == "topups")
-            .where(transfers.c.credit_account_id == credit_id)
+            .where(transfers.c.credit_account_id == gw.account_id(credit_id))
         )
         return [(r[0], int(r[1])) for r in rows]
 

@@ -319,6 +319,14 @@ def test_admin_api_lists_invoices_with_usd_and_paid_currency(
             "/admin/topups", params={"status": "paid", "credit_id": credit_id}, headers=admin
         )
         assert [row["invoice_id"] for row in only_paid.json()["data"]] == [paid["invoice_id"]]
+        # By the public account id (no secret in the URL); admin output shows only that id.
+        account_id = btcpay_gateway.account_id(credit_id)
+        by_id = c.get("/admin/topups", params={"account_id": account_id}, headers=admin)
+        assert by_id.json()["data"] == rows
+        assert {row["account_id"] for row in rows} == {account_id}
+        assert credit_id not in by_id.text
+        nobody = c.get("/admin/topups", params={"credit_id": "unknown"}, headers=admin)
+        assert nobody.status_code == 200 and nobody.json()["data"] == []
         assert c.get("/admin/topups", params={"status": "bogus"}, headers=admin).status_code == 400
         assert c.get("/admin/topups").status_code == 401
         assert c.get("/admin/topups", headers={"Authorization": "Bearer nope"}).status_code == 401

@@ -193,7 +193,7 @@ def test_expired_invoice_is_not_credited_and_cannot_be_paid(dev_gateway: Gateway
     result = CliRunner().invoke(
         cli,
         ["dev", "pay", inv["bolt11"]],
-        env={"FAREBOX_DATABASE_URL": dev_gateway.settings.database_url},
+        env=dev_gateway.cli_env(),
     )
     assert result.exit_code != 0 and "expired" in result.output
     assert dev_gateway.nanos(credit_id) == (0, 0)
@@ -203,16 +203,18 @@ def test_expired_invoice_is_not_credited_and_cannot_be_paid(dev_gateway: Gateway
 def test_cli_dev_pay_credits_and_admin_topups_lists_it(dev_gateway: Gateway) -> None:
     credit_id, key = dev_gateway.create_account()
     inv = create_topup(dev_gateway, bearer(key), body={"amount": "1.5", "currency": "USD"}).json()
-    env = {"FAREBOX_DATABASE_URL": dev_gateway.settings.database_url}
+    env = dev_gateway.cli_env()
     result = CliRunner().invoke(cli, ["dev", "pay", inv["bolt11"]], env=env)
     assert result.exit_code == 0, result.output
-    assert f"credited $1.5 to {credit_id}" in result.output
+    account_id = dev_gateway.account_id(credit_id)
+    assert f"credited $1.5 to {account_id}" in result.output
+    assert credit_id not in result.output
     again = CliRunner().invoke(cli, ["dev", "pay", inv["bolt11"]], env=env)
     assert again.exit_code == 0 and "already credited" in again.output
     assert dev_gateway.nanos(credit_id) == (1_500_000_000, 0)
     assert topup_status(dev_gateway, bearer(key), inv["invoice_id"]).json()["status"] == "paid"
 
-    listing = CliRunner().invoke(cli, ["admin", "topups", "--account", credit_id], env=env)
+    listing = CliRunner().invoke(cli, ["admin", "topups", "--account", account_id], env=env)
     assert listing.exit_code == 0, listing.output
     assert inv["invoice_id"] in listing.output and "paid" in listing.output
     assert "1.5 USD" in listing.output and "$1.5" in listing.output
@@ -220,7 +222,7 @@ def test_cli_dev_pay_credits_and_admin_topups_lists_it(dev_gateway: Gateway) -> 
 
 
 def test_dev_pay_refuses_what_the_dev_wallet_did_not_issue(dev_gateway: Gateway) -> None:
-    env = {"FAREBOX_DATABASE_URL": dev_gateway.settings.database_url}
+    env = dev_gateway.cli_env()
     garbage = CliRunner().invoke(cli, ["dev", "pay", "lnbcrt1garbage"], env=env)
     assert garbage.exit_code != 0 and "Not a valid BOLT11" in garbage.output
     foreign = encode(
@@ -247,7 +249,7 @@ def _tags() -> Tags:
 def test_demo_turns_the_dev_wallet_on() -> None:
     settings = enable_dev_wallet(Settings(extra_env={"X": "1"}))
     assert settings.extra_env == {"X": "1", "FAREBOX_DEV_WALLET": "1"}
-    banner = demo_banner(settings, "http://sim", "cid", "sk-x")
+    banner = demo_banner(settings, "http://sim", "cid", "sk-x", "acct_x")
     assert "/topup/create/btc-lightning" in banner and "farebox dev pay" in banner
     assert PaymentsConfig.from_env(settings.extra_env).dev_wallet is True
     assert PaymentsConfig.from_env({}).dev_wallet is False  # off unless enabled

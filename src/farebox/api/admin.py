@@ -1,4 +1,5 @@
-"""Operator API (Authorization: Bearer $FAREBOX_ADMIN_TOKEN): grant credit."""
+"""Operator API (Authorization: Bearer $FAREBOX_ADMIN_TOKEN): grant credit (to an account named
+by its public id or by its credit_id)."""
 
 from __future__ import annotations
 
@@ -36,17 +37,42 @@ def parse_grant_amount(value: object) -> int:
     return nanos
 
 
-async def grant(ledger: Ledger, credit_id: str, nanos: int, idempotency_key: str | None) -> str:
-    """Credit an account from the grants account; the same idempotency key grants once."""
-    if await ledger.balance(credit_id) is None or credit_id in (GRANTS, "revenue", "topups"):
-        raise NotFound(f"No account with credit_id {credit_id}.", param="credit_id")
+async def grant(ledger: Ledger, account_id: str, nanos: int, idempotency_key: str | None) -> str:
+    """Credit a customer account (by its public id) from the grants account; the same
+    idempotency key grants once."""
+    if await ledger.balance(account_id) is None or account_id in (GRANTS, "revenue", "topups"):
+        raise NotFound(f"No account {account_id}.", param="account_id")
     transfer_id = (
-        "grant." + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{credit_id}/{idempotency_key}"))
+        "grant." + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{account_id}/{idempotency_key}"))
         if idempotency_key
         else "grant." + uuid.uuid4().hex
     )
-    await ledger.transfer(Transfer(transfer_id, GRANTS, credit_id, nanos, Code.GRANT))
+    await ledger.transfer(Transfer(transfer_id, GRANTS, account_id, nanos, Code.GRANT))
     return transfer_id
+
+
+async def granted_account(services: Services, body: dict[str, object]) -> str:
+    """The public account id a grant names: by `account_id`, or by the customer's `credit_id`."""
+    given = [name for name in ("account_id", "credit_id") if body.get(name) is not None]
+    if len(given) != 1:
+        raise InvalidRequest(
+            "Name the account: account_id (its public id, acct_…) or credit_id, exactly one",
+            param="account_id",
+        )
+    name = given[0]
+    value = body[name]
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"{name} must be a non-empty string", param=name)
+    if name == "account_id":
+        if not await services.keys.is_customer(value):
+            # Not echoed: an operator may paste a credit_id here by mistake.
+            raise NotFound("No customer account with that account_id (acct_…).", param=name)
+        return value
+    found = await services.keys.account_for_credit(value)
+    if found is None:
+        # Never echo a credit_id: it is a password, even a mistyped one.
+        raise NotFound("No account with that credit_id.", param=name)
+    return found
 
 
 def routes(services: Services) -> list[Route]:
@@ -59,11 +85,6 @@ def routes(services: Services) -> list[Route]:
     async def admin_credits(request: Request) -> Response:
         require_admin(request)
         body = await read_json(request, limit)
-        credit_id = body.get("credit_id")
-        if not isinstance(credit_id, str) or not credit_id:
-            raise InvalidRequest(
-                "credit_id is required: the customer's credit_id, as a string", param="credit_id"
-            )
         nanos = parse_grant_amount(body.get("amount_usd"))
         idem = body.get("idempotency_key")
         if idem is not None and (
@@ -75,13 +96,16 @@ def routes(services: Services) -> list[Route]:
                 "characters (for example the invoice or ticket id), or left out",
                 param="idempotency_key",
             )
-        if not await services.keys.is_customer(credit_id):
-            raise NotFound(f"No account with credit_id {credit_id!r}.", param="credit_id")
-        transfer_id = await grant(services.ledger, credit_id, nanos, idem)
-        balance = await services.ledger.balance(credit_id)
+        account_id = await granted_account(services, body)
+        transfer_id = await grant(services.ledger, account_id, nanos, idem)
+        balance = await services.ledger.balance(account_id)
         assert balance is not None
         return JSONResponse(
-            {"status": "success", "transfer_id": transfer_id, **balance_payload(credit_id, balance)}
+            {
+                "status": "success",
+                "transfer_id": transfer_id,
+                **balance_payload(account_id, balance),
+            }
         )
 
     return [Route("/admin/credits", admin_credits, methods=["POST"])]

@@ -45,7 +45,9 @@ def routes(services: Services) -> list[Route]:
     async def history(request: Request) -> Response:
         params = request.query_params
         raw_key = bearer_key(request)
-        credit_id = params.get("credit_id")
+        # The header keeps the credit_id out of URLs; PPQ's ?credit_id= works too (and the
+        # access log never shows it: see farebox/redaction.py).
+        credit_id = request.headers.get("x-credit-id") or params.get("credit_id")
         key_filter: str | None = None
         if raw_key:
             key = await services.keys.authenticate(raw_key)
@@ -74,8 +76,8 @@ def routes(services: Services) -> list[Route]:
                 key_filter = found.id
         else:
             raise Unauthorized(
-                "Authenticate with 'Authorization: Bearer sk-...', an 'api-key' header, or "
-                "?credit_id=..."
+                "Authenticate with 'Authorization: Bearer sk-...', an 'api-key' header, or an "
+                "'x-credit-id' header (PPQ's ?credit_id=... works too)"
             )
         page = query_int(request, "page", 1, 1, 10**9)
         page_count = query_int(request, "page_count", 20, 1, MAX_PAGE_COUNT)

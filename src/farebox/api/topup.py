@@ -138,7 +138,11 @@ def routes(services: Services) -> list[Route]:
         status = request.query_params.get("status") or None
         if status is not None and status not in STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", param="status")
-        account_id = request.query_params.get("credit_id") or None
+        account_id = request.query_params.get("account_id") or None
+        credit_id = request.query_params.get("credit_id")
+        if credit_id:  # the older form; account_id (the public id) keeps secrets out of URLs
+            # An unknown credit_id names no account: "-" matches no invoice.
+            account_id = await services.keys.account_for_credit(credit_id) or "-"
         limit = query_int(request, "limit", 100, 1, 1000)
         rows = await services.db.read(
             lambda conn: invoices.list_invoices(

@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, delete, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from farebox.db.schema import meta
 from farebox.db.session import AsyncSession, run_in, said_by_server
 
 P = ParamSpec("P")
@@ -32,6 +34,8 @@ _RETRIES = 5
 _IDLE_ASYNC_CONNECTIONS = 4
 CHECKPOINT_INTERVAL_S = 1.0
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# The meta row a migration writes when it replaced secret values: see Database.scrub.
+SCRUB_REQUEST = "scrub_requested"
 
 
 def normalize_url(url: str) -> str:
@@ -310,6 +314,37 @@ class Database:
             raw = conn.execution_options(isolation_level="AUTOCOMMIT").connection.dbapi_connection
             assert raw is not None
             raw.cursor().execute(f'VACUUM (ANALYZE, SKIP_LOCKED) "{table}"')
+
+    def scrub(self) -> None:
+        """SQLite: rewrite the file without its free pages (VACUUM) and empty the WAL, so values
+        that were deleted or replaced (a moved-out secret, credit_ids replaced by hashes) are
+        gone from the files, not merely unreachable. No-op on PostgreSQL (a dump never holds
+        dead rows; see the README for file-level copies)."""
+        if not self.is_sqlite:
+            return
+        raw = self.engine.raw_connection()  # autocommit (see _configure_sqlite): VACUUM may run
+        try:
+            cur = raw.cursor()
+            cur.execute("VACUUM")
+            for _ in range(50):  # TRUNCATE waits for no reader; retry briefly if one is there
+                busy = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy or not busy[0]:
+                    break
+                time.sleep(0.1)
+        finally:
+            raw.close()
+
+    def scrub_if_requested(self) -> None:
+        """Scrub once if a migration asked for it (meta `scrub_requested`)."""
+        if not self.is_sqlite:
+            return
+
+        def take_request(conn: Connection) -> bool:
+            gone = conn.execute(delete(meta).where(meta.c.key == SCRUB_REQUEST)).rowcount
+            return bool(gone)
+
+        if self.write_sync(take_request):
+            self.scrub()
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -18,7 +18,8 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# Ledger accounts (TigerBeetle's four balances). Customer accounts' id is their credit_id.
+# Ledger accounts (TigerBeetle's four balances). A customer account's id is its public account
+# id (`acct_…`); its secret credit_id is stored only as a hash, in account_credentials.
 accounts = Table(
     "accounts",
     metadata,
@@ -139,7 +140,19 @@ operator_losses = Table(
     Index("ix_operator_losses_time", "created_at"),
 )
 
-# Small key/value store for instance-wide values (the generated secret key, for one).
+# A customer account's secret credit_id, as its SHA-256 (keys/credentials.py): one row per
+# customer account; rotating the credit_id replaces the hash.
+account_credentials = Table(
+    "account_credentials",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("credit_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("rotated_at", Float, nullable=True),
+)
+
+# Small key/value store for instance-wide values. Never the instance secret itself: only its
+# fingerprint (`secret_check`), so a replica started with another secret refuses to run.
 meta = Table(
     "meta",
     metadata,

@@ -7,10 +7,6 @@ import hashlib
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
-
-from farebox.db.schema import meta
 
 KEY_PREFIX = "sk-"
 
@@ -50,18 +46,3 @@ class KeyCipher:
                 "stored API key cannot be decrypted: FAREBOX_SECRET_KEY differs from the one "
                 "the key was created with"
             ) from exc
-
-
-def load_or_create_secret(conn: Connection) -> str:
-    """The instance secret kept in the database, created on first start.
-
-    Operators should set FAREBOX_SECRET_KEY instead, so a copy of the database alone does not
-    reveal API keys; this fallback keeps the embedded default working with zero setup.
-    """
-    candidate = secrets.token_urlsafe(32)
-    # Several replicas may start at once on a new database: the first insert wins, all read it.
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        dialect_insert(meta).values(key="secret_key", value=candidate).on_conflict_do_nothing()
-    )
-    return str(conn.execute(select(meta.c.value).where(meta.c.key == "secret_key")).scalar_one())

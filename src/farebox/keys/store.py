@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 from farebox.db.database import Database
 from farebox.db.schema import accounts, api_keys
 from farebox.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from farebox.keys import credentials
 from farebox.keys.periods import RESET_PERIODS, next_reset, period_key
 from farebox.keys.secrets import KeyCipher, hash_key, key_hint, new_api_key, new_key_id
 from farebox.ledger import ops as ledger_ops
@@ -216,16 +216,23 @@ def insert_key(
     return _row_to_key(row), raw
 
 
-def create_account_with_key(conn: Connection, cipher: KeyCipher) -> tuple[str, ApiKey, str]:
-    credit_id = str(uuid.uuid4())
-    ledger_ops.create_customer_account(conn, credit_id)
-    key, raw = insert_key(conn, cipher, credit_id, "default", None, None, None)
-    return credit_id, key, raw
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """A new account: its public id, its secret credit_id and first key (both shown once)."""
+
+    account_id: str
+    credit_id: str
+    key: ApiKey
+    api_key: str
 
 
-def _customer_exists(conn: Connection, account_id: str) -> bool:
-    row = conn.execute(select(accounts.c.kind).where(accounts.c.id == account_id)).first()
-    return row is not None and row[0] == "customer"
+def create_account_with_key(conn: Connection, cipher: KeyCipher) -> NewAccount:
+    account_id = credentials.new_account_id()
+    credit_id = credentials.new_credit_id()
+    ledger_ops.create_customer_account(conn, account_id)
+    credentials.insert_credentials(conn, account_id, credit_id)
+    key, raw = insert_key(conn, cipher, account_id, "default", None, None, None)
+    return NewAccount(account_id, credit_id, key, raw)
 
 
 def _load_by_hash(conn: Connection, digest: str) -> ApiKey | None:
@@ -304,6 +311,21 @@ def _revoke(conn: Connection, account_id: str, key_id: str) -> ApiKey:
     return _load_one(conn, account_id, key_id)
 
 
+def _missing_credit_id(param: str) -> Unauthorized:
+    return Unauthorized(
+        "Missing x-credit-id header: send your account's credit_id (from POST /accounts/create).",
+        param=param,
+    )
+
+
+def _unknown_credit_id(param: str) -> Unauthorized:
+    return Unauthorized(
+        f"Unknown credit_id in {param}: send the credit_id that POST /accounts/create returned "
+        "(or the one POST /credits/rotate issued since).",
+        param=param,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -349,26 +371,35 @@ class KeyStore:
                 del self._cache[digest]
 
     async def require_account(self, credit_id: str | None, param: str = "x-credit-id") -> str:
-        """Authenticate account management by `x-credit-id` (or a `credit_id` parameter)."""
+        """Authenticate account management by `x-credit-id` (or a `credit_id` parameter):
+        the public account id it names. Looked up every time (never cached), so a rotated
+        credit_id stops at once on every replica."""
         if not credit_id:
-            raise Unauthorized(
-                "Missing x-credit-id header: send your account's credit_id "
-                "(from POST /accounts/create).",
-                param=param,
-            )
-        if not await self.is_customer(credit_id):
-            raise Unauthorized(
-                f"Unknown credit_id in {param}: send the credit_id that POST /accounts/create "
-                "returned.",
-                param=param,
-            )
-        return credit_id
+            raise _missing_credit_id(param)
+        account_id = await self.account_for_credit(credit_id)
+        if account_id is None:
+            raise _unknown_credit_id(param)
+        return account_id
 
-    async def is_customer(self, credit_id: str) -> bool:
-        """True for a customer account's credit_id (never for the ledger's system accounts)."""
-        return plausible_id(credit_id) and await self.db.read(_customer_exists, credit_id)
+    async def account_for_credit(self, credit_id: str) -> str | None:
+        """The public account id a credit_id names, or None."""
+        return await self.db.read(credentials.account_for_credit, credit_id)
 
-    async def create_account(self) -> tuple[str, ApiKey, str]:
+    async def is_customer(self, account_id: str) -> bool:
+        """True for a customer's public account id (never for the ledger's system accounts)."""
+        return await self.db.read(credentials.is_customer_account, account_id)
+
+    async def rotate_credit(self, credit_id: str | None) -> tuple[str, str]:
+        """Issue a new credit_id for the account `credit_id` names: (account id, new credit_id).
+        The old one is refused from the moment this returns."""
+        if not credit_id:
+            raise _missing_credit_id("x-credit-id")
+        rotated = await self.db.write(credentials.rotate_credit, credit_id)
+        if rotated is None:
+            raise _unknown_credit_id("x-credit-id")
+        return rotated
+
+    async def create_account(self) -> NewAccount:
         return await self.db.write(create_account_with_key, self.cipher)
 
     async def create(
