@@ -108,6 +108,7 @@ def test_a_copy_of_the_database_alone_cannot_start_nor_decrypt_keys(
     url = f"sqlite:///{tmp_path / 'farebox.db'}"
     with running_gateway(url, catalog_for(sim.url)) as gw:
         credit_id, key = gw.create_account(1)
+    secret = (tmp_path / "farebox-secret.key").read_text().strip()
     stolen = tmp_path / "stolen"
     stolen.mkdir()
     for part in tmp_path.glob("farebox.db*"):
@@ -119,7 +120,7 @@ def test_a_copy_of_the_database_alone_cannot_start_nor_decrypt_keys(
     with sqlite3.connect(stolen / "farebox.db") as conn:
         tokens = [row[0] for row in conn.execute("SELECT key_encrypted FROM api_keys")]
         values = "\n".join(conn.iterdump())
-    assert tokens and credit_id not in values and key not in values
+    assert tokens and credit_id not in values and key not in values and secret not in values
     for token in tokens:
         with pytest.raises(ValueError):
             KeyCipher(guessed).decrypt(token)

@@ -103,6 +103,10 @@ def rotate(new_path: Path | None) -> None:
         )
     if not configured and auto_file is None:
         raise click.ClickException("nothing to rotate: this database keeps no secret file")
+    if auto_file is not None and new_path is not None:
+        raise click.ClickException(
+            f"the secret is in {auto_file}, which rotate replaces: leave out --new-file"
+        )
     db = prepare_database(settings)
     try:
         try:
