@@ -242,7 +242,7 @@ def test_an_upstream_billing_past_its_cap_is_an_operator_loss(
     ]
     assert len(rows) == 1
     row = rows[0]
-    assert row["model"] == model and row["credit_id"] == credit_id
+    assert row["model"] == model and row["account_id"] == gw.account_id(credit_id)
     assert (row["input_tokens"], row["output_tokens"]) == (s.input_tokens, s.output_tokens)
     assert round(row["usage_value_usd"] * NANOS) == worth
     assert round(row["charged_usd"] * NANOS) == s.charged

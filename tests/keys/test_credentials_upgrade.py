@@ -15,7 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from alembic import command
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from sqlalchemy import Connection, MetaData, insert, select
 
@@ -23,7 +25,7 @@ from farebox.app import create_app
 from farebox.cli import main as cli
 from farebox.db.database import Database
 from farebox.db.migrate import alembic_config
-from farebox.db.schema import media_objects, meta, nwc_attempts, video_jobs
+from farebox.db.schema import media_objects, meta, nwc_attempts, operator_losses, video_jobs
 from farebox.keys.instance_secret import SecretSetupError, secret_file_for
 from farebox.keys.secrets import KeyCipher
 from farebox.keys.store import insert_key
@@ -49,12 +51,16 @@ from support import (
     test_catalog as catalog_for,
 )
 
-OLD_HEADS = ("0002_media", "0002_payments", "0003_ledger_indexes")
+NEW_REVISION = "0004_credentials"
 LEGACY_SECRET = "legacy-instance-secret-" + "q" * 20
 NWC_URI = (
     "nostr+walletconnect://" + "ab" * 32 + "?relay=wss://relay.example.com&secret=" + "cd" * 32
 )
 MEDIA_BYTES = b"\x89PNG old generation"
+# video_jobs as the old code wrote it (later revisions add columns with defaults)
+old_video_jobs = sa.table(
+    "video_jobs", *(sa.column(c.name) for c in video_jobs.columns if c.name != "query_source")
+)
 
 
 @dataclass
@@ -71,12 +77,19 @@ class OldWorld:
 
 
 def old_schema(url: str) -> Database:
+    """A database at every revision but this one (and any built on it): the schema before."""
     db = Database(url, threads=2)
     cfg = alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    before = list(script.get_revision(NEW_REVISION).down_revision)
+    for head in script.get_heads():
+        lineage = {r.revision for r in script.iterate_revisions(head, "base")}
+        if NEW_REVISION not in lineage:
+            before.append(head)
     with db.engine.connect() as conn:
         cfg.attributes["connection"] = conn
-        for head in OLD_HEADS:
-            command.upgrade(cfg, head)
+        for target in before:
+            command.upgrade(cfg, target)
         conn.commit()
     return db
 
@@ -146,7 +159,7 @@ def populate_the_old_way(db: Database, media_dir: Path, crowd: int = 0) -> OldWo
             )
         )
         conn.execute(
-            insert(video_jobs).values(
+            insert(old_video_jobs).values(
                 id="gen_oldvideo",
                 account_id=world.credit_a,
                 key_id=None,
@@ -171,6 +184,10 @@ def populate_the_old_way(db: Database, media_dir: Path, crowd: int = 0) -> OldWo
         )
 
     db.write_sync(the_rest)
+    loss = {"request_id": "req-lost", "account_id": world.credit_a, "key_id": None}
+    loss |= {"model": "test-model", "created_at": now, "input_tokens": 1, "output_tokens": 9}
+    loss |= {"sale_value": 20, "charged": 10, "unbilled": 10}
+    db.write_sync(lambda conn: conn.execute(insert(operator_losses).values(**loss)))
     (media_dir / "ld" / "gen_old").mkdir(parents=True)
     (media_dir / "ld" / "gen_old" / "0.png").write_bytes(MEDIA_BYTES)
     world.media_url = MediaSigner(LEGACY_SECRET).path("gen_old", 0)
@@ -244,7 +261,10 @@ def assert_everything_made_before_still_works(gw: Gateway, world: OldWorld) -> N
     attempts = gw.services.db.read_sync(
         lambda conn: conn.execute(select(nwc_attempts.c.account_id)).scalars().all()
     )
-    assert jobs == [a["account_id"]] and attempts == [a["account_id"]]
+    losses = gw.services.db.read_sync(
+        lambda conn: conn.execute(select(operator_losses.c.account_id)).scalars().all()
+    )
+    assert jobs == attempts == losses == [a["account_id"]]
     # B's hold, open across the upgrade, is swept: its recorded usage posted, the rest voided
     assert wait_until(lambda: gw.nanos(world.credit_b)[1] == 0, timeout=15)
     assert gw.nanos(world.credit_b) == (5 * NANOS - world.recorded_b, 0)

@@ -75,6 +75,15 @@ async def granted_account(services: Services, body: dict[str, object]) -> str:
     return found
 
 
+async def account_filter(services: Services, request: Request) -> str | None:
+    """The account an admin listing is narrowed to: `?account_id=` (the public id), or the older
+    `?credit_id=` (a secret in a URL; an unknown one matches nothing). None: every account."""
+    credit_id = request.query_params.get("credit_id")
+    if credit_id:
+        return await services.keys.account_for_credit(credit_id) or "-"  # "-" matches no row
+    return request.query_params.get("account_id") or None
+
+
 def routes(services: Services) -> list[Route]:
     token = services.settings.admin_token
     limit = services.settings.max_body_bytes

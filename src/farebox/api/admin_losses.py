@@ -2,7 +2,7 @@
 
 A loss is a request whose upstream reported usage worth more than the customer could be charged
 (see billing/losses.py). `?days=N` limits the report to the last N days, `?limit=N` (1-1000,
-default 100) the rows listed, newest first; `?credit_id=` one account's rows.
+default 100) the rows listed, newest first; `?account_id=` (or `?credit_id=`) one account's rows.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from farebox.api.admin import account_filter
 from farebox.api.admin_auth import require_admin
 from farebox.api.requests import query_int
 from farebox.api.responses import JSONResponse
@@ -31,7 +32,7 @@ def loss_row(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "request_id": row["request_id"],
         "created_at": row["created_at"],
-        "credit_id": row["account_id"],
+        "account_id": row["account_id"],
         "key_id": row["key_id"],
         "model": row["model"],
         "input_tokens": row["input_tokens"],
@@ -51,10 +52,10 @@ def routes(services: Services) -> list[Route]:
         require_admin(request, token)
         days = query_int(request, "days", 0, 0, 36_500)
         limit = query_int(request, "limit", 100, 1, 1000)
-        credit_id = request.query_params.get("credit_id") or None
+        account_id = await account_filter(services, request)
         since = time.time() - days * _SECONDS_PER_DAY if days else None
         totals = await services.losses.totals(since)
-        rows = await services.losses.recent(limit, since, credit_id)
+        rows = await services.losses.recent(limit, since, account_id)
         return JSONResponse(
             {
                 "summary": {

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from farebox.api.admin import account_filter
 from farebox.api.admin_auth import require_admin
 from farebox.api.requests import bearer_key, query_int, read_body
 from farebox.api.responses import JSONResponse
@@ -138,11 +139,7 @@ def routes(services: Services) -> list[Route]:
         status = request.query_params.get("status") or None
         if status is not None and status not in STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", param="status")
-        account_id = request.query_params.get("account_id") or None
-        credit_id = request.query_params.get("credit_id")
-        if credit_id:  # the older form; account_id (the public id) keeps secrets out of URLs
-            # An unknown credit_id names no account: "-" matches no invoice.
-            account_id = await services.keys.account_for_credit(credit_id) or "-"
+        account_id = await account_filter(services, request)
         limit = query_int(request, "limit", 100, 1, 1000)
         rows = await services.db.read(
             lambda conn: invoices.list_invoices(

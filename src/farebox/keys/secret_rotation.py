@@ -2,8 +2,9 @@
 
 What is encrypted: API keys (`api_keys.key_encrypted`, for `show_key`) and NWC connection
 strings (`nwc_connections.uri_encrypted`). What is derived and simply changes with the secret:
-media URL signatures (URLs already handed out stop working; they lived 24 h anyway) and the dev
-wallet's node key. The database's fingerprint of the secret moves to the new one in the same
+media URL signatures (URLs already handed out stop working; they lived 24 h anyway), the keys of
+pay-per-request challenges and credentials (macaroons, Payment challenges) and the dev wallet's
+node key. The database's fingerprint of the secret moves to the new one in the same
 transaction, so a process still holding the old secret refuses to start afterwards.
 """
 
