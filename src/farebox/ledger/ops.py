@@ -37,8 +37,8 @@ from farebox.ledger.types import (
 def create_customer_account(
     conn: Connection, account_id: str, now: float | None = None, kind: str = "customer"
 ) -> None:
-    """An account that may not go below zero: a customer's (its id is the credit_id), or a paid
-    402 credential's (kind "pay402", which is nobody's credit_id)."""
+    """An account that may not go below zero: a customer's (its id is its public account id,
+    never the credit_id), or a paid 402 credential's (kind "pay402", which has no credit_id)."""
     conn.execute(
         insert(accounts).values(
             id=account_id,
