@@ -106,7 +106,9 @@ def connect(gw: Gateway, credit_id: str, relay: str) -> httpx.Response:
 
 def nwc_invoices(gw: Gateway, credit_id: str) -> list[invoices.TopupInvoice]:
     rows = gw.loop.run(
-        gw.services.db.read(lambda c: invoices.list_invoices(c, account_id=credit_id))
+        gw.services.db.read(
+            lambda c: invoices.list_invoices(c, account_id=gw.account_id(credit_id))
+        )
     )
     return [r for r in rows if r.source == "nwc"]
 
@@ -139,10 +141,11 @@ def test_a_stored_private_relay_is_refused_at_top_up_time_before_any_invoice(
     services = strict_gateway.services
     for relay in (f"ws://127.0.0.1:{port}", f"ws://[::127.0.0.1]:{port}", f"ws://localhost:{port}"):
         credit_id, _key = strict_gateway.create_account()
+        account_id = strict_gateway.account_id(credit_id)
         strict_gateway.loop.run(
             services.db.write(
                 store.save_connection,
-                credit_id,
+                account_id,
                 "ab" * 32,
                 (relay,),
                 services.nwc.cipher.encrypt(uri_for(relay)),
@@ -150,7 +153,7 @@ def test_a_stored_private_relay_is_refused_at_top_up_time_before_any_invoice(
                 10_000_000_000,
             )
         )
-        attempt = strict_gateway.loop.run(services.nwc.check(credit_id))
+        attempt = strict_gateway.loop.run(services.nwc.check(account_id))
         assert attempt is not None and attempt.outcome == "failed"
         assert attempt.invoice_id is None
         assert attempt.error is not None and attempt.error.startswith("relay refused:"), attempt
