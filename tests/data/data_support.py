@@ -207,7 +207,7 @@ def data_rows(gw: Gateway, credit_id: str) -> list[tuple[str, str, int, str]]:
     def read(conn: Any) -> list[tuple[str, str, int, str]]:
         rows = conn.execute(
             select(queries.c.query_type, queries.c.model, queries.c.price, queries.c.query_source)
-            .where(queries.c.account_id == credit_id)
+            .where(queries.c.account_id == gw.account_id(credit_id))
             .order_by(queries.c.id)
         )
         return [(r[0], r[1], int(r[2]), r[3]) for r in rows]

@@ -35,7 +35,9 @@ BAD_BODIES: list[tuple[str, Any, str, str]] = [
 
 def invoice_count(gw: Gateway, credit_id: str) -> int:
     rows = gw.loop.run(
-        gw.services.db.read(lambda conn: invoices.list_invoices(conn, account_id=credit_id))
+        gw.services.db.read(
+            lambda conn: invoices.list_invoices(conn, account_id=gw.account_id(credit_id))
+        )
     )
     return len(rows)
 
