@@ -98,7 +98,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     state.receive(ENDPOINT, body)
     try:
         faults = parse_prefix(prefix).merged(parse_body(body.get("sim")))
-        _validate(body)
+        validate_chat(body)
     except FaultSpecError as exc:
         return error_response(400, str(exc), param="sim")
     except BadRequest as exc:
@@ -106,7 +106,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     failure = await admit(state, faults, seen)
     if failure is not None:
         return failure_response(failure)
-    answer = _answer(state, body, faults)
+    answer = chat_answer(state, body, faults)
     timing = pace(state.config, faults)
     if body.get("stream") is True:
         timing = timing.after_hidden(answer.reasoning_tokens)
@@ -116,10 +116,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     delay = timing.body_delay_s(answer.completion_tokens)
     if delay:
         await asyncio.sleep(delay)
-    return json_response(_completion_json(answer), {"x-request-id": answer.id})
+    return json_response(completion_json(answer), {"x-request-id": answer.id})
 
 
-def _validate(body: dict[str, Any]) -> None:
+def validate_chat(body: dict[str, Any]) -> None:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("You must provide a model parameter.", "model")
@@ -138,7 +138,7 @@ def _validate(body: dict[str, Any]) -> None:
         raise BadRequest("'tools' must be an array.", "tools")
 
 
-def _answer(state: SimState, body: dict[str, Any], faults: Faults) -> Answer:
+def chat_answer(state: SimState, body: dict[str, Any], faults: Faults) -> Answer:
     messages: list[dict[str, Any]] = body["messages"]
     tok = state.tokenizer
     number = state.next_id()
@@ -247,7 +247,7 @@ def _chosen_function(body: dict[str, Any], faults: Faults) -> dict[str, Any] | N
     return None
 
 
-def _usage(answer: Answer) -> dict[str, Any]:
+def usage_json(answer: Answer) -> dict[str, Any]:
     return {
         "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens,
@@ -260,7 +260,7 @@ def _usage(answer: Answer) -> dict[str, Any]:
     }
 
 
-def _completion_json(answer: Answer) -> dict[str, Any]:
+def completion_json(answer: Answer) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "refusal": None}
     if answer.tool is not None:
         call = answer.tool
@@ -290,7 +290,7 @@ def _completion_json(answer: Answer) -> dict[str, Any]:
         ],
     }
     if answer.usage_allowed:
-        reply["usage"] = _usage(answer)
+        reply["usage"] = usage_json(answer)
     return reply
 
 
@@ -307,7 +307,7 @@ def _chunk_head(answer: Answer) -> bytes:
     )
 
 
-def _content_events(answer: Answer, with_usage: bool) -> tuple[list[bytes], list[int]]:
+def content_events(answer: Answer, with_usage: bool) -> tuple[list[bytes], list[int]]:
     """One SSE event per piece of output, and the tokens each carries."""
     head = _chunk_head(answer) + b'[{"index":0,"delta":'
     tail = b"}]" + (b',"usage":null' if with_usage else b"") + b"}\n\n"
@@ -343,10 +343,19 @@ def _content_events(answer: Answer, with_usage: bool) -> tuple[list[bytes], list
     return events, tokens
 
 
+def closing_events(answer: Answer, with_usage: bool) -> list[bytes]:
+    """The events after the content: the usage chunk (when asked for), then [DONE]."""
+    closing = [DONE]
+    if with_usage:
+        usage = orjson.dumps(usage_json(answer))
+        closing.insert(0, _chunk_head(answer) + b'[],"usage":' + usage + b"}\n\n")
+    return closing
+
+
 async def _stream(
     request: web.Request, answer: Answer, faults: Faults, timing: Pace, with_usage: bool
 ) -> web.StreamResponse:
-    events, tokens = _content_events(answer, with_usage)
+    events, tokens = content_events(answer, with_usage)
     response = await open_stream(request, {"x-request-id": answer.id})
     if faults.disconnect_after is not None:
         n = min(faults.disconnect_after, len(events))
@@ -360,10 +369,7 @@ async def _stream(
         )
         await send_events(response, [*events[:n], data_event(error)], [*tokens[:n], 0], timing)
     else:
-        closing = [DONE]
-        if with_usage:
-            usage = orjson.dumps(_usage(answer))
-            closing.insert(0, _chunk_head(answer) + b'[],"usage":' + usage + b"}\n\n")
+        closing = closing_events(answer, with_usage)
         await send_events(response, events + closing, tokens + [0] * len(closing), timing)
     await response.write_eof()
     return response
