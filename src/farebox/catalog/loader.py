@@ -18,7 +18,7 @@ import orjson
 
 from farebox.billing.tokens import KNOWN_ENCODINGS
 
-from . import media, parse
+from . import enclaves, media, parse
 from .errors import CatalogError
 from .merge import Layer, Merged
 from .model import (
@@ -49,6 +49,7 @@ _PROVIDER_KEYS = (
     "first_byte_timeout_s",
     "idle_timeout_s",
     "max_tokens_field",
+    *enclaves.PROVIDER_KEYS,
 )
 MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _MODEL_KEYS = (
@@ -73,6 +74,7 @@ _MODEL_KEYS = (
     "max_input_chars",
     "dimensions",
     "all_output_visible",
+    *enclaves.MODEL_KEYS,
 )
 _REQUIRED_MODEL_KEYS = ("provider", "type", "context", "max_output", "date_added", "routes")
 _DEFAULT_TOKENIZER = "o200k_base"
@@ -170,6 +172,7 @@ def _provider(name: str, obj: JsonObject, env: Mapping[str, str], where: Where) 
     key_env = obj.get("api_key_env")
     if key_env is not None:
         key_env = parse.string(key_env, where, "api_key_env")
+    usage_report, attestation_url = enclaves.provider_fields(obj, kind, base_url, where)
     timeouts = {
         key: parse.seconds(obj[key], where, key)
         for key in ("connect_timeout_s", "first_byte_timeout_s", "idle_timeout_s")
@@ -186,6 +189,8 @@ def _provider(name: str, obj: JsonObject, env: Mapping[str, str], where: Where) 
         api_key=(env.get(key_env) or None) if key_env else None,
         api_key_env=key_env,
         max_tokens_field=cap_field,
+        usage_report=usage_report,
+        attestation_url=attestation_url,
         **timeouts,
     )
 
@@ -250,6 +255,7 @@ def _model(
             obj.get("all_output_visible", False), where, "all_output_visible"
         ),
         **media.media_fields(obj, where),
+        **enclaves.model_fields(obj, model_type, routes, providers, where),
     )
 
 

@@ -21,6 +21,7 @@ MODEL_TYPES: tuple[str, ...] = ("chat", "embedding", "image", "video", "audio", 
 PROVIDER_KINDS: frozenset[str] = frozenset(
     {"openai", "anthropic", "deepgram", "elevenlabs", "fal", "local"}
     | {"exa", "serper", "brave", "searxng"}  # web search backends (farebox.search)
+    | {"ehbp"}  # confidential enclaves, relayed blind (farebox.private)
 )
 """Upstream wire formats. The provider layer refuses a kind it has no adapter for."""
 
@@ -77,6 +78,11 @@ class ProviderConfig:
     """Where an OpenAI-compatible upstream takes the output token cap: `max_tokens` (every such
     server knows it) or `max_completion_tokens` (OpenAI's own API, which refuses `max_tokens`
     for its reasoning models). farebox sends the cap in this field whichever the customer used."""
+    usage_report: str | None = None
+    """An `ehbp` enclave's usage-report convention ("tinfoil": the X-Tinfoil-Usage-Metrics
+    header or trailer); None for other kinds."""
+    attestation_url: str | None = None
+    """Where an `ehbp` enclave's attestation bundle is fetched (default: base_url/attestation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,10 @@ class CatalogModel:
     a stream may then send the upstream a cap above what is held, as the meter sees every token
     and cuts the stream when the customer cannot pay. False (the default, the safe rule): the
     cap sent upstream never exceeds what is held when the call starts (see chat/caps.py)."""
+    private: bool = False
+    """Served by an `ehbp` enclave: end-to-end encrypted, relayed blind (farebox.private)."""
+    image_tokens: int | None = None
+    """The most tokens one input image may count (a private vision model's hold allowance)."""
 
 
 @dataclass(frozen=True, slots=True)

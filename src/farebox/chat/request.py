@@ -97,6 +97,12 @@ def chat_call(body: dict[str, Any], catalog: Catalog) -> ChatCall:
     model = catalog.resolve(model_id)
     if model.type != "chat":
         raise InvalidRequest(f"{model.id} is a {model.type} model, not a chat model", param="model")
+    if model.private:
+        raise InvalidRequest(
+            f"{model.id} runs in an enclave and takes only end-to-end encrypted requests: run "
+            "`farebox private-proxy` beside your app and send it there (see the README).",
+            param="model",
+        )
     messages = _check_messages(body.get("messages"))
     stream = body.get("stream", False)
     if stream is None:
