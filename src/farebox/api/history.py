@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,6 +40,13 @@ def _text(request: Request, name: str) -> str | None:
     if value is not None and (len(value) > 200 or "\x00" in value):
         raise InvalidRequest(f"{name} is not a valid filter value", param=name)
     return value
+
+
+def _private_fields(row: Any) -> dict[str, Any]:
+    """A private query's enclave attestation fingerprint, and why its charge is an estimate."""
+    if row.attestation is None and row.reconcile is None:
+        return {}
+    return {"attestation_fingerprint": row.attestation, "reconcile": row.reconcile}
 
 
 def routes(services: Services) -> list[Route]:
@@ -106,6 +114,7 @@ def routes(services: Services) -> list[Route]:
                 "api_key_id": r.key_id,
                 "isOnline": bool(r.is_online),
                 "isFreeModel": bool(r.is_free_model),
+                **_private_fields(r),
             }
             for r in result.rows
         ]

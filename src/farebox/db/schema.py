@@ -112,6 +112,10 @@ queries = Table(
     Column("query_source", String(32), nullable=False),
     Column("is_online", Boolean, nullable=False, default=False),
     Column("is_free_model", Boolean, nullable=False, default=False),
+    # Private (enclave) queries: the attestation fingerprint, and why the charge is an estimate
+    # when the enclave reported no usage (null: charged from the enclave's report).
+    Column("attestation", String(64), nullable=True),
+    Column("reconcile", String(32), nullable=True),
     Index("ix_queries_account_time", "account_id", "created_at"),
     Index("ix_queries_key_time", "key_id", "created_at"),
 )

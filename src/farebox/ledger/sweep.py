@@ -27,6 +27,8 @@ def encode_recovery(query: QueryRecord) -> str:
             "query_source": query.query_source,
             "is_online": query.is_online,
             "is_free_model": query.is_free_model,
+            "attestation": query.attestation,
+            "reconcile": query.reconcile,
         }
     ).decode()
 
@@ -74,6 +76,8 @@ def sweep_expired(conn: Connection, now: float | None = None, limit: int = 500) 
                 query_source="recovered",
                 is_online=query.is_online,
                 is_free_model=query.is_free_model,
+                attestation=query.attestation,
+                reconcile=query.reconcile,
             )
         settlements.append(
             Settlement(

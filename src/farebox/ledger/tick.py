@@ -591,6 +591,8 @@ def _query_row(s: Settlement, price: int, now: float) -> dict[str, object]:
         "query_source": q.query_source,
         "is_online": q.is_online,
         "is_free_model": q.is_free_model,
+        "attestation": q.attestation,
+        "reconcile": q.reconcile,
     }
 
 

@@ -124,6 +124,8 @@ class QueryRecord:
     query_source: str = "api"
     is_online: bool = False
     is_free_model: bool = False
+    attestation: str | None = None  # a private query: the enclave's attestation fingerprint
+    reconcile: str | None = None  # why the charge is an estimate (a private query without usage)
 
 
 @dataclass(frozen=True, slots=True)
