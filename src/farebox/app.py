@@ -32,6 +32,7 @@ from farebox.api import embeddings as embeddings_api
 from farebox.api import images as images_api
 from farebox.api import media as media_api
 from farebox.api import nwc as nwc_api
+from farebox.api import private as private_api
 from farebox.api import topup as topup_api
 from farebox.api import videos as videos_api
 from farebox.api.responses import JSONResponse, error_response
@@ -63,6 +64,8 @@ from farebox.pay402.build import build_pay_per_request
 from farebox.pay402.config import Pay402Config
 from farebox.payments.config import PaymentsConfig, build_topups
 from farebox.payments.poller import Reconciler
+from farebox.private.enclaves import Enclaves
+from farebox.private.relay import PrivateRelay
 from farebox.providers.breaker import RoutingPolicy
 from farebox.providers.router import Router
 from farebox.redaction import redact_access_logs
@@ -127,6 +130,14 @@ def build_services(
     )
     ledger.add_settle_listener(auto_topup.on_settled)
     clients = ClientAddress(settings.trusted_proxies)
+    private = PrivateRelay(
+        catalog,
+        Enclaves.from_catalog(catalog),
+        ledger,
+        key_store,
+        hold_timeout_s=settings.hold_timeout_s,
+        leases=chat_service.leases,
+    )
     return Services(
         settings=settings,
         db=db,
@@ -152,6 +163,7 @@ def build_services(
             clients,
         ),
         data=build_data_service(settings, ledger, key_store, data_catalog),
+        private=private,
     )
 
 
@@ -238,6 +250,7 @@ def create_app(
             await services.router.close()
             await services.web.close()
             await services.data.close()
+            await services.private.close()
             services.db.close()
 
     chat_routes = chat.routes(services)
@@ -259,6 +272,7 @@ def create_app(
         *audio_api.routes(services),
         *videos_api.routes(services),
         *data_api.routes(services),
+        *private_api.routes(services),
         *_health_routes(services),
     ]
     app = Gateway(

@@ -18,6 +18,7 @@ from farebox.net.ratelimit import PerClientLimit
 from farebox.nwc.auto import AutoTopup
 from farebox.pay402.service import PayPerRequest
 from farebox.payments.service import TopupService
+from farebox.private.relay import PrivateRelay
 from farebox.providers.router import Router
 from farebox.search.web import WebSearch
 from farebox.settings import Settings
@@ -44,3 +45,4 @@ class Services:
     signup_limit: PerClientLimit
     """Per client address, on endpoints anyone may call that create something."""
     data: DataService
+    private: PrivateRelay

@@ -19,12 +19,22 @@ class EventStreamResponse:
     media_type = "text/event-stream"
 
     def __init__(
-        self, chunks: AsyncIterator[bytes], headers: Mapping[str, str], status: int = 200
+        self,
+        chunks: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        status: int = 200,
+        *,
+        media_type: str | None = "text/event-stream; charset=utf-8",
+        last_event: bytes | None = DONE_EVENT,
     ) -> None:
+        """`media_type` None: the content type is among `headers`. `last_event` None: the body
+        is opaque (sealed bytes relayed as they come), ended only by the producer."""
         self.chunks = chunks
         self.status = status
+        self.last_event = last_event
+        own = [(b"content-type", media_type.encode("latin-1"))] if media_type else []
         self.raw_headers = [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
+            *own,
             *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()),
         ]
 
@@ -52,7 +62,7 @@ class EventStreamResponse:
                 if ended:
                     continue  # nothing may follow the end of the body
                 # A chunk ending in the [DONE] event is the last: it ends the body in one write.
-                ended = chunk.endswith(DONE_EVENT)
+                ended = self.last_event is not None and chunk.endswith(self.last_event)
                 state["finished"] = ended
                 await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
             state["finished"] = True

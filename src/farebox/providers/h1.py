@@ -107,9 +107,13 @@ class H1Connection(asyncio.Protocol):
         self._response.started = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        assert self._response is not None
-        self._response.started = True
-        self._response.raw_headers.append((name.lower(), value))
+        response = self._response
+        assert response is not None
+        response.started = True
+        if response.headers_done:  # after the body of a chunked message: a trailer field
+            response.raw_trailers.append((name.lower(), value))
+        else:
+            response.raw_headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         response = self._response
@@ -175,6 +179,7 @@ class H1Response:
     def __init__(self) -> None:
         self.status = 0
         self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.raw_trailers: list[tuple[bytes, bytes]] = []  # a chunked body's trailer fields
         self.started = False
         self.headers_done = False
         self.complete = False
@@ -188,11 +193,11 @@ class H1Response:
         self._decoder: zlib._Decompress | None = None
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower().encode("latin-1")
-        for key, value in self.raw_headers:
-            if key == wanted:
-                return value.decode("latin-1")
-        return None
+        return _field(self.raw_headers, name)
+
+    def trailer(self, name: str) -> str | None:
+        """A trailer field, once the body has been read to its end."""
+        return _field(self.raw_trailers, name)
 
     # --- fed by the connection
     def headers_complete(self, keep_alive: bool) -> None:
@@ -281,6 +286,14 @@ class H1Response:
                 connection.release()
             else:
                 connection.close()
+
+
+def _field(fields: list[tuple[bytes, bytes]], name: str) -> str | None:
+    wanted = name.lower().encode("latin-1")
+    for key, value in fields:
+        if key == wanted:
+            return value.decode("latin-1")
+    return None
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
