@@ -36,6 +36,7 @@ from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
 from farebox.net.connections import raise_open_file_limit, uvicorn_options
 from farebox.payments import invoices as topup_invoices
 from farebox.payments.devwallet import dev_wallet_key, pay_and_credit
+from farebox.private.cli import private_proxy_command
 from farebox.settings import Settings
 from farebox.sim.cli import sim_command
 from farebox.sim.config import SimConfig
@@ -158,6 +159,7 @@ async def _serve_demo(settings: Settings, log_level: str) -> None:
 
 main.add_command(sim_command, "sim")
 main.add_command(secret_command, "secret")
+main.add_command(private_proxy_command, "private-proxy")
 
 
 @main.group()
