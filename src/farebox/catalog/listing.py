@@ -48,7 +48,6 @@ def model_entry(model: CatalogModel) -> dict[str, Any]:
         "date_added": model.date_added,
         "aliases": list(model.aliases),
         "is_free": model.is_free,
-        "private": model.private,
         "pricing": {
             "input_per_1m_usd": nanos_to_usd(price.input),
             "output_per_1m_usd": nanos_to_usd(price.output),
@@ -84,7 +83,8 @@ def media_attributes(model: CatalogModel) -> dict[str, Any]:
         extra["max_input_chars"] = model.max_input_chars
     if model.dimensions is not None:
         extra["dimensions"] = model.dimensions
-    if model.private:
+    if model.private:  # end-to-end encrypted: only through an EHBP client (the private proxy)
+        extra["private"] = True
         extra["enclave_model"] = model.routes[0].upstream_model
         extra["attestation_url"] = "/private/attestation"
     if model.image_tokens is not None:

@@ -231,9 +231,11 @@ async def _opened(response: aiohttp.ClientResponse, opener: Any) -> AsyncIterato
                 yield plaintext
         opener.finish()
     except EhbpError as exc:
-        log.error("a sealed stream failed authentication; it was cut: %s", exc)
+        log.error("a sealed stream failed authentication; it is cut here: %s", exc)
+        raise
     except aiohttp.ClientError as exc:
-        log.warning("the gateway's stream broke off: %r", exc)
+        log.warning("the gateway's stream broke off; it is cut here too: %r", exc)
+        raise
     finally:
         response.release()
 

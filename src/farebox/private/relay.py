@@ -59,6 +59,11 @@ MODEL_MISMATCH = "model_mismatch"
 ABOVE_HOLD = "usage_above_hold"
 
 
+class EnclaveCut(Exception):
+    """The enclave broke its answer off: the client's connection is broken off too (after the
+    settlement), so it cannot take a cut answer for a whole one."""
+
+
 @dataclass(slots=True)
 class RelayReply:
     """What goes back to the client: a status, clear headers, and the sealed body's bytes."""
@@ -348,6 +353,8 @@ class _Flow:
         finally:
             self.reply.close()
             self.settle(ended)
+        if ended == ENCLAVE_CUT:
+            raise EnclaveCut("the enclave broke its answer off; the client's stream is cut too")
 
     def settle(self, ended: str) -> None:
         line = self.usage_header
