@@ -4,6 +4,7 @@ private proxy, each on loopback in its own thread."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,13 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 import uvicorn
+from aiohttp import web
 
 from farebox.catalog.loader import catalog_from_dict
 from farebox.catalog.model import Catalog
-from farebox.private.ehbp import FrameReader, KeyConfig, seal_request
+from farebox.private.ehbp import FrameReader, KeyConfig, ServerKey, seal_request
 from farebox.private.policy import Policy
 from farebox.private.proxy import PrivateProxy, create_proxy_app
 from farebox.sim.config import SimConfig
@@ -51,14 +54,20 @@ def private_catalog(enclave_url: str, extra_providers: dict[str, Any] | None = N
             },
             "models": {
                 PUBLIC_MODEL: {**base, "routes": [{"provider": "plain", "model": "m"}]},
-                PRIVATE_MODEL: {**base, "routes": [{"provider": "enclave", "model": ENCLAVE_MODEL}]},
+                PRIVATE_MODEL: {
+                    **base,
+                    "routes": [{"provider": "enclave", "model": ENCLAVE_MODEL}],
+                },
                 VISION_MODEL: {
                     **base,
                     "image_tokens": 1500,
                     "routes": [{"provider": "enclave", "model": "test-vision"}],
                 },
                 **{
-                    f"private/{name}": {**base, "routes": [{"provider": name, "model": ENCLAVE_MODEL}]}
+                    f"private/{name}": {
+                        **base,
+                        "routes": [{"provider": name, "model": ENCLAVE_MODEL}],
+                    }
                     for name in (extra_providers or {})
                 },
             },
@@ -186,8 +195,50 @@ def sealed_chat(
                     break
         except httpx.RemoteProtocolError:
             cut = True
-        return SealedReply(r.status_code, r.headers, b"".join(out), reader.frames, len(plaintext), cut)
+        return SealedReply(
+            r.status_code, r.headers, b"".join(out), reader.frames, len(plaintext), cut
+        )
 
 
 def chat_body(text: str, **extra: Any) -> dict[str, Any]:
     return {"model": ENCLAVE_MODEL, "messages": [{"role": "user", "content": text}], **extra}
+
+
+@contextmanager
+def running_interposer(target: str, alter: str) -> Iterator[str]:
+    """An operator's box between the gateway and the enclave that passes everything on but
+    alters one thing: `tamper` changes the signed report, `swap` serves another HPKE key."""
+    swapped = ServerKey.generate().config.encode()
+
+    async def forward(request: web.Request) -> web.Response:
+        async with aiohttp.ClientSession() as session:
+            async with session.request(
+                request.method,
+                target + request.path_qs,
+                data=await request.read(),
+                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+            ) as r:
+                body = await r.read()
+                content_type = r.headers.get("Content-Type", "application/octet-stream")
+        if alter == "tamper" and request.path == "/attestation":
+            data = orjson.loads(body)
+            report = orjson.loads(base64.b64decode(data["report"]))
+            report["measurement"] = "11" * 32
+            data["report"] = base64.b64encode(orjson.dumps(report)).decode()
+            body = orjson.dumps(data)
+        if alter == "swap" and request.path == "/.well-known/hpke-keys":
+            body = swapped
+        return web.Response(body=body, status=r.status, headers={"Content-Type": content_type})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    loop = LoopThread()
+    runner = web.AppRunner(app)
+    loop.run(runner.setup())
+    port = free_port()
+    loop.run(web.TCPSite(runner, "127.0.0.1", port).start())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.run(runner.cleanup())
+        loop.stop()

@@ -70,11 +70,25 @@ def test_usage_reports_are_read_with_guards(
 ) -> None:
     usage = parse_usage(line)
     assert usage is not None
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.model) == expected
+    assert (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.cached_tokens,
+        usage.model,
+    ) == expected
 
 
 @pytest.mark.parametrize(
-    "line", [None, "", "prompt=1", "completion=2", "prompt=-1,completion=2", "prompt=1e9,completion=2", "x" * 600]
+    "line",
+    [
+        None,
+        "",
+        "prompt=1",
+        "completion=2",
+        "prompt=-1,completion=2",
+        "prompt=1e9,completion=2",
+        "x" * 600,
+    ],
 )
 def test_unreadable_usage_reports_count_as_missing(line: str | None) -> None:
     assert parse_usage(line) is None

@@ -72,14 +72,26 @@ def _doc(provider: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
             {},
             "only an 'ehbp' provider",
         ),
-        ({"kind": "ehbp", "base_url": "https://a.test", "usage_report": "vllm"}, {}, "unknown convention"),
+        (
+            {"kind": "ehbp", "base_url": "https://a.test", "usage_report": "vllm"},
+            {},
+            "unknown convention",
+        ),
         (
             {"kind": "ehbp", "base_url": "https://a.test", "attestation_url": "ftp://x"},
             {},
             "attestation_url",
         ),
-        ({"kind": "openai", "base_url": "https://a.test"}, {"image_tokens": "many"}, "image_tokens"),
-        ({"kind": "openai", "base_url": "https://a.test"}, {"type": "embedding"}, "chat models only"),
+        (
+            {"kind": "openai", "base_url": "https://a.test"},
+            {"image_tokens": "many"},
+            "image_tokens",
+        ),
+        (
+            {"kind": "openai", "base_url": "https://a.test"},
+            {"type": "embedding"},
+            "chat models only",
+        ),
     ],
 )
 def test_catalog_mistakes_about_enclaves_are_refused(

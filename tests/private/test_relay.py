@@ -77,7 +77,9 @@ def test_openai_sdk_through_the_private_proxy_pays_the_enclaves_usage(
     assert reply.usage.model_extra["cost"] == whole / NANOS  # from the gateway's x-farebox-cost
     assert spent(gw, credit_id) == whole + streamed == gw.history_total_nanos(credit_id)
     rows = history(gw, api_key)
-    assert sorted(r["price_in_usd"] * NANOS for r in rows) == pytest.approx(sorted([whole, streamed]))
+    assert sorted(r["price_in_usd"] * NANOS for r in rows) == pytest.approx(
+        sorted([whole, streamed])
+    )
     for row in rows:
         assert row["model"] == PRIVATE_MODEL and row["reconcile"] is None
         assert row["attestation_fingerprint"] == verified["attestation_fingerprint"]
@@ -124,7 +126,9 @@ def test_a_stream_the_enclave_cuts_charges_what_was_relayed_and_cuts_the_client_
 ) -> None:
     gw = private_gateway
     credit_id, api_key = gw.create_account(1)
-    reply = sealed_chat(gw.url, api_key, chat_body("cut me off", stream=True, sim={"disconnect_after": 3}))
+    reply = sealed_chat(
+        gw.url, api_key, chat_body("cut me off", stream=True, sim={"disconnect_after": 3})
+    )
     assert reply.status == 200 and reply.cut and reply.frames == 3
     charged = usage_nanos(ceil_div(reply.request_plaintext, 4), 3)
     assert wait_until(lambda: gw.nanos(credit_id)[1] == 0)
@@ -213,7 +217,10 @@ def test_the_attestation_bundle_and_keys_are_relayed_unchanged(
         assert r.headers["content-type"] == "application/ohttp-keys" and r.content == own_keys
     by_model = httpx.get(gw.url + "/private/attestation", params={"model": PRIVATE_MODEL})
     assert by_model.content == own_bundle
-    assert httpx.get(gw.url + "/private/attestation", params={"model": "private/nope"}).status_code == 404
+    assert (
+        httpx.get(gw.url + "/private/attestation", params={"model": "private/nope"}).status_code
+        == 404
+    )
 
 
 def test_the_preflight_says_in_plaintext_what_a_request_would_hold(
@@ -223,7 +230,9 @@ def test_the_preflight_says_in_plaintext_what_a_request_would_hold(
     _, api_key = gw.create_account(1)
     _, broke = gw.create_account(0)
     ask = {"Authorization": f"Bearer {api_key}", "X-Private-Model": PRIVATE_MODEL}
-    ok = httpx.get(gw.url + "/private/v1/preflight", headers={**ask, "X-Private-Body-Bytes": "1000"})
+    ok = httpx.get(
+        gw.url + "/private/v1/preflight", headers={**ask, "X-Private-Body-Bytes": "1000"}
+    )
     assert ok.status_code == 200, ok.text
     assert ok.json()["hold_usd"] == usage_nanos(1000, MAX_OUTPUT) / NANOS
     assert ok.json()["enclave_model"] == ENCLAVE_MODEL
