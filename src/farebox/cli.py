@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import orjson
@@ -37,9 +38,11 @@ from farebox.net.connections import raise_open_file_limit, uvicorn_options
 from farebox.payments import invoices as topup_invoices
 from farebox.payments.devwallet import dev_wallet_key, pay_and_credit
 from farebox.private.cli import private_proxy_command
+from farebox.private.demo import demo_private_banner, write_demo_policy
 from farebox.settings import Settings
 from farebox.sim.cli import sim_command
 from farebox.sim.config import SimConfig
+from farebox.sim.enclave import start_enclave
 from farebox.sim.server import start_sim
 
 
@@ -135,13 +138,17 @@ def serve(
 
 async def _serve_demo(settings: Settings, log_level: str) -> None:
     sim = await start_sim(SimConfig(tokens_per_second=200.0))
-    catalog = build_demo_catalog(sim.url)
+    enclave = await start_enclave(SimConfig(tokens_per_second=200.0))
+    catalog = build_demo_catalog(sim.url, enclave.url)
     app = create_app(settings, catalog=catalog, data_catalog=build_demo_data_catalog(sim.url))
     services = app.state.services
     account = await create_demo_account(services)
+    policy = write_demo_policy(enclave.identity.policy_json(), Path.cwd())
     click.echo(
         demo_banner(settings, sim.url, account.credit_id, account.api_key, account.account_id)
     )
+    gateway = f"http://{settings.host}:{settings.port}"
+    click.echo("\n".join(demo_private_banner(gateway, account.api_key, policy)))
     raise_open_file_limit()
     config = uvicorn.Config(
         app,
@@ -154,6 +161,7 @@ async def _serve_demo(settings: Settings, log_level: str) -> None:
     try:
         await uvicorn.Server(config).serve()
     finally:
+        await enclave.close()
         await sim.close()
 
 

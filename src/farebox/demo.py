@@ -13,23 +13,30 @@ from farebox.data.model import DataCatalog
 from farebox.keys.store import NewAccount
 from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.modalities.demo import media_demo_catalog, with_media
+from farebox.private.demo import demo_private_models
 from farebox.settings import Settings
 
 DEMO_CREDIT_NANOS = 5_000_000_000  # $5
 DEMO_MODEL = "gpt-5-mini"
 
 
-def build_demo_catalog(sim_url: str) -> Catalog:
+def build_demo_catalog(sim_url: str, enclave_url: str | None = None) -> Catalog:
     """Every shipped chat model, at its real price, answered by the simulator; media models
-    (embeddings, audio, images, video) too, and the keyless local models when installed."""
+    (embeddings, audio, images, video) too, and the keyless local models when installed; the
+    private models through the simulated enclave at `enclave_url` (left out without one)."""
     shipped = load_catalog(None, env={})
     sim = ProviderConfig(name="sim", kind="openai", base_url=sim_url + "/v1", api_key="sim")
     models = {
         model_id: dataclasses.replace(model, routes=(Route("sim", model_id),))
         for model_id, model in shipped.models.items()
-        if model.type == "chat"
+        if model.type == "chat" and not model.private
     }
-    chat = Catalog(models=models, providers={"sim": sim})
+    providers = {"sim": sim}
+    if enclave_url is not None:
+        private, enclave = demo_private_models(shipped, enclave_url)
+        models.update(private)
+        providers[enclave.name] = enclave
+    chat = Catalog(models=models, providers=providers)
     return with_media(chat, media_demo_catalog(sim_url))
 
 

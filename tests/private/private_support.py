@@ -211,15 +211,17 @@ def running_interposer(target: str, alter: str) -> Iterator[str]:
     swapped = ServerKey.generate().config.encode()
 
     async def forward(request: web.Request) -> web.Response:
-        async with aiohttp.ClientSession() as session:
-            async with session.request(
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
                 request.method,
                 target + request.path_qs,
                 data=await request.read(),
                 headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
-            ) as r:
-                body = await r.read()
-                content_type = r.headers.get("Content-Type", "application/octet-stream")
+            ) as r,
+        ):
+            body = await r.read()
+            content_type = r.headers.get("Content-Type", "application/octet-stream")
         if alter == "tamper" and request.path == "/attestation":
             data = orjson.loads(body)
             report = orjson.loads(base64.b64decode(data["report"]))

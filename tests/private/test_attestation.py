@@ -78,5 +78,5 @@ def test_the_shipped_policy_trusts_no_enclave() -> None:
     ],
 )
 def test_a_malformed_policy_is_refused_with_its_source(raw: bytes) -> None:
-    with pytest.raises(PolicyError, match="policy.json"):
+    with pytest.raises(PolicyError, match=r"policy\.json"):
         Policy.parse(raw, "policy.json")

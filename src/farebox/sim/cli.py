@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from farebox.sim.config import SimConfig
+from farebox.sim.enclave import attach_enclave
 from farebox.sim.server import run_sim
 
 _EPILOG = """
@@ -39,6 +42,10 @@ Anthropic: POST /v1/messages (stream or not; tool_use, signed thinking, prompt c
   /v1/messages/count_tokens (x-api-key, anthropic-version)
 Search: POST /exa/search, POST /serper/search, GET /brave/res/v1/web/search,
   GET /searxng/search?format=json
+
+Enclave (--enclave-port): EHBP chat on its own port, for private models:
+  GET /.well-known/hpke-keys, GET /attestation, POST /v1/chat/completions (sealed),
+  POST /sim/enclave/rotate; sealed-body faults drop_trailer, drop_usage, stall_after=<n>
 """
 
 
@@ -83,6 +90,18 @@ Search: POST /exa/search, POST /serper/search, GET /brave/res/v1/web/search,
     envvar="FAREBOX_SIM_API_KEY",
     help="Require this bearer key (default: any bearer key is accepted).",
 )
+@click.option(
+    "--enclave-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Also run a simulated EHBP enclave on this port (0 = any free port).",
+)
+@click.option(
+    "--enclave-policy",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the enclave's trust policy (its test root and measurement) to this file.",
+)
 def sim_command(
     host: str,
     port: int,
@@ -93,6 +112,8 @@ def sim_command(
     fault_rate: float,
     seed: int | None,
     api_key: str | None,
+    enclave_port: int | None,
+    enclave_policy: Path | None,
 ) -> None:
     """Run a simulated upstream AI provider on loopback, for tests, demos and benchmarks.
 
@@ -108,4 +129,7 @@ def sim_command(
         seed=seed,
         api_key=api_key,
     )
-    run_sim(config, host, port)
+    setup = None
+    if enclave_port is not None:
+        setup = attach_enclave(config, host, enclave_port, enclave_policy)
+    run_sim(config, host, port, setup)

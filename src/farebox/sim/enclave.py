@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import h11
 import orjson
+from aiohttp import web
 
 from farebox.private.ehbp import (
     ENCAPSULATED_KEY_HEADER,
@@ -419,3 +423,27 @@ def describe(enclave: RunningEnclave) -> dict[str, Any]:
         "measurement": enclave.identity.measurement,
         "hpke_key_id": enclave.identity.key.key_id,
     }
+
+
+def attach_enclave(
+    config: SimConfig, host: str, port: int, policy_path: Path | None
+) -> Callable[[web.Application], None]:
+    """Hooks that run an enclave beside a simulator app (`farebox sim --enclave-port`), and
+    write its trust policy to `policy_path` once it listens."""
+    key = web.AppKey("farebox_sim_enclave", RunningEnclave)
+
+    async def start(app: web.Application) -> None:
+        running = await start_enclave(config, host, port)
+        app[key] = running
+        if policy_path is not None:
+            policy_path.write_bytes(running.identity.policy_json())
+        print(orjson.dumps(describe(running)).decode(), file=sys.stderr, flush=True)
+
+    async def stop(app: web.Application) -> None:
+        await app[key].close()
+
+    def setup(app: web.Application) -> None:
+        app.on_startup.append(start)
+        app.on_cleanup.append(stop)
+
+    return setup

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from functools import partial
 
 from aiohttp import web
@@ -127,10 +128,20 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
 
 
-def run_sim(config: SimConfig, host: str, port: int) -> None:
-    """Serve a simulator until interrupted (Ctrl-C or SIGTERM), on uvloop when installed."""
+def run_sim(
+    config: SimConfig,
+    host: str,
+    port: int,
+    setup: Callable[[web.Application], None] | None = None,
+) -> None:
+    """Serve a simulator until interrupted (Ctrl-C or SIGTERM), on uvloop when installed.
+
+    `setup` may add start-up and clean-up hooks (the enclave's, for one)."""
+    app = create_sim_app(config)
+    if setup is not None:
+        setup(app)
     web.run_app(
-        create_sim_app(config),
+        app,
         host=host,
         port=port,
         backlog=1024,
