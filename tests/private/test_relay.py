@@ -9,8 +9,13 @@ import httpx
 import orjson
 import pytest
 from openai import OpenAI
+from sqlalchemy import select
 
+from farebox.db.database import Database
+from farebox.db.schema import holds
 from farebox.money import ceil_div
+from farebox.private.attestation import fingerprint
+from farebox.private.ehbp import FrameReader, seal_request
 from farebox.private.policy import Policy
 from farebox.sim.enclave import RunningEnclave
 
@@ -307,3 +312,49 @@ def test_the_public_chat_endpoint_points_private_models_to_the_proxy(
     )
     assert r.status_code == 400 and "farebox private-proxy" in r.json()["error"]["message"]
     assert spent(gw, credit_id) == 0
+
+
+def test_a_running_private_stream_records_its_estimate_for_crash_recovery(
+    private_gateway: Gateway,
+) -> None:
+    """Each hold renewal records what the sweeper posts if the process dies mid-answer: the
+    estimate so far, with a history row marked `recovered` and the attestation fingerprint."""
+    gw = private_gateway
+    credit_id, api_key = gw.create_account(1)
+    body = chat_body("crash while streaming", stream=True, sim={"stall_after": 3})
+    plaintext = orjson.dumps(body)
+    sealed = seal_request(gateway_key_config(gw.url), plaintext)
+    headers = {
+        "Authorization": f"Bearer {api_key}",
+        "X-Private-Model": PRIVATE_MODEL,
+        "Ehbp-Encapsulated-Key": sealed.enc_hex,
+    }
+    url = gw.url + "/private/v1/chat/completions"
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream("POST", url, content=sealed.body, headers=headers) as r,
+    ):
+        reader, chunks = FrameReader(), r.iter_raw()
+        while reader.frames < 3:
+            reader.feed(next(chunks))
+        gw.loop.run(gw.services.chat.leases.renew_now())
+        db = Database(gw.settings.database_url, threads=1)
+        try:
+            (row,) = db.read_sync(
+                lambda conn: conn.execute(
+                    select(holds.c.recorded, holds.c.recovery).where(
+                        holds.c.account_id == credit_id, holds.c.seq == 0
+                    )
+                ).fetchall()
+            )
+        finally:
+            db.close()
+    estimate = usage_nanos(ceil_div(len(plaintext), 4), 3)
+    assert row.recorded == estimate
+    recovery = orjson.loads(row.recovery)
+    assert (recovery["reconcile"], recovery["output_count"]) == ("recovered", 3)
+    bundle = httpx.get(gw.url + "/private/attestation").content
+    assert recovery["attestation"] == fingerprint(bundle)
+    assert wait_until(lambda: gw.nanos(credit_id)[1] == 0)  # the client left: settled as such
+    assert spent(gw, credit_id) == estimate
+    assert history(gw, api_key)[0]["reconcile"] == "client_disconnect"
