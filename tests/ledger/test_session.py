@@ -234,6 +234,8 @@ async def test_bulk_upsert_adds_prices_and_keeps_booleans(db: Database) -> None:
         "query_source": "api",
         "is_online": True,
         "is_free_model": False,
+        "attestation": None,
+        "reconcile": None,
     }
     await db.transact(_upsert, [row])
     await db.transact(_upsert, [{**row, "price": 50, "output_count": 25}])

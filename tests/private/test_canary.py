@@ -130,3 +130,9 @@ def test_a_canary_in_prompts_and_answers_never_reaches_anything_the_gateway_writ
     assert any(PRIVATE_MODEL.encode() in data for data in written.values())  # the scan reads
     leaks = [str(path) for path, data in written.items() if canary.encode() in data]
     assert leaks == []
+    checked = subprocess.run(
+        [sys.executable, "-m", "farebox", "ledger", "check"],
+        env={**os.environ, "FAREBOX_DATABASE_URL": f"sqlite:///{workdir / 'farebox.db'}"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
