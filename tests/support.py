@@ -369,11 +369,3 @@ def new_account(c: httpx.Client, usd: float | str = 0) -> tuple[str, str]:
 
 
 DB_KINDS = ["sqlite", "postgresql"]
-
-
-def require_db(kind: str) -> None:
-    """Skip a PostgreSQL case when the server is unreachable (fail instead under CI=true)."""
-    if kind == "postgresql" and not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")

@@ -137,6 +137,7 @@ def build_services(
         key_store,
         hold_timeout_s=settings.hold_timeout_s,
         leases=chat_service.leases,
+        losses=losses,
     )
     return Services(
         settings=settings,

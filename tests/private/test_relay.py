@@ -180,6 +180,15 @@ def test_usage_above_the_hold_is_charged_the_hold_and_marked(private_gateway: Ga
     hold = usage_nanos(reply.request_plaintext, MAX_OUTPUT)
     assert spent(gw, credit_id) == hold == gw.history_total_nanos(credit_id)
     assert history(gw, api_key)[0]["reconcile"] == "usage_above_hold"
+    usage = reply.json()["usage"]
+    worth = usage_nanos(usage["prompt_tokens"], usage["completion_tokens"])
+
+    def losses() -> list[dict[str, Any]]:
+        return gw.loop.run(gw.services.losses.recent(10, account_id=credit_id))
+
+    assert wait_until(lambda: len(losses()) == 1)  # the operator's loss, recorded
+    (loss,) = losses()
+    assert (loss["model"], loss["unbilled"]) == (PRIVATE_MODEL, worth - hold)
 
 
 def test_a_rotated_enclave_key_gives_422_free_and_clients_refetch(

@@ -21,6 +21,7 @@ from typing import Any
 
 from farebox.billing.charge import Charge, RequestIds, insufficient_funds, key_limit_reached
 from farebox.billing.leases import LeaseKeeper
+from farebox.billing.losses import LossBook, loss_of
 from farebox.billing.pricing import TokenUsage
 from farebox.catalog.model import Catalog, CatalogModel
 from farebox.errors import InvalidRequest, UpstreamError
@@ -87,6 +88,7 @@ class PrivateRelay:
         keys: KeyStore,
         hold_timeout_s: float,
         leases: LeaseKeeper | None = None,
+        losses: LossBook | None = None,
     ) -> None:
         self.catalog = catalog
         self.enclaves = enclaves
@@ -94,6 +96,7 @@ class PrivateRelay:
         self.keys = keys
         self.hold_timeout_s = hold_timeout_s
         self.leases = leases
+        self.losses = losses
         self.pool = H1Pool(connect_timeout_s=10.0)
         self._ids = RequestIds()
 
@@ -194,6 +197,7 @@ class PrivateRelay:
         if not 200 <= reply.status < 300:
             return await self._refused(enclave, reply, charge)
         flow = _Flow(charge, model, limit, sealed.plaintext_bytes, attestation, reply, enclave)
+        flow.losses = self.losses
         headers = {
             "content-type": reply.header("content-type") or "application/octet-stream",
             "cache-control": "no-cache",
@@ -294,6 +298,7 @@ class _Flow:
         media = (reply.header("content-type") or "").split(";", 1)[0].strip().lower()
         self.event_stream = media == "text/event-stream"
         self.counter: FrameReader | None = FrameReader()
+        self.losses: LossBook | None = None
         charge.report_progress(self._progress)
 
     def reported_cost(self) -> int | None:
@@ -372,9 +377,12 @@ class _Flow:
             )
             reconcile = ended
         cost = bounds.cost(self.model, tokens)
-        if cost > self.charge.held:
-            reconcile = reconcile or ABOVE_HOLD  # the enclave counted more than the bound
-        self.charge.settle(min(cost, self.charge.held), self._record(tokens, reconcile))
+        charged = min(cost, self.charge.held)
+        if cost > charged:  # the enclave counted more than the bound: the operator's loss
+            reconcile = reconcile or ABOVE_HOLD
+            if self.losses is not None:
+                self.losses.record_soon(loss_of(self.charge, self.model, tokens, cost, charged))
+        self.charge.settle(charged, self._record(tokens, reconcile))
 
 
 def _tokens(prompt: int, completion: int, cached: int) -> TokenUsage:
