@@ -184,7 +184,7 @@ def test_usage_above_the_hold_is_charged_the_hold_and_marked(private_gateway: Ga
     worth = usage_nanos(usage["prompt_tokens"], usage["completion_tokens"])
 
     def losses() -> list[dict[str, Any]]:
-        return gw.loop.run(gw.services.losses.recent(10, account_id=credit_id))
+        return gw.loop.run(gw.services.losses.recent(10, account_id=gw.account_id(credit_id)))
 
     assert wait_until(lambda: len(losses()) == 1)  # the operator's loss, recorded
     (loss,) = losses()
@@ -352,7 +352,7 @@ def test_a_running_private_stream_records_its_estimate_for_crash_recovery(
             (row,) = db.read_sync(
                 lambda conn: conn.execute(
                     select(holds.c.recorded, holds.c.recovery).where(
-                        holds.c.account_id == credit_id, holds.c.seq == 0
+                        holds.c.account_id == gw.account_id(credit_id), holds.c.seq == 0
                     )
                 ).fetchall()
             )
