@@ -27,6 +27,7 @@ from farebox.api import (
     models,
 )
 from farebox.api import audio as audio_api
+from farebox.api import cashu as cashu_api
 from farebox.api import data as data_api
 from farebox.api import embeddings as embeddings_api
 from farebox.api import images as images_api
@@ -40,6 +41,8 @@ from farebox.api.services import Services
 from farebox.billing.leases import LeaseKeeper
 from farebox.billing.losses import LossBook
 from farebox.billing.tokens import encoder
+from farebox.cashu.config import CashuConfig
+from farebox.cashu.service import CashuPayments
 from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
@@ -139,6 +142,10 @@ def build_services(
         leases=chat_service.leases,
         losses=losses,
     )
+    cashu = CashuPayments(
+        db, ledger, topups.rates, CashuConfig.from_env(settings.extra_env), KeyCipher(secret)
+    )
+    pay402_config = Pay402Config.from_env(settings.extra_env)
     return Services(
         settings=settings,
         db=db,
@@ -153,7 +160,7 @@ def build_services(
         media=build_media_services(settings, catalog, router, ledger, key_store, secret, db),
         web=web,
         losses=losses,
-        pay402=build_pay_per_request(Pay402Config.from_env(settings.extra_env), db, topups, secret),
+        pay402=build_pay_per_request(pay402_config, db, topups, secret, cashu),
         clients=clients,
         signup_limit=PerClientLimit(
             RateLimiter(
@@ -165,6 +172,7 @@ def build_services(
         ),
         data=build_data_service(settings, ledger, key_store, data_catalog),
         private=private,
+        cashu=cashu,
     )
 
 
@@ -252,6 +260,7 @@ def create_app(
             await services.web.close()
             await services.data.close()
             await services.private.close()
+            await services.cashu.close()
             services.db.close()
 
     chat_routes = chat.routes(services)
@@ -274,6 +283,7 @@ def create_app(
         *videos_api.routes(services),
         *data_api.routes(services),
         *private_api.routes(services),
+        *cashu_api.routes(services),
         *_health_routes(services),
     ]
     app = Gateway(

@@ -10,14 +10,15 @@ from typing import Any
 
 import orjson
 
-from farebox.anthropic.front_request import translate
+from farebox.anthropic.front_request import FrontRequest, translate
 from farebox.anthropic.front_response import to_message
 from farebox.anthropic.front_stream import StreamTranslator, translate_stream
 from farebox.catalog.model import Catalog
-from farebox.chat.request import chat_call, parse_json_object
+from farebox.chat.request import ChatCall, chat_call, parse_json_object
 from farebox.chat.service import ChatService
 from farebox.errors import InvalidRequest
 from farebox.keys.store import ApiKey
+from farebox.modalities.paid import Buyer
 from farebox.providers.native import NativeRequest
 from farebox.search.options import ONLINE_SUFFIX
 
@@ -46,19 +47,21 @@ def _checked_model(body: dict[str, Any]) -> str:
     return model.removesuffix(ONLINE_SUFFIX)
 
 
+@dataclass(slots=True)
+class MessagesCall:
+    """A validated Messages request: its Anthropic front and the chat call it became."""
+
+    front: FrontRequest
+    call: ChatCall
+
+
 class MessagesService:
     def __init__(self, catalog: Catalog, chat: ChatService) -> None:
         self.catalog = catalog
         self.chat = chat
 
-    async def create(
-        self,
-        key: ApiKey,
-        raw: bytes,
-        headers: Mapping[str, str],
-        query: str = "",
-        source: str = "api",
-    ) -> MessagesResult:
+    def prepare(self, raw: bytes, headers: Mapping[str, str], query: str = "") -> MessagesCall:
+        """Validate and translate a request (before anything is paid for)."""
         body = parse_json_object(raw)
         model = self.catalog.resolve(_checked_model(body))
         front = translate(body, model.max_output)
@@ -68,7 +71,24 @@ class MessagesService:
         passed = {name: headers[name] for name in PASSED_HEADERS if name in headers}
         native = {k: v for k, v in body.items() if k not in FAREBOX_FIELDS}
         call.native = {KIND: NativeRequest(body=native, headers=passed, query=query)}
-        result = await self.chat.run(key, call, source)
+        return MessagesCall(front, call)
+
+    async def create(
+        self,
+        key: ApiKey,
+        raw: bytes,
+        headers: Mapping[str, str],
+        query: str = "",
+        source: str = "api",
+    ) -> MessagesResult:
+        return await self.run(key, self.prepare(raw, headers, query), source)
+
+    async def run(
+        self, who: ApiKey | Buyer, prepared: MessagesCall, source: str = "api"
+    ) -> MessagesResult:
+        """Bill and run through the chat pipeline (`who`: a key, or a 402-paid Buyer)."""
+        front, call = prepared.front, prepared.call
+        result = await self.chat.run(who, call, source)
         message_id = "msg_" + result.request_id
         if result.stream is not None:
             translator = StreamTranslator(

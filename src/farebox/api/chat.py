@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from farebox.api.paid_chat import keyless_chat
 from farebox.api.services import Services
 from farebox.api.streaming import EventStreamResponse
 from farebox.errors import PayloadTooLarge, Unauthorized
@@ -70,10 +71,19 @@ class ChatEndpoint:
         declared = next(
             (int(v) for k, v in headers if k == b"content-length" and v.isdigit()), None
         )
-        key = await self.services.keys.authenticate(api_key_from_headers(headers))
+        try:
+            raw_key = api_key_from_headers(headers)
+        except Unauthorized:
+            if not self.services.pay402.enabled:
+                raise
+            raw_key = None  # no key: paid per request (api/paid_chat.py)
+        key = await self.services.keys.authenticate(raw_key) if raw_key is not None else None
         try:
             raw = await read_limited(receive, self.limit, declared)
         except ClientGone:
+            return
+        if key is None:
+            await keyless_chat(self.services, raw, scope, receive, send)
             return
         result = await self.services.chat.complete(key, raw)
         extra = {"x-farebox-request-id": result.request_id}

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api.paid import paid_response
-from farebox.api.pay402 import buyer_for, key_or_keyless
+from farebox.api.pay402 import key_or_keyless, purchase_for
 from farebox.api.requests import read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
@@ -31,9 +31,10 @@ def routes(services: Services) -> list[Route]:
         checked = data.quote(request.method, path, request.query_params.multi_items(), raw)
         endpoint = checked.endpoint.public_path
         what = f"{request.method} {endpoint}"
-        buyer, paid = await buyer_for(services, request, key, Offer(endpoint, checked.price, what))
-        result = await data.execute(checked, buyer)
-        result.headers.update(paid)
+        offer = Offer(endpoint, checked.price, what)
+        async with await purchase_for(services, request, key, offer) as paid:
+            result = await data.execute(checked, paid.buyer)
+            result.headers.update(await paid.settled())
         return paid_response(result)
 
     return [

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api.paid import paid_response
-from farebox.api.pay402 import buyer_for, key_or_keyless
+from farebox.api.pay402 import key_or_keyless, purchase_for
 from farebox.api.requests import read_json
 from farebox.api.services import Services
 from farebox.api.uploads import read_multipart
@@ -34,10 +34,11 @@ def routes(services: Services) -> list[Route]:
         key = await key_or_keyless(services, request)
         body = await read_json(request, limit)
         order = media.images.read_generation(body)
-        buyer, headers = await buyer_for(services, request, key, _offer(GENERATIONS, order))
         base = media.base_url(str(request.base_url))
-        result = await media.images.run(buyer, order, base)
-        result.headers.update(headers)
+        offer = _offer(GENERATIONS, order)
+        async with await purchase_for(services, request, key, offer) as paid:
+            result = await media.images.run(paid.buyer, order, base)
+            result.headers.update(await paid.settled())
         return paid_response(result)
 
     async def edits(request: Request) -> Response:
@@ -54,10 +55,10 @@ def routes(services: Services) -> list[Route]:
         finally:
             await upload.close()
         order = await media.images.read_edit(fields, image, mask)
-        buyer, headers = await buyer_for(services, request, key, _offer(EDITS, order))
         base = media.base_url(str(request.base_url))
-        result = await media.images.run(buyer, order, base)
-        result.headers.update(headers)
+        async with await purchase_for(services, request, key, _offer(EDITS, order)) as paid:
+            result = await media.images.run(paid.buyer, order, base)
+            result.headers.update(await paid.settled())
         return paid_response(result)
 
     return [

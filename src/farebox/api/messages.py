@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from farebox.anthropic.errors import anthropic_error_body
 from farebox.anthropic.service import MessagesService
+from farebox.api.paid_chat import keyless_messages
 from farebox.api.requests import bearer_key, read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
@@ -36,7 +37,12 @@ def anthropic_errors(handler: Handler) -> Handler:
             return await handler(request)
         except FareboxError as exc:
             headers = {"retry-after": "1"} if exc.status in (429, 503) else None
-            return JSONResponse(anthropic_error_body(exc), status_code=exc.status, headers=headers)
+            response = JSONResponse(
+                anthropic_error_body(exc), status_code=exc.status, headers=headers
+            )
+            for name, value in getattr(exc, "headers", ()):  # a 402's challenges, Cashu change
+                response.headers.append(name, value)
+            return response
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             err = FareboxError("Internal error. Nothing was charged for this request.")
@@ -62,6 +68,10 @@ def routes(services: Services) -> list[Route]:
 
     @anthropic_errors
     async def create(request: Request) -> Response:
+        if not bearer_key(request) and services.pay402.enabled:
+            return await keyless_messages(
+                services, messages, request, await read_body(request, limit)
+            )
         key = await authenticate(request)
         raw = await read_body(request, limit)
         result = await messages.create(key, raw, request.headers, request.url.query)

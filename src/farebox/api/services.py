@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from farebox.billing.losses import LossBook
+from farebox.cashu.service import CashuPayments
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
 from farebox.data.service import DataService
@@ -46,3 +47,5 @@ class Services:
     """Per client address, on endpoints anyone may call that create something."""
     data: DataService
     private: PrivateRelay
+    cashu: CashuPayments
+    """Cashu ecash per request (X-Cashu), with change."""

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from farebox.api.pay402 import buyer_for, key_or_keyless
+from farebox.api.pay402 import key_or_keyless, purchase_for
 from farebox.api.requests import bearer_key, read_json, require_key
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
@@ -26,14 +26,18 @@ def routes(services: Services) -> list[Route]:
         body = await read_json(request, limit)
         call = media.videos.read_submission(body)
         what = f"POST {SUBMIT} ({call.job.seconds} s of {call.model.id})"
-        buyer, paid = await buyer_for(services, request, key, Offer(SUBMIT, call.quote, what))
-        job, estimate = await media.videos.submit(
-            buyer, call, media.base_url(str(request.base_url))
-        )
+        async with await purchase_for(
+            services, request, key, Offer(SUBMIT, call.quote, what)
+        ) as paid:
+            job, estimate = await media.videos.submit(
+                paid.buyer, call, media.base_url(str(request.base_url))
+            )
+        # The job is charged when it ends: a Cashu payer fetches its change then, by the
+        # X-Cashu-Change-Id given here (GET /v1/cashu/change/{id}).
         headers = {
             "x-farebox-cost": "0",  # charged when the job ends (GET shows the cost)
             "x-farebox-estimated-cost": format_usd(estimate),
-            **paid,
+            **paid.headers,
         }
         return JSONResponse(job, status_code=202, headers=headers)
 

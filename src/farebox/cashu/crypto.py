@@ -60,4 +60,3 @@ def blind(amount: int, keyset_id: str) -> Blinded:
     y = hash_to_curve(secret.encode())
     b_ = PublicKey.combine_keys([y, r.public_key])
     return Blinded(amount, keyset_id, secret, r.secret, b_.format(compressed=True).hex())
-

@@ -136,7 +136,9 @@ class MintClient:
         return _signatures(payload, len(outputs))
 
     async def melt_quote(self, bolt11: str, unit: str) -> Mapping[str, Any]:
-        payload = await self._call("POST", "/v1/melt/quote/bolt11", {"request": bolt11, "unit": unit})
+        payload = await self._call(
+            "POST", "/v1/melt/quote/bolt11", {"request": bolt11, "unit": unit}
+        )
         if not isinstance(payload, dict) or not isinstance(payload.get("quote"), str):
             raise MintUnavailable(f"the mint {self.url} returned no melt quote")
         return payload

@@ -24,6 +24,7 @@ from farebox.keys.store import ApiKey, KeyStore
 from farebox.ledger.service import Ledger
 from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import KeyBudget, QueryRecord
+from farebox.modalities.paid import Buyer
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.router import Router
 
@@ -36,6 +37,17 @@ class ChatResult:
     cost_nanos: int | None = None
     stream: AsyncIterator[bytes] | None = None
     request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatQuote:
+    """What a validated call may cost: its input (with an addon's most), the least a hold must
+    cover (input and one output token per choice) and the worst case (the whole output cap)."""
+
+    input_nanos: int
+    minimum: int
+    worst_case: int
+    asked: int  # output tokens per choice the call asks for (its cap before any lowering)
 
 
 class ChatService:
@@ -65,53 +77,87 @@ class ChatService:
         # Makes the addon a call needs (the web plugin's search), if any; set by app.py.
         self.addons: Callable[[ChatCall], RequestAddon | None] | None = None
 
-    def _charge(self, key: ApiKey) -> Charge:
-        async def reload() -> KeyBudget:
-            fresh = await self.keys.reload(key.id, key.account_id)
-            return fresh.budget()
+    def _charge(self, who: ApiKey | Buyer) -> Charge:
+        """The Charge of one request: for a key (its budget, reloaded if its limits changed),
+        or for a Buyer (modalities/paid.py: a key's, or a paid credential's account)."""
+        key = who if isinstance(who, ApiKey) else who.key
+        reload = None
+        if key is not None:
 
+            async def reload_key() -> KeyBudget:
+                fresh = await self.keys.reload(key.id, key.account_id)
+                return fresh.budget()
+
+            reload = reload_key
         return Charge(
             ledger=self.ledger,
             request_id=self._request_ids.next(),
             leases=self.leases,
-            account_id=key.account_id,
-            key=key.budget(),
+            account_id=who.account_id,
+            key=key.budget() if key is not None else None,
             hold_timeout_s=self.hold_timeout_s,
             reload_key=reload,
+        )
+
+    def quote(self, call: ChatCall) -> ChatQuote:
+        """Price a validated call before anything is held (and attach its addon, if any)."""
+        prices = call.model.price
+        if call.addon is None and self.addons is not None:
+            call.addon = self.addons(call)
+        input_nanos = quote_input_cost(prices, call.prompt_tokens)
+        if call.addon is not None:
+            input_nanos += call.addon.max_nanos  # held with the prompt, before anything runs
+        asked = asked_tokens(call, self.default_max_tokens)
+        return ChatQuote(
+            input_nanos=input_nanos,
+            minimum=input_nanos + output_cost(prices, call.n),
+            worst_case=input_nanos + output_cost(prices, asked * call.n),
+            asked=asked,
         )
 
     async def complete(self, key: ApiKey, raw: bytes, source: str = "api") -> ChatResult:
         return await self.run(key, parse_chat(raw, self.catalog), source)
 
-    async def run(self, key: ApiKey, call: ChatCall, source: str = "api") -> ChatResult:
-        """Bill and run a validated call (other fronts translate into a ChatCall and come here)."""
+    async def run(self, who: ApiKey | Buyer, call: ChatCall, source: str = "api") -> ChatResult:
+        """Bill and run a validated call (other fronts translate into a ChatCall and come here).
+        `who` pays: an API key, or a Buyer (a 402-paid credential's account, whose `limit` is
+        the worst case it paid for: held whole, the cap lowered to what that pays for)."""
         prices = call.model.price
-        call.addon = self.addons(call) if self.addons is not None else None
-        input_nanos = quote_input_cost(prices, call.prompt_tokens)
-        if call.addon is not None:
-            input_nanos += call.addon.max_nanos  # held with the prompt, before anything runs
-        minimum = input_nanos + output_cost(prices, call.n)
+        quote = self.quote(call)
+        input_nanos, minimum, asked = quote.input_nanos, quote.minimum, quote.asked
+        buyer = who if isinstance(who, Buyer) else None
         query = QueryRecord(
             model=call.model.id,
             input_count=call.prompt_tokens,
             output_count=0,
             query_type="chat",
-            query_source=source,
+            query_source=buyer.source if buyer is not None else source,
             is_online=call.web is not None,
             is_free_model=call.model.is_free,
         )
-        charge = self._charge(key)
-        asked = asked_tokens(call, self.default_max_tokens)
-        if metered_past_hold(call):
+        charge = self._charge(who)
+
+        async def hold(want: int, least: int) -> int:
+            if buyer is not None:
+                return await buyer.hold(charge, want, least)
+            return await charge.open(want, least)
+
+        if buyer is not None and buyer.limit is not None:
+            # Paid per request: the price paid for is held whole (never a first increment),
+            # and the cap is what it pays for.
+            whole = min(quote.worst_case, buyer.limit)
+            held = await hold(whole, whole)
+            cap = affordable_cap(prices, held - input_nanos, asked, call.n)
+        elif metered_past_hold(call):
             # Every output token shows in the stream: hold a first increment, send the whole cap,
             # and let the meter extend the hold (or cut the stream) as the output arrives.
             first = min(self.stream_increment_tokens, asked * call.n)
-            await charge.open(input_nanos + output_cost(prices, first), minimum)
+            await hold(input_nanos + output_cost(prices, first), minimum)
             cap = asked
         else:
             # Output the meter may not see, or a reply that cannot be cut short: hold the whole
             # cap, lowered to what the customer can pay for rather than refused.
-            held = await charge.open(input_nanos + output_cost(prices, asked * call.n), minimum)
+            held = await hold(quote.worst_case, minimum)
             cap = affordable_cap(prices, held - input_nanos, asked, call.n)
         send_cap(call, cap)
         if call.stream:

@@ -311,3 +311,34 @@ pay402_credentials = Table(
     Column("paid_at", Float, nullable=False),  # first presented (and credited)
     Column("retry_until", Float, nullable=False),
 )
+
+# Cashu ecash paid per request (cashu/): one row per token received. Before the swap the row
+# holds the blinding data of farebox's outputs (so a swap whose answer was lost can be
+# restored), then the proofs farebox got; both encrypted with the instance secret's cipher, as
+# API keys are. The value is credited to the receipt's own ledger account (kind "cashu"); what
+# the request did not use goes back as a change token (stored encrypted, served for a while
+# under the receipt's id), and the rest is the operator's, melted to Lightning by the admin CLI.
+cashu_receipts = Table(
+    "cashu_receipts",
+    metadata,
+    Column("id", String(32), primary_key=True),  # random; the payer's change id
+    Column("account_id", String(64), nullable=False),
+    Column("mint_url", String(256), nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("endpoint", String(128), nullable=False),
+    # swapping | received | returned (change issued) | melting | melted
+    Column("status", String(16), nullable=False),
+    Column("token_sats", BigInteger, nullable=False),  # the payer's proofs
+    Column("fee_sats", BigInteger, nullable=False),  # the mint's input fee on the swap
+    Column("sats", BigInteger, nullable=False),  # received: token_sats - fee_sats
+    Column("nanos_per_sat", BigInteger, nullable=False),  # the rate it was credited at
+    Column("value_nanos", BigInteger, nullable=False),  # credited: sats * nanos_per_sat
+    Column("vault", Text, nullable=False),  # encrypted JSON: outputs, then proofs
+    Column("created_at", Float, nullable=False),
+    Column("change_sats", BigInteger, nullable=True),
+    Column("change_token", Text, nullable=True),  # encrypted cashuB
+    Column("change_until", Float, nullable=True),  # the change id answers until then
+    Column("kept_sats", BigInteger, nullable=True),  # the operator's, once change is issued
+    Column("melted_at", Float, nullable=True),
+    Index("ix_cashu_receipts_mint_status", "mint_url", "status"),
+)

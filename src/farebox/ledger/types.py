@@ -27,6 +27,8 @@ class Code(enum.StrEnum):
     REFUND = "refund"
     ADJUST = "adjust"
     PAY402 = "pay402"  # a Lightning payment presented as an HTTP 402 credential (money in)
+    CASHU = "cashu"  # ecash received with a request (X-Cashu), swapped at its mint (money in)
+    CASHU_CHANGE = "cashu_change"  # what that request did not use, handed back as ecash (out)
 
 
 @dataclass(frozen=True, slots=True)

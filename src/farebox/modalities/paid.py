@@ -41,29 +41,35 @@ Refused = Callable[[], Awaitable[FareboxError]]
 
 @dataclass(frozen=True)
 class Buyer:
-    """Who pays for one request: an API key's account, or a paid 402 credential's account
-    (no key; `source` names the scheme for the history row, `refused` makes the fresh
-    challenge a spent credential gets)."""
+    """Who pays for one request: an API key's account, or a paid 402 credential's or Cashu
+    token's account (no key; `source` names the scheme for the history row, `refused` makes the
+    fresh challenge a spent credential gets, and `limit`, for a request priced at its worst
+    case (chat), is that price: it is held whole or the request is refused)."""
 
     payer: Payer
     account_id: str
     key: ApiKey | None = None
     source: str = "api"
     refused: Refused | None = None
+    limit: int | None = None
 
     @property
     def key_id(self) -> str | None:
         return self.key.id if self.key is not None else None
 
-    async def open(self, price: int, hold_timeout_s: float | None = None) -> Charge:
-        """Hold `price` (the request's exact price) before any upstream call."""
-        charge = self.payer.charge(self, hold_timeout_s)
+    async def hold(self, charge: Charge, want: int, minimum: int) -> int:
+        """charge.open(want, minimum); a paid credential that cannot pay gets a fresh 402."""
         try:
-            await charge.open(price, price)
+            return await charge.open(want, minimum)
         except InsufficientFunds:
             if self.refused is None:
                 raise
             raise await self.refused() from None
+
+    async def open(self, price: int, hold_timeout_s: float | None = None) -> Charge:
+        """Hold `price` (the request's exact price) before any upstream call."""
+        charge = self.payer.charge(self, hold_timeout_s)
+        await self.hold(charge, price, price)
         return charge
 
 
@@ -78,9 +84,11 @@ class Payer:
     def for_key(self, key: ApiKey, source: str = "api") -> Buyer:
         return Buyer(self, key.account_id, key, source)
 
-    def for_account(self, account_id: str, source: str, refused: Refused | None) -> Buyer:
-        """A keyless buyer: a paid credential's own ledger account."""
-        return Buyer(self, account_id, None, source, refused)
+    def for_account(
+        self, account_id: str, source: str, refused: Refused | None, limit: int | None = None
+    ) -> Buyer:
+        """A keyless buyer: a paid credential's (or Cashu token's) own ledger account."""
+        return Buyer(self, account_id, None, source, refused, limit)
 
     def charge(self, buyer: Buyer | ApiKey, hold_timeout_s: float | None = None) -> Charge:
         if isinstance(buyer, ApiKey):

@@ -8,7 +8,7 @@ from farebox.pay402.config import Pay402Config
 from farebox.pay402.l402 import L402Scheme
 from farebox.pay402.payment import PaymentScheme
 from farebox.pay402.service import PayPerRequest
-from farebox.pay402.types import Scheme
+from farebox.pay402.types import EcashOffer, Scheme
 from farebox.payments.service import TopupService
 from farebox.payments.types import Method
 
@@ -18,9 +18,11 @@ def build_pay_per_request(
     db: Database,
     topups: TopupService,
     secret: str,
+    cashu: EcashOffer | None = None,
 ) -> PayPerRequest:
     """Invoices come from the backend that serves Lightning top-ups (FAREBOX_LIGHTNING_BACKEND
-    picks one when several are configured), at the same rate port; none means no 402 flow."""
+    picks one when several are configured), at the same rate port; with neither that nor
+    trusted Cashu mints there is no 402 flow."""
     offer = topups.offers.get(Method.LIGHTNING)
     schemes: list[Scheme] = [L402Scheme(secret, config.realm), PaymentScheme(secret, config.realm)]
     return PayPerRequest(
@@ -36,4 +38,5 @@ def build_pay_per_request(
             MemoryRateStore(),
         ),
         config,
+        cashu,
     )

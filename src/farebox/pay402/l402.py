@@ -64,6 +64,7 @@ def _pair(raw: str) -> tuple[str, str]:
 
 class L402Scheme:
     name = NAME
+    fixed_price_only = False  # a chat token keeps what its request did not use
 
     def __init__(self, secret: str, realm: str) -> None:
         self._key = derive_key(secret, "l402 macaroon root")

@@ -50,6 +50,7 @@ def _quoted(value: str) -> str:
 
 class PaymentScheme:
     name = NAME
+    fixed_price_only = True  # the charge intent pays exactly the price, once
 
     def __init__(self, secret: str, realm: str) -> None:
         self._key = derive_key(secret, "payment challenge id")

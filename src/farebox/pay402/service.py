@@ -5,8 +5,9 @@ Order of work for one keyless request (the api layer drives it, see api/pay402.p
    invoice, so nobody pays for a 400.
 2. No credential: the client (a rate key of its address) is checked against the challenge limit (each challenge
    mints a real invoice), the price is converted at the rate port and rounded up to whole sats,
-   the Lightning backend issues the invoice, and every registered scheme (L402, Payment; Cashu
-   later) adds its challenge to one 402.
+   the Lightning backend issues the invoice, and every registered scheme (L402, and the
+   Payment scheme for fixed prices) adds its challenge to one 402; with trusted mints, Cashu
+   adds `X-Cashu: creqA…` (cashu/service.py redeems what comes back).
 3. A credential: the scheme that reads it verifies it (signature or HMAC, then the preimage);
    it must be for this endpoint and priced at least this request's price. On first
    presentation (before the challenge expires) it is credited once to its own ledger account
@@ -36,7 +37,7 @@ from farebox.pay402 import store
 from farebox.pay402.config import Pay402Config
 from farebox.pay402.errors import CredentialRejected, PaymentRequired
 from farebox.pay402.payment import PaymentScheme
-from farebox.pay402.types import Claims, Invoice, Offer, Scheme
+from farebox.pay402.types import Claims, EcashOffer, Invoice, Offer, Scheme
 from farebox.payments.amounts import SATS_PER_BTC, quote
 from farebox.payments.errors import PaymentBackendError
 from farebox.payments.rates import RateSource
@@ -55,6 +56,7 @@ class Paid:
     scheme: str
     claims: Claims
     receipt: str | None
+    until: float  # the credential serves until then (its balance lifetime, or retry window)
 
 
 class PayPerRequest:
@@ -66,6 +68,7 @@ class PayPerRequest:
         schemes: Sequence[Scheme],
         limiter: RateLimiter,
         config: Pay402Config,
+        cashu: EcashOffer | None = None,
     ) -> None:
         self.db = db
         self.backend = backend
@@ -73,11 +76,17 @@ class PayPerRequest:
         self.schemes = tuple(schemes)
         self.limiter = limiter
         self.config = config
+        self.cashu = cashu if cashu is not None and cashu.enabled else None
+
+    @property
+    def lightning(self) -> bool:
+        return self.backend is not None and bool(self.schemes)
 
     @property
     def enabled(self) -> bool:
-        """Keyless requests are challenged only with a Lightning backend to issue invoices."""
-        return self.config.enabled and self.backend is not None and bool(self.schemes)
+        """Keyless requests are challenged only with a way to pay: a Lightning backend to issue
+        invoices, or trusted Cashu mints."""
+        return self.config.enabled and (self.lightning or self.cashu is not None)
 
     # -- challenges --------------------------------------------------------------------------
 
@@ -86,34 +95,62 @@ class PayPerRequest:
     ) -> PaymentRequired:
         """A 402 with a fresh invoice and every scheme's challenge (returned, for raising)."""
         await self.limiter.check(client)
-        invoice = await self._invoice(offer)
-        issued = [scheme.challenge(offer, invoice) for scheme in self.schemes]
-        retry_h = self.config.retry_s / 3600
-        lead = f"{reason} " if reason else ""
-        message = (
-            f"{lead}Payment required: {offer.description} costs ${format_usd(offer.price_nanos)} "
-            f"({invoice.sats} sats). Pay the Lightning invoice, then send the same request again "
-            "with 'Authorization: L402 <macaroon>:<preimage>' or 'Authorization: Payment "
-            "<credential>' (the challenges are in WWW-Authenticate). One payment buys this "
-            "request once; if it fails upstream, what was not delivered stays on the credential "
-            f"for a retry on {offer.endpoint} for {retry_h:g} h. Or send an API key "
-            "(POST /accounts/create)."
-        )
         body: dict[str, object] = {
             "price_usd": format_usd(offer.price_nanos),
-            "price_sats": invoice.sats,
             "endpoint": offer.endpoint,
-            "invoice": invoice.bolt11,
-            "payment_hash": invoice.payment_hash,
-            "expires_at": int(invoice.expires_at),
         }
-        for scheme, part in zip(self.schemes, issued, strict=True):
-            body[scheme.name] = part.body
+        headers: list[tuple[str, str]] = []
+        ways: list[str] = []
+        price = f"${format_usd(offer.price_nanos)}"
+        if self.lightning:
+            invoice = await self._invoice(offer)
+            schemes = [s for s in self.schemes if not (offer.worst_case and s.fixed_price_only)]
+            issued = [scheme.challenge(offer, invoice) for scheme in schemes]
+            body.update(
+                price_sats=invoice.sats,
+                invoice=invoice.bolt11,
+                payment_hash=invoice.payment_hash,
+                expires_at=int(invoice.expires_at),
+            )
+            for scheme, part in zip(schemes, issued, strict=True):
+                body[scheme.name] = part.body
+            headers += [("WWW-Authenticate", part.header) for part in issued]
+            answers = " or ".join(_ANSWERS[scheme.name] for scheme in schemes)
+            price += f" ({invoice.sats} sats)"
+            ways.append(
+                "Pay the Lightning invoice, then send the same request again with "
+                f"{answers} (the challenges are in WWW-Authenticate)."
+            )
+        if self.cashu is not None:
+            creq, ecash = await self.cashu.payment_request(offer)
+            headers.append(("X-Cashu", creq))
+            body["cashu"] = ecash
+            ways.append(
+                f"Or send it again with 'X-Cashu: cashuB…', a token of at least {ecash['amount']} "
+                f"sat from a mint in X-Cashu's payment request; change comes back as a token."
+            )
+        lead = f"{reason} " if reason else ""
+        message = (
+            f"{lead}Payment required: {offer.description} costs {price}"
+            f"{' at most' if offer.worst_case else ''}. {' '.join(ways)} {self._terms(offer)} "
+            "Or send an API key (POST /accounts/create)."
+        )
         return PaymentRequired(
-            message,
-            [("WWW-Authenticate", part.header) for part in issued],
-            code=(code or "payment_required").replace("-", "_"),
-            **body,
+            message, headers, code=(code or "payment_required").replace("-", "_"), **body
+        )
+
+    def _terms(self, offer: Offer) -> str:
+        if offer.worst_case:
+            days = self.config.chat_balance_s / 86_400
+            return (
+                "What the request does not use stays on the L402 token as a balance for later "
+                f"requests to {offer.endpoint} for {days:g} days (the X-Farebox-Credential-"
+                "Balance header shows what is left)."
+            )
+        retry_h = self.config.retry_s / 3600
+        return (
+            "One payment buys this request once; if it fails upstream, what was not delivered "
+            f"stays on the credential for a retry on {offer.endpoint} for {retry_h:g} h."
         )
 
     async def _invoice(self, offer: Offer) -> Invoice:
@@ -175,7 +212,7 @@ class PayPerRequest:
         except CredentialRejected as rejected:
             raise await self.challenge(offer, client, rejected.message, rejected.code) from None
         receipt = PaymentScheme.receipt(claims, time.time()) if claims.challenge_id else None
-        return Paid(credited.account_id, claims.scheme, claims, receipt)
+        return Paid(credited.account_id, claims.scheme, claims, receipt, credited.retry_until)
 
     async def _credit(self, claims: Claims, offer: Offer) -> store.Credited:
         if claims.endpoint != offer.endpoint:
@@ -197,7 +234,9 @@ class PayPerRequest:
                     "payment-expired",
                     "This challenge expired before its credential was presented.",
                 )
-            credited = await self.db.write(store.credit_once, claims, now, self.config.retry_s)
+            credited = await self.db.write(
+                store.credit_once, claims, now, self.config.keep_s(offer.worst_case)
+            )
             if credited.credited_now:
                 log.info(
                     "402 payment %s… credited $%s (%s)",
@@ -212,8 +251,20 @@ class PayPerRequest:
         return credited
 
     @staticmethod
-    def used_message(offer: Offer) -> str:
+    def used_message(offer: Offer, left_nanos: int = 0) -> str:
+        if offer.worst_case:
+            return (
+                f"This credential has ${format_usd(max(left_nanos, 0))} left, which cannot pay "
+                f"for this request (${format_usd(offer.price_nanos)} at most; a lower "
+                "max_tokens costs less)."
+            )
         return (
             f"This credential is used up: what is left on it cannot pay for this request on "
             f"{offer.endpoint} (it has already paid for its request)."
         )
+
+
+_ANSWERS = {
+    "l402": "'Authorization: L402 <macaroon>:<preimage>'",
+    "payment": "'Authorization: Payment <credential>'",
+}

@@ -1,5 +1,6 @@
 """Plain values of the 402 flow: what a request costs, the invoice minted for it, what a verified
-credential proves, and the scheme port each wire format (L402, Payment, later Cashu) fills in."""
+credential proves, and the scheme port each Lightning wire format (L402, Payment) fills in.
+Cashu (X-Cashu, cashu/) needs no invoice and is offered beside them."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ class Offer:
     """One validated request's price: what a keyless caller must pay before it is served.
 
     `endpoint` is the canonical path (`/v1/images/generations`, never an alias), which a paid
-    credential is bound to together with `price_nanos`."""
+    credential is bound to together with `price_nanos`.
+
+    `worst_case` offers (chat) are priced at the most the request may cost; what it does not
+    use stays on the paid credential for later requests (or comes back as Cashu change)."""
 
     endpoint: str
     price_nanos: int
     description: str
+    worst_case: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,7 @@ class Scheme(Protocol):
     and gives a presented credential to the scheme that read it."""
 
     name: str
+    fixed_price_only: bool  # a charge for exactly the price: not offered for worst_case offers
 
     def challenge(self, offer: Offer, invoice: Invoice) -> Issued:
         """The challenge that offers this invoice in this scheme."""
@@ -81,4 +87,15 @@ class Scheme(Protocol):
     def verify(self, presented: Presented) -> Claims:
         """Check signature and proof of payment; raises CredentialRejected. Expiry and
         redemption are the service's business (a paid credential outlives its challenge)."""
+        ...
+
+
+class EcashOffer(Protocol):
+    """Cashu beside the Lightning schemes (cashu/service.py): its X-Cashu payment request."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    async def payment_request(self, offer: Offer) -> tuple[str, dict[str, object]]:
+        """The X-Cashu header value (creqA) and what the 402's body repeats of it."""
         ...
