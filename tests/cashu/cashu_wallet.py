@@ -1,6 +1,6 @@
 """A published Cashu wallet (PyPI `cashu`, nutshell 0.20.2) driven from the tests.
 
-Runs in the cashu virtualenv (its pins clash with farebox's), one command per line on stdin,
+Usage: python cashu_wallet.py MINT_URL WALLET_DIR UNIT. Runs in the cashu virtualenv (its pins clash with farebox's), one command per line on stdin,
 one JSON answer per line on stdout, so a test keeps one wallet process for many operations:
 
     {"op": "mint", "amount": 500}               -> {"balance": 500}
@@ -28,8 +28,8 @@ from cashu.wallet.helpers import deserialize_token_from_string, receive
 from cashu.wallet.wallet import Wallet
 
 
-async def wallet_for(mint: str, directory: str) -> Wallet:
-    wallet = await Wallet.with_db(mint, directory, name="tests")
+async def wallet_for(mint: str, directory: str, unit: str) -> Wallet:
+    wallet = await Wallet.with_db(mint, directory, name="tests", unit=unit)
     await wallet.load_mint()
     await wallet.load_proofs()
     return wallet
@@ -71,8 +71,8 @@ async def handle(wallet: Wallet, cmd: dict[str, Any]) -> dict[str, Any]:
 
 
 async def main() -> None:
-    mint, directory = sys.argv[1], sys.argv[2]
-    wallet = await wallet_for(mint, directory)
+    mint, directory, unit = sys.argv[1], sys.argv[2], sys.argv[3]
+    wallet = await wallet_for(mint, directory, unit)
     print(json.dumps({"ready": True}), flush=True)
     loop = asyncio.get_running_loop()
     while True:

@@ -6,9 +6,10 @@ FAREBOX_PAY402_CHAT_MAX_USD (the cap is then lowered to what that pays for). It 
 with an L402 challenge and, with trusted mints, a Cashu payment request; the Payment scheme's
 charge intent is not offered (it pays an exact price once). Paid, it runs through the same
 ChatService as a keyed request, with the credential's account as the Buyer: the price is held
-whole and the upstream is sent no cap beyond it (chat/caps.py). What it does not use stays on
-the L402 token for later chat requests on the same endpoint (pay402/config.py: 30 days), or
-comes back to a Cashu payer as change.
+at once and the upstream is sent no cap beyond the hold (chat/caps.py). What it does not use
+stays on the L402 token for later chat requests on the same endpoint (pay402/config.py: 30
+days), which hold what is left, up to their own price, and lower their cap to it as an account
+does; or it comes back to a Cashu payer as change.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ class ChatService:
     async def run(self, who: ApiKey | Buyer, call: ChatCall, source: str = "api") -> ChatResult:
         """Bill and run a validated call (other fronts translate into a ChatCall and come here).
         `who` pays: an API key, or a Buyer (a 402-paid credential's account, whose `limit` is
-        the worst case it paid for: held whole, the cap lowered to what that pays for)."""
+        the most the request was offered at; the cap is lowered to what the hold pays for)."""
         prices = call.model.price
         quote = self.quote(call)
         input_nanos, minimum, asked = quote.input_nanos, quote.minimum, quote.asked
@@ -143,10 +143,10 @@ class ChatService:
             return await charge.open(want, least)
 
         if buyer is not None and buyer.limit is not None:
-            # Paid per request: the price paid for is held whole (never a first increment),
-            # and the cap is what it pays for.
-            whole = min(quote.worst_case, buyer.limit)
-            held = await hold(whole, whole)
+            # Paid per request: at most the price it was offered at, held at once (never a first
+            # increment); a paid credential's remainder may hold less, and the cap is lowered to
+            # what is held, as for an account.
+            held = await hold(min(quote.worst_case, buyer.limit), minimum)
             cap = affordable_cap(prices, held - input_nanos, asked, call.n)
         elif metered_past_hold(call):
             # Every output token shows in the stream: hold a first increment, send the whole cap,

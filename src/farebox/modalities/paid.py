@@ -44,7 +44,7 @@ class Buyer:
     """Who pays for one request: an API key's account, or a paid 402 credential's or Cashu
     token's account (no key; `source` names the scheme for the history row, `refused` makes the
     fresh challenge a spent credential gets, and `limit`, for a request priced at its worst
-    case (chat), is that price: it is held whole or the request is refused)."""
+    case (chat), is that price: the most one request holds)."""
 
     payer: Payer
     account_id: str

@@ -220,7 +220,7 @@ class PayPerRequest:
                 "verification-failed",
                 f"This credential pays for {claims.endpoint}, not {offer.endpoint}.",
             )
-        if offer.price_nanos > claims.price_nanos:
+        if offer.price_nanos > claims.price_nanos and not offer.worst_case:
             raise CredentialRejected(
                 "payment-insufficient",
                 f"This credential pays for ${format_usd(claims.price_nanos)}; this request costs "
@@ -255,8 +255,7 @@ class PayPerRequest:
         if offer.worst_case:
             return (
                 f"This credential has ${format_usd(max(left_nanos, 0))} left, which cannot pay "
-                f"for this request (${format_usd(offer.price_nanos)} at most; a lower "
-                "max_tokens costs less)."
+                f"for this request's prompt and a first output token."
             )
         return (
             f"This credential is used up: what is left on it cannot pay for this request on "
