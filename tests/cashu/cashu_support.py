@@ -90,7 +90,9 @@ def running_mint(venv: Path, *, input_fee_ppk: int = 0, key: str = "test-key") -
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError("the mint exited:\n" + (directory / "mint.log").read_text()[-3000:])
+                raise RuntimeError(
+                    "the mint exited:\n" + (directory / "mint.log").read_text()[-3000:]
+                )
             try:
                 if httpx.get(url + "/v1/keysets", timeout=2).status_code == 200:
                     break

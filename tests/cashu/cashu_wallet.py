@@ -60,7 +60,10 @@ async def handle(wallet: Wallet, cmd: dict[str, Any]) -> dict[str, Any]:
         before = wallet.available_balance.amount
         await receive(wallet, deserialize_token_from_string(cmd["token"]))
         await wallet.load_proofs(reload=True)
-        return {"received": int(wallet.available_balance.amount - before), "balance": int(wallet.available_balance.amount)}
+        return {
+            "received": int(wallet.available_balance.amount - before),
+            "balance": int(wallet.available_balance.amount),
+        }
     elif op == "decode":
         token = deserialize_token_from_string(cmd["token"])
         return {"mint": token.mint, "unit": token.unit, "amount": token.amount}
@@ -82,7 +85,10 @@ async def main() -> None:
         try:
             answer = await handle(wallet, json.loads(line))
         except Exception as exc:  # the test reads the reason
-            answer = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:]}
+            answer = {
+                "error": f"{type(exc).__name__}: {exc}",
+                "trace": traceback.format_exc()[-800:],
+            }
         print(json.dumps(answer), flush=True)
 
 

@@ -85,11 +85,25 @@ PROOF = {"a": 1, "s": "ab" * 32, "c": b"\x02" * 33}
         _token({"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 7, "p": [PROOF]}]}),
         _token({"m": "", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [PROOF]}]}),
         _token({"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [{**PROOF, "a": 0}]}]}),
-        _token({"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [{**PROOF, "a": 1.5}]}]}),
-        _token({"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [{**PROOF, "a": True}]}]}),
-        _token({"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [{**PROOF, "a": 2**80}]}]}),
-        _token({"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [{**PROOF, "c": b"x"}]}]}),
-        _token({"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [PROOF] * (MAX_PROOFS + 1)}]}),
+        _token(
+            {"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [{**PROOF, "a": 1.5}]}]}
+        ),
+        _token(
+            {"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [{**PROOF, "a": True}]}]}
+        ),
+        _token(
+            {"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [{**PROOF, "a": 2**80}]}]}
+        ),
+        _token(
+            {"m": "http://m", "u": "sat", "t": [{"i": b"\x00" * 8, "p": [{**PROOF, "c": b"x"}]}]}
+        ),
+        _token(
+            {
+                "m": "http://m",
+                "u": "sat",
+                "t": [{"i": b"\x00" * 8, "p": [PROOF] * (MAX_PROOFS + 1)}],
+            }
+        ),
         "cashuB" + "A" * 20_000,
     ],
 )
