@@ -16,6 +16,7 @@ import uvicorn
 
 from farebox import __version__
 from farebox.app import create_app, prepare_database
+from farebox.cashu.cli import cashu_command
 from farebox.db.database import Database
 from farebox.demo import (
     build_demo_catalog,
@@ -258,6 +259,9 @@ def admin_topups(status: str | None, account_id: str | None, limit: int, as_json
             f"{inv.amount + ' ' + inv.currency:>18} {'$' + format_usd(inv.usd_nanos):>12}  "
             f"{inv.backend:<9} {inv.account_id}{flag}"
         )
+
+
+admin.add_command(cashu_command, "cashu")
 
 
 @main.group()

@@ -12,6 +12,7 @@ is worth exactly what it was worth coming in.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -299,3 +300,29 @@ def finish_melt(conn: Connection, receipt_ids: Sequence[str], paid: bool, now: f
         .where(cashu_receipts.c.status == MELTING)
         .values(**values)
     )
+
+
+def keep(conn: Connection, mint_url: str, vault: str, sats: int, now: float) -> str:
+    """Proofs of the operator's own (a melt's unused fee reserve), kept for the next melt: a
+    receipt with no payer and no ledger account."""
+    receipt_id = secrets.token_hex(16)
+    conn.execute(
+        cashu_receipts.insert().values(
+            id=receipt_id,
+            account_id="",
+            mint_url=mint_url,
+            unit="sat",
+            endpoint="melt change",
+            status=RETURNED,
+            token_sats=sats,
+            fee_sats=0,
+            sats=sats,
+            nanos_per_sat=0,
+            value_nanos=0,
+            vault=vault,
+            created_at=now,
+            change_sats=0,
+            kept_sats=sats,
+        )
+    )
+    return receipt_id

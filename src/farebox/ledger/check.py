@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
-from farebox.db.schema import accounts, api_keys, holds, queries, transfers
+from farebox.db.schema import accounts, api_keys, cashu_receipts, holds, queries, transfers
 from farebox.ledger.losses import LossTotals, loss_totals
 from farebox.ledger.types import (
     DEBITS_MUST_NOT_EXCEED_CREDITS,
@@ -44,6 +44,7 @@ def check_ledger(conn: Connection) -> CheckReport:
     resolutions: list[tuple[str, str, str, str, int, int]] = []
     posted_by_key: dict[str, int] = defaultdict(int)
     query_posted: dict[str, int] = defaultdict(int)
+    ecash: dict[str, int] = {}  # Cashu money in and change out, by transfer id
     for t in conn.execute(select(transfers)).yield_per(5000):
         report.transfers += 1
         amount = int(t.amount)
@@ -65,6 +66,8 @@ def check_ledger(conn: Connection) -> CheckReport:
             posted_by_key[t.key_id] += amount
         if t.code == "query":
             query_posted[t.debit_account_id] += amount
+        elif t.code in ("cashu", "cashu_change"):
+            ecash[t.id] = amount
     open_holds = {r.transfer_id: r for r in conn.execute(select(holds)).fetchall()}
     for pid, (debit, credit, amount) in pending.items():
         n = resolved.get(pid, 0) + (1 if pid in open_holds else 0)
@@ -127,6 +130,7 @@ def check_ledger(conn: Connection) -> CheckReport:
         report.problems.append(f"sum of debits pending {totals[0]} != credits pending {totals[2]}")
     _check_keys(conn, report, posted_by_key, open_holds)
     _check_history(conn, report, query_posted)
+    _check_ecash(conn, report, ecash)
     report.losses = loss_totals(conn)
     return report
 
@@ -167,3 +171,24 @@ def _check_history(conn: Connection, report: CheckReport, query_posted: dict[str
                 f"account {account_id}: query history totals {history.get(account_id, 0)} but "
                 f"query transfers posted {query_posted.get(account_id, 0)}"
             )
+
+
+def _check_ecash(conn: Connection, report: CheckReport, ecash: dict[str, int]) -> None:
+    """Every Cashu receipt credited what it received and paid back what its change is worth,
+    at its own rate; a swap in progress moved no money; no ecash transfer lacks its receipt."""
+    seen: set[str] = set()
+    for r in conn.execute(select(cashu_receipts)).fetchall():
+        if not r.account_id:
+            continue  # the operator's own proofs (a melt's fee change): never on the ledger
+        money_in, change = f"cashu.{r.id}", f"cashu.change.{r.id}"
+        seen.update((money_in, change))
+        expected_in = 0 if r.status == "swapping" else int(r.value_nanos)
+        expected_out = int(r.change_sats or 0) * int(r.nanos_per_sat)
+        if ecash.get(money_in, 0) != expected_in or ecash.get(change, 0) != expected_out:
+            report.problems.append(
+                f"cashu receipt {r.id} ({r.status}) should have credited {expected_in} and paid "
+                f"back {expected_out}; its transfers say {ecash.get(money_in, 0)} and "
+                f"{ecash.get(change, 0)}"
+            )
+    for transfer_id in ecash.keys() - seen:
+        report.problems.append(f"ecash transfer {transfer_id} has no cashu receipt")
