@@ -41,8 +41,7 @@ from farebox.api.services import Services
 from farebox.billing.leases import LeaseKeeper
 from farebox.billing.losses import LossBook
 from farebox.billing.tokens import encoder
-from farebox.cashu.config import CashuConfig
-from farebox.cashu.service import CashuPayments
+from farebox.cashu.service import build_cashu
 from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
@@ -142,9 +141,7 @@ def build_services(
         leases=chat_service.leases,
         losses=losses,
     )
-    cashu = CashuPayments(
-        db, ledger, topups.rates, CashuConfig.from_env(settings.extra_env), KeyCipher(secret)
-    )
+    cashu = build_cashu(settings.extra_env, db, ledger, topups.rates, KeyCipher(secret))
     pay402_config = Pay402Config.from_env(settings.extra_env)
     return Services(
         settings=settings,

@@ -26,7 +26,10 @@ from typing import Any
 import httpx
 import pytest
 
-from support import free_port
+from farebox.catalog.loader import catalog_from_dict
+
+from media_support import media_catalog_dict
+from support import Gateway, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 WALLET_SCRIPT = Path(__file__).with_name("cashu_wallet.py")
@@ -181,3 +184,47 @@ class Wallet:
 
 class WalletError(RuntimeError):
     pass
+
+
+# $100 per 1M input tokens, $1,000 per 1M output tokens: 100 output tokens cost 100 sats at the
+# dev wallet's $100,000 per BTC (1 sat = $0.001), so change shows in whole sats.
+CHAT_PRICE = {"input_per_1m": "100", "output_per_1m": "1000"}
+
+
+def cashu_catalog(sim_url: str) -> Any:
+    catalog = media_catalog_dict(sim_url)
+    chat = {
+        "provider": "Test",
+        "type": "chat",
+        "context": 100_000,
+        "max_output": 4096,
+        "date_added": "2026-01-01",
+        "price": CHAT_PRICE,
+    }
+    catalog["models"]["chat-model"] = {
+        **chat,
+        "all_output_visible": True,
+        "routes": [{"provider": "sim", "model": "sim-chat"}],
+    }
+    catalog["models"]["thinking-model"] = {  # output the meter may not see: the cap is held
+        **chat,
+        "routes": [{"provider": "sim", "model": "sim-chat"}],
+    }
+    catalog["models"]["failing-chat"] = {
+        **chat,
+        "routes": [{"provider": "sim503", "model": "sim-chat"}],
+    }
+    return catalog_from_dict(catalog, env={"SIM_KEY": "sim-upstream-key"})
+
+
+def post(gw: Gateway, path: str, body: Any, token: str | None = None) -> httpx.Response:
+    headers = {"X-Cashu": token} if token else {}
+    with gw.client() as c:
+        return c.post(path, json=body, headers=headers)
+
+
+def pay(wallet: Wallet, gw: Gateway, path: str, body: Any, extra: int = 0) -> tuple[str, int]:
+    """The 402's X-Cashu payment request, paid by the wallet: (token, sats sent)."""
+    first = post(gw, path, body)
+    assert first.status_code == 402, first.text
+    return wallet.pay(first.headers["x-cashu"], extra)

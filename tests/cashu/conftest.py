@@ -5,48 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from farebox.catalog.loader import catalog_from_dict
 from farebox.sim.server import SimServer
 
-from cashu_support import Mint, Wallet, require_cashu, running_mint
+from cashu_support import Mint, Wallet, cashu_catalog, require_cashu, running_mint
 from data_support import data_test_catalog
-from media_support import media_catalog_dict, media_env
+from media_support import media_env
 from pay402_support import PAY_ENV
 from support import Gateway, database_url, require_db, running_gateway
-
-# $100 per 1M input tokens, $1,000 per 1M output tokens: 100 output tokens cost 100 sats at the
-# dev wallet's $100,000 per BTC (1 sat = $0.001), so change shows in whole sats.
-CHAT_PRICE = {"input_per_1m": "100", "output_per_1m": "1000"}
-
-
-def cashu_catalog(sim_url: str) -> Any:
-    catalog = media_catalog_dict(sim_url)
-    chat = {
-        "provider": "Test",
-        "type": "chat",
-        "context": 100_000,
-        "max_output": 4096,
-        "date_added": "2026-01-01",
-        "price": CHAT_PRICE,
-    }
-    catalog["models"]["chat-model"] = {
-        **chat,
-        "all_output_visible": True,
-        "routes": [{"provider": "sim", "model": "sim-chat"}],
-    }
-    catalog["models"]["thinking-model"] = {  # output the meter may not see: the cap is held
-        **chat,
-        "routes": [{"provider": "sim", "model": "sim-chat"}],
-    }
-    catalog["models"]["failing-chat"] = {
-        **chat,
-        "routes": [{"provider": "sim503", "model": "sim-chat"}],
-    }
-    return catalog_from_dict(catalog, env={"SIM_KEY": "sim-upstream-key"})
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,9 @@ from sqlalchemy import func, select
 from farebox.cli import main
 from farebox.db.schema import cashu_receipts, devwallet_invoices
 
-from cashu_support import Mint, Wallet
-from pay402_support import MEDIUM, PAY_ENV
+from cashu_support import Mint, Wallet, pay, post
+from pay402_support import GENERATIONS, MEDIUM, PAY_ENV
 from support import Gateway
-from test_cashu_pay import GENERATIONS, pay, post
 
 
 def cli(gw: Gateway, mint: Mint, *args: str) -> Any:

@@ -17,7 +17,7 @@ from farebox.cashu.store import account_id_for
 from farebox.db.schema import cashu_receipts, queries
 from farebox.money import NANOS_PER_USD
 
-from cashu_support import Mint, Wallet
+from cashu_support import Mint, Wallet, pay, post
 from data_support import endpoint
 from pay402_support import MEDIUM, challenges, revenue
 from support import Gateway, wait_until
@@ -26,12 +26,6 @@ NANOS_PER_SAT = NANOS_PER_USD // 1000  # the dev wallet's $100,000 per BTC
 GENERATIONS = "/v1/images/generations"
 CHAT = "/v1/chat/completions"
 PEOPLE = ("apollo/people-search", {"q_keywords": "software engineer", "per_page": 5})
-
-
-def post(gw: Gateway, path: str, body: Any, token: str | None = None) -> httpx.Response:
-    headers = {"X-Cashu": token} if token else {}
-    with gw.client() as c:
-        return c.post(path, json=body, headers=headers)
 
 
 def receipts(gw: Gateway) -> int:
@@ -61,13 +55,6 @@ def charged(gw: Gateway, receipt_id: str) -> list[tuple[str, str, int]]:
         return [(r[0], r[1], int(r[2])) for r in rows]
 
     return list(gw.loop.run(gw.services.db.read(read)))
-
-
-def pay(wallet: Wallet, gw: Gateway, path: str, body: Any, extra: int = 0) -> tuple[str, int]:
-    """The 402's X-Cashu payment request, paid by the wallet: (token, sats sent)."""
-    first = post(gw, path, body)
-    assert first.status_code == 402, first.text
-    return wallet.pay(first.headers["x-cashu"], extra)
 
 
 def test_keyless_402_carries_a_cashu_payment_request_for_the_trusted_mint(

@@ -3,12 +3,17 @@ building credentials as a client would, and reading the ledger behind a paid cre
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import importlib
 import json
+import os
 import re
+from types import ModuleType
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from farebox.db.schema import devwallet_invoices, queries, transfers
@@ -133,3 +138,50 @@ def revenue(gw: Gateway) -> int:
     bal = gw.loop.run(gw.services.ledger.balance("revenue"))
     assert bal is not None
     return bal.balance
+
+
+def missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def require(module: str, package: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(f"{package} is not installed: pip install -e '.[test]' (.ci/run does)")
+        raise
+
+
+class DevWallet:
+    """Pays our invoices the way a real wallet would, and counts the payments."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.paid: list[str] = []
+
+    def pay_sync(self, bolt11: str) -> str:
+        self.paid.append(bolt11)
+        return dev_pay(self.gw, bolt11)
+
+    async def pay(self, bolt11: str) -> str:
+        return await asyncio.to_thread(self.pay_sync, bolt11)
+
+
+def l402_wallet(gw: Gateway) -> Any:
+    wallets = require("l402_requests.wallets", "l402-requests")
+
+    class DevWalletAdapter(wallets.WalletBase):  # type: ignore[misc,name-defined]
+        """l402-requests' wallet port (`pay_invoice(bolt11) -> preimage hex`) on our dev wallet."""
+
+        def __init__(self) -> None:
+            self.wallet = DevWallet(gw)
+
+        async def pay_invoice(self, bolt11: str) -> str:
+            return await self.wallet.pay(bolt11)
+
+        def pay_invoice_sync(self, bolt11: str) -> str:
+            return self.wallet.pay_sync(bolt11)
+
+    return DevWalletAdapter()

@@ -18,9 +18,17 @@ from farebox.money import NANOS_PER_USD
 from farebox.sim.server import SimServer
 
 import support
-from pay402_support import PAY_ENV, challenges, credential_nanos, history, pay_l402, payment_hash
+from pay402_support import (
+    PAY_ENV,
+    challenges,
+    credential_nanos,
+    history,
+    l402_wallet,
+    pay_l402,
+    payment_hash,
+    require,
+)
 from support import Gateway, database_url, require_db, running_gateway
-from test_clients import l402_wallet, require
 
 CHAT = "/v1/chat/completions"
 # pricey-model: $1,000 per 1M input tokens, $2,000 per 1M output tokens (in nanodollars each)

@@ -6,13 +6,11 @@ reason; under CI=true it fails (.ci/run installs them)."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -23,59 +21,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pay402_support import GENERATIONS, HIGH, LOW, MEDIUM, dev_pay, revenue
+from pay402_support import (
+    GENERATIONS,
+    HIGH,
+    LOW,
+    MEDIUM,
+    DevWallet,
+    dev_pay,
+    l402_wallet,
+    missing,
+    require,
+    revenue,
+)
 from payments_support import serve_app
 from support import Gateway, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MPPX_DIR = Path(os.environ.get("FAREBOX_MPPX_DIR") or REPO / ".cache" / "pay402-node")
-
-
-def missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def require(module: str, package: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        missing(f"{package} is not installed: pip install -e '.[test]' (.ci/run does)")
-        raise
-
-
-class DevWallet:
-    """Pays our invoices the way a real wallet would, and counts the payments."""
-
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.paid: list[str] = []
-
-    def pay_sync(self, bolt11: str) -> str:
-        self.paid.append(bolt11)
-        return dev_pay(self.gw, bolt11)
-
-    async def pay(self, bolt11: str) -> str:
-        return await asyncio.to_thread(self.pay_sync, bolt11)
-
-
-def l402_wallet(gw: Gateway) -> Any:
-    wallets = require("l402_requests.wallets", "l402-requests")
-
-    class DevWalletAdapter(wallets.WalletBase):  # type: ignore[misc,name-defined]
-        """l402-requests' wallet port (`pay_invoice(bolt11) -> preimage hex`) on our dev wallet."""
-
-        def __init__(self) -> None:
-            self.wallet = DevWallet(gw)
-
-        async def pay_invoice(self, bolt11: str) -> str:
-            return await self.wallet.pay(bolt11)
-
-        def pay_invoice_sync(self, bolt11: str) -> str:
-            return self.wallet.pay_sync(bolt11)
-
-    return DevWalletAdapter()
 
 
 def test_l402_requests_pays_replays_and_pays_again(pay_gw: Gateway) -> None:

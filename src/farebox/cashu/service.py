@@ -40,6 +40,7 @@ from farebox.db.database import Database
 from farebox.ledger.service import Ledger
 from farebox.money import format_usd
 from farebox.pay402.types import Offer
+from farebox.payments.config import PaymentsConfig
 from farebox.payments.rates import RateSource
 
 log = logging.getLogger("farebox.cashu")
@@ -307,3 +308,20 @@ def change_headers(change: Change) -> Mapping[str, str]:
     if change.token:
         headers["x-cashu"] = change.token
     return headers
+
+
+def build_cashu(
+    env: Mapping[str, str], db: Database, ledger: Ledger, rates: RateSource, cipher: Cipher
+) -> CashuPayments:
+    """From FAREBOX_CASHU_*. Ecash is priced at the rate top-ups use, so trusted mints need a
+    real one: FAREBOX_TOPUP_RATES or an LNbits/BTCPay backend's (the demo rate only serves the
+    dev wallet)."""
+    config = CashuConfig.from_env(env)
+    payments = PaymentsConfig.from_env(env)
+    real_rates = payments.fixed_rates or payments.btcpay_url or payments.lnbits_url
+    if config.mints and not (real_rates or payments.dev_wallet):
+        raise ValueError(
+            "FAREBOX_CASHU_MINTS needs a BTC/USD rate: set FAREBOX_TOPUP_RATES or connect an "
+            "LNbits or BTCPay backend"
+        )
+    return CashuPayments(db, ledger, rates, config, cipher)
