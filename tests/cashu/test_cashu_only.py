@@ -8,11 +8,13 @@ from pathlib import Path
 
 import anthropic
 import pytest
+from click.testing import CliRunner
 
+from farebox.cli import main
 from farebox.sim.server import SimServer
 
-from cashu_support import Mint, Wallet, cashu_catalog, post
-from pay402_support import challenges
+from cashu_support import Mint, Wallet, cashu_catalog, pay, post
+from pay402_support import GENERATIONS, MEDIUM, PAY_ENV, challenges
 from support import database_url, running_gateway
 
 
@@ -59,3 +61,28 @@ def test_trusted_mints_need_a_real_rate(sim: SimServer, mint: Mint, tmp_path: Pa
         running_gateway(url, cashu_catalog(sim.url), extra_env={"FAREBOX_CASHU_MINTS": mint.url}),
     ):
         pass
+
+
+def test_secret_rotation_re_encrypts_the_operators_ecash(
+    sim: SimServer, mint: Mint, wallet: Wallet, tmp_path: Path
+) -> None:
+    """`farebox secret rotate` must carry the ecash over: proofs only the old secret could
+    decrypt would be money lost. Then the change is still served and the kept ecash melts."""
+    env = {**PAY_ENV, "FAREBOX_CASHU_MINTS": mint.url}
+    url = f"sqlite:///{tmp_path / 'farebox.db'}"
+    with running_gateway(url, cashu_catalog(sim.url), extra_env=env) as gw:
+        token, _sent = pay(wallet, gw, GENERATIONS, MEDIUM, extra=2)
+        r = post(gw, GENERATIONS, MEDIUM, token)
+        assert r.status_code == 200, r.text
+        receipt = r.headers["x-cashu-change-id"]
+    cli_env = {**env, "FAREBOX_DATABASE_URL": url}
+    rotated = CliRunner().invoke(main, ["secret", "rotate"], env=cli_env)
+    assert rotated.exit_code == 0, rotated.output
+    assert "and 1 Cashu receipts" in rotated.output
+    with running_gateway(url, cashu_catalog(sim.url), extra_env=env) as gw:
+        with gw.client() as c:
+            again = c.get(f"/v1/cashu/change/{receipt}")
+        assert again.status_code == 200 and again.json()["token"] == r.headers["x-cashu"]
+        assert wallet.receive(again.json()["token"]) == 2
+    melted = CliRunner().invoke(main, ["admin", "cashu", "melt"], env=cli_env)
+    assert melted.exit_code == 0 and "paid" in melted.output, melted.output

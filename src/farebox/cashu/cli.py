@@ -14,7 +14,8 @@ from farebox.cashu.config import CashuConfig
 from farebox.cashu.melt import Melted, melt_mint, settle_stale_change
 from farebox.cashu.mint import MintClient
 from farebox.db.database import Database
-from farebox.keys.secrets import KeyCipher, load_or_create_secret
+from farebox.keys.instance_secret import SecretSetupError, instance_secret
+from farebox.keys.secrets import KeyCipher
 from farebox.payments.config import PaymentsConfig, build_topups
 from farebox.payments.types import Method
 from farebox.settings import Settings
@@ -92,7 +93,10 @@ def cashu_melt(only: str | None) -> None:
 async def _melt_all(
     db: Database, settings: Settings, mints: list[str], config: CashuConfig
 ) -> list[Melted]:
-    secret: str = settings.secret_key or str(await db.write(load_or_create_secret))
+    try:
+        secret = instance_secret(settings, db)
+    except SecretSetupError as exc:
+        raise click.ClickException(f"instance secret: {exc}") from exc
     topups = build_topups(PaymentsConfig.from_env(settings.extra_env), db, secret)
     offer = topups.offers.get(Method.LIGHTNING)
     if offer is None:

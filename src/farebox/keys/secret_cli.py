@@ -126,6 +126,7 @@ def rotate(new_path: Path | None) -> None:
         db.close()
     click.echo(
         f"re-encrypted {report.api_keys} API keys and {report.nwc_connections} NWC connections"
+        + (f" and {report.cashu_receipts} Cashu receipts" if report.cashu_receipts else "")
         + (
             f"; {report.undecryptable} could not be decrypted with the old secret either and "
             "were left as they were"
