@@ -291,3 +291,25 @@ def test_change_is_kept_no_longer_than_its_lifetime(cashu_gw: Gateway, wallet: W
     with cashu_gw.client() as c:
         gone = c.get(f"/v1/cashu/change/{receipt}")
     assert gone.status_code == 410, gone.text
+
+
+def test_a_video_jobs_change_is_there_when_the_job_ends(cashu_gw: Gateway, wallet: Wallet) -> None:
+    body = {"model": "kling-2.1-pro", "prompt": "waves", "duration": "5"}  # 5 s: $0.25
+    token, sent = pay(wallet, cashu_gw, "/v1/videos", body, extra=10)
+    assert sent == 260
+    r = post(cashu_gw, "/v1/videos", body, token)
+    assert r.status_code == 202, r.text
+    assert "x-cashu" not in r.headers  # the job is charged when it ends
+    receipt = r.headers["x-cashu-change-id"]
+    found: dict[str, Any] = {}
+
+    def ready() -> bool:
+        with cashu_gw.client() as c:
+            got = c.get(f"/v1/cashu/change/{receipt}")
+        found.update(got.json())
+        return got.status_code == 200
+
+    assert wait_until(ready, timeout=30)
+    assert found["sats"] == 10
+    assert wallet.receive(found["token"]) == 10
+    assert charged(cashu_gw, receipt) == [("cashu", "video", 250 * NANOS_PER_SAT)]

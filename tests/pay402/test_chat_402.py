@@ -23,6 +23,7 @@ from pay402_support import (
     challenges,
     credential_nanos,
     history,
+    invoices_issued,
     l402_wallet,
     pay_l402,
     payment_hash,
@@ -127,11 +128,21 @@ def test_the_ceiling_lowers_the_cap_to_what_it_pays_for(
     assert usage["completion_tokens"] == cap  # the upstream was sent this cap and used it all
 
 
+def test_a_bad_keyless_chat_gets_its_400_and_no_invoice(chat_pay_gw: Gateway) -> None:
+    before = invoices_issued(chat_pay_gw)
+    for bad in ({**ASK, "max_tokens": -1}, {**ASK, "model": "no-such-model"}, {"model": "x"}):
+        r = post(chat_pay_gw, bad)
+        assert r.status_code in (400, 404), r.text
+    assert invoices_issued(chat_pay_gw) == before
+
+
 def test_a_prompt_dearer_than_the_ceiling_is_400_and_no_invoice(chat_pay_gw: Gateway) -> None:
+    before = invoices_issued(chat_pay_gw)
     long = {**ASK, "messages": [{"role": "user", "content": "word " * 600}]}
     r = post(chat_pay_gw, long)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == "messages"
+    assert invoices_issued(chat_pay_gw) == before
 
 
 def test_a_streamed_chat_ends_with_what_is_left(chat_pay_gw: Gateway) -> None:
