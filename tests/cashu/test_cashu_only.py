@@ -5,15 +5,18 @@ mints without a real BTC/USD rate refuse to start."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from farebox.cli import main
+from farebox.db.schema import cashu_receipts
 from farebox.sim.server import SimServer
 
-from cashu_support import Mint, Wallet, cashu_catalog, pay, post
+from cashu_support import Mint, Wallet, cashu_catalog, pay, post, running_mint
 from pay402_support import GENERATIONS, MEDIUM, PAY_ENV, challenges
 from support import database_url, running_gateway
 
@@ -86,3 +89,45 @@ def test_secret_rotation_re_encrypts_the_operators_ecash(
         assert wallet.receive(again.json()["token"]) == 2
     melted = CliRunner().invoke(main, ["admin", "cashu", "melt"], env=cli_env)
     assert melted.exit_code == 0 and "paid" in melted.output, melted.output
+
+
+def test_a_mints_input_fee_is_the_payers(sim: SimServer, cashu_venv: Path, tmp_path: Path) -> None:
+    """At a mint charging 100 ppk per input, the swap's fee comes off the token: a token of
+    exactly the price is too small, one with a sat or two more pays and gets the rest back."""
+    with running_mint(cashu_venv, input_fee_ppk=100, key="fee-mint") as fee_mint:
+        payer = Wallet(cashu_venv, fee_mint)
+        env = {**PAY_ENV, "FAREBOX_CASHU_MINTS": fee_mint.url}
+        try:
+            payer.mint_sats(300)
+            with (
+                database_url("sqlite", tmp_path) as url,
+                running_gateway(url, cashu_catalog(sim.url), extra_env=env) as gw,
+            ):
+                exact = payer.send(40)  # the image's price
+                r = post(gw, GENERATIONS, MEDIUM, exact)
+                assert r.status_code == 400, r.text
+                assert r.json()["error"]["code"] == "cashu_amount_insufficient"
+                assert "input fee" in r.json()["error"]["message"]
+                assert payer.receive(exact) > 0  # still the payer's (less the fee to take it)
+                token = payer.send(45)
+                r = post(gw, GENERATIONS, MEDIUM, token)
+                assert r.status_code == 200, r.text
+                [(fee, sats)] = fee_and_sats(gw, r.headers["x-cashu-change-id"])
+                assert fee >= 1 and sats == 45 - fee
+                assert payer.decode(r.headers["x-cashu"])["amount"] == 45 - fee - 40
+                report = gw.check()
+                assert report.ok, report.problems
+        finally:
+            payer.close()
+
+
+def fee_and_sats(gw: Any, receipt: str) -> list[tuple[int, int]]:
+    def read(conn: Any) -> list[tuple[int, int]]:
+        rows = conn.execute(
+            select(cashu_receipts.c.fee_sats, cashu_receipts.c.sats).where(
+                cashu_receipts.c.id == receipt
+            )
+        )
+        return [(int(a), int(b)) for a, b in rows]
+
+    return list(gw.loop.run(gw.services.db.read(read)))

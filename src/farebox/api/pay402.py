@@ -81,6 +81,8 @@ class Purchase:
             if extra:
                 headers = list(getattr(exc, "headers", ()))
                 exc.headers = [*headers, *extra.items()]  # type: ignore[attr-defined]
+        elif exc is not None:
+            self.dropped()  # the client left, or a bug: what the payment left is kept for it
 
     async def settled(self) -> dict[str, str]:
         """Headers for a whole response, once its request has settled."""
@@ -95,7 +97,7 @@ class Purchase:
         return b""
 
     def dropped(self) -> None:
-        """The client left mid-stream."""
+        """The client left mid-stream (or the request died of something unexpected)."""
 
     async def stream(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The events, then `trailer()`: after `data: [DONE]` in the same write (SDKs stop
