@@ -24,6 +24,8 @@ def cli(gw: Gateway, mint: Mint, *args: str) -> Any:
         "FAREBOX_DATABASE_URL": gw.settings.database_url,
         "FAREBOX_CASHU_MINTS": mint.url,
     }
+    if gw.settings.secret_key:  # PostgreSQL: the same configured secret as the gateway's
+        env["FAREBOX_SECRET_KEY"] = gw.settings.secret_key
     return CliRunner().invoke(main, ["admin", "cashu", *args], env=env, catch_exceptions=False)
 
 

@@ -82,6 +82,7 @@ def test_wallet_pays_an_image_and_redeems_its_change(cashu_gw: Gateway, wallet: 
     assert r.status_code == 200, r.text
     assert httpx.get(r.json()["data"][0]["url"], timeout=30).status_code == 200
     receipt = r.headers["x-cashu-change-id"]
+    assert r.headers["cache-control"] == "no-store"  # the change is bearer money
     assert wallet.decode(r.headers["x-cashu"])["amount"] == 25
     assert wallet.receive(r.headers["x-cashu"]) == 25
     assert wallet.balance() == before_balance - 40

@@ -54,7 +54,14 @@ def chat_pay_gw(
         running_gateway(url, support.test_catalog(sim.url), extra_env=env) as gw,
     ):
         yield gw
-        report = gw.check()
+
+
+@pytest.fixture(autouse=True)
+def ledger_clean_after_each_chat_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`farebox ledger check` must be clean after every test."""
+    yield
+    if "chat_pay_gw" in request.fixturenames:
+        report = request.getfixturevalue("chat_pay_gw").check()
         assert report.ok, report.problems
 
 

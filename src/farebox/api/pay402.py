@@ -225,11 +225,9 @@ async def purchase_for(
     token = request.headers.get(CASHU_HEADER)
     if token and services.cashu.enabled:
         receipt = await services.cashu.redeem(token, offer)
-
-        async def refused_cashu() -> FareboxError:
-            return await refused_for(receipt.account_id)
-
-        buyer = payer.for_account(receipt.account_id, "cashu", refused_cashu, limit=limit)
+        # The token paid at least the price, so its hold cannot be refused; were it, the answer
+        # is a plain 402 carrying the whole payment back in X-Cashu, not a challenge beside it.
+        buyer = payer.for_account(receipt.account_id, "cashu", None, limit=limit)
         return CashuPurchase(buyer, services.cashu, receipt.id)
     paid = await pay402.redeem(request.headers.get("authorization"), offer, client)
 

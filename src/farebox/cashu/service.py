@@ -303,8 +303,9 @@ def _outputs_json(outputs: list[Blinded]) -> str:
 
 
 def change_headers(change: Change) -> Mapping[str, str]:
-    """`X-Cashu: <change token>` and the id it can be fetched by again."""
-    headers = {"x-cashu-change-id": change.receipt_id}
+    """`X-Cashu: <change token>` (bearer money: never stored by a cache) and the id it can be
+    fetched by again."""
+    headers = {"x-cashu-change-id": change.receipt_id, "cache-control": "no-store"}
     if change.token:
         headers["x-cashu"] = change.token
     return headers
