@@ -5,7 +5,10 @@ Each error carries the HTTP status, OpenAI's error `type` and `code`, and a sent
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+ECHO_CHARS = 40  # the most of a customer's value an error message repeats
 
 
 class FareboxError(Exception):
@@ -100,3 +103,19 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+def _echo_repr() -> reprlib.Repr:
+    echo = reprlib.Repr()
+    echo.maxlevel, echo.maxdict, echo.maxlist, echo.maxother = 2, 3, 3, ECHO_CHARS
+    return echo
+
+
+_ECHO = _echo_repr()  # configured once, never changed
+
+
+def quoted(value: object, limit: int = ECHO_CHARS) -> str:
+    """`value` as an error message may repeat it: repr'd and cut to about `limit` characters, so a
+    customer never gets a 100 KB echo back nor makes us repr a deeply nested structure."""
+    text = repr(value[: limit + 1]) if isinstance(value, str) else _ECHO.repr(value)
+    return text if len(text) <= limit + 2 else text[: limit + 1] + "…"

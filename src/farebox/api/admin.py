@@ -17,19 +17,14 @@ from farebox.api.services import Services
 from farebox.errors import InvalidRequest, NotFound
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import GRANTS, Code, Transfer
-from farebox.money import MoneyError, usd_to_nanos
+from farebox.money import read_usd
 
 MAX_GRANT_NANOS = 1_000_000 * 1_000_000_000  # $1M per grant, a typo guard
 MAX_IDEMPOTENCY_KEY = 200
 
 
 def parse_grant_amount(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidRequest("amount_usd must be a positive number", param="amount_usd")
-    try:
-        nanos = usd_to_nanos(value)
-    except MoneyError as exc:
-        raise InvalidRequest("amount_usd must be a positive number", param="amount_usd") from exc
+    nanos = read_usd(value, "amount_usd")
     if nanos <= 0:
         raise InvalidRequest("amount_usd must be greater than zero", param="amount_usd")
     if nanos > MAX_GRANT_NANOS:

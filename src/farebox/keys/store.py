@@ -17,7 +17,7 @@ from farebox.keys.periods import RESET_PERIODS, next_reset, period_key
 from farebox.keys.secrets import KeyCipher, hash_key, key_hint, new_api_key, new_key_id
 from farebox.ledger import ops as ledger_ops
 from farebox.ledger.types import KeyBudget
-from farebox.money import usd_to_nanos
+from farebox.money import read_usd
 
 MIN_LIMIT_NANOS = 10_000_000  # $0.01
 NAME_MAX = 25
@@ -91,16 +91,7 @@ def _row_to_key(row: Row[Any]) -> ApiKey:
 def parse_limit(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidRequest(
-            "usage_limit_usd must be a number of US dollars or null", param="usage_limit_usd"
-        )
-    try:
-        nanos = usd_to_nanos(value)
-    except ValueError as exc:
-        raise InvalidRequest(
-            "usage_limit_usd must be a number of US dollars or null", param="usage_limit_usd"
-        ) from exc
+    nanos = read_usd(value, "usage_limit_usd")
     if nanos < MIN_LIMIT_NANOS:
         raise InvalidRequest("usage_limit_usd must be at least 0.01", param="usage_limit_usd")
     if nanos > 10**18:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from farebox.errors import InvalidRequest
-from farebox.money import NANOS_PER_USD
+from farebox.money import NANOS_PER_USD, read_amount
 from farebox.payments.errors import AmountOutOfRange, MethodUnavailable
 from farebox.payments.types import Currency, Method
 
 SATS_PER_BTC = 100_000_000
-MAX_DIGITS = 24  # anything longer is a typo or an attack, not a top-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,34 +65,23 @@ def parse_currency(raw: object) -> Currency:
         ) from None
 
 
+# Decimal places each currency's amounts may have, and the unit named in errors.
+PLACES = {Currency.SATS: (0, "sats"), Currency.BTC: (8, "BTC"), Currency.USD: (2, "USD")}
+
+
 def parse_amount(raw: object, currency: Currency) -> Decimal:
-    """An exact positive amount. JSON numbers must reach here as Decimal (see api/topup.py),
-    strings are accepted too; floats and booleans are refused."""
+    """An exact positive amount in `currency`, read by the one money reader (farebox/money.py):
+    a JSON number (reaching here as int or Decimal, see api/topup.py) or decimal text. Booleans,
+    long or non-ASCII text and absurd magnitudes are refused before any arithmetic."""
     if raw is None:
         raise InvalidRequest("amount is required.", param="amount")
-    if isinstance(raw, bool) or not isinstance(raw, int | Decimal | str):
-        raise InvalidRequest("amount must be a number.", param="amount")
-    text = str(raw).strip()
-    if not text or len(text) > MAX_DIGITS:
-        raise InvalidRequest("amount must be a number.", param="amount")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise InvalidRequest(f"amount {text!r} is not a number.", param="amount") from None
-    if not value.is_finite():
-        raise InvalidRequest("amount must be a finite number.", param="amount")
-    if value <= 0:
+    places, unit = PLACES[currency]
+    units = read_amount(raw, "amount", places, unit)
+    if units <= 0:
         raise InvalidRequest("amount must be greater than zero.", param="amount")
-    allowed = {Currency.SATS: 0, Currency.BTC: 8, Currency.USD: 2}[currency]
-    scaled = value.scaleb(allowed)
-    if scaled != scaled.to_integral_value():
-        what = {
-            Currency.SATS: "a whole number of sats",
-            Currency.BTC: "BTC with at most 8 decimal places",
-            Currency.USD: "USD with at most 2 decimal places",
-        }[currency]
-        raise InvalidRequest(f"amount must be {what}.", param="amount")
-    return value
+    whole, fraction = divmod(units, 10**places)
+    text = f"{whole}.{fraction:0{places}d}".rstrip("0").rstrip(".") if places else str(whole)
+    return Decimal(text)
 
 
 @dataclass(frozen=True, slots=True)
