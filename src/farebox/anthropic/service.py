@@ -14,9 +14,10 @@ from farebox.anthropic.front_request import FrontRequest, translate
 from farebox.anthropic.front_response import to_message
 from farebox.anthropic.front_stream import StreamTranslator, translate_stream
 from farebox.catalog.model import Catalog
-from farebox.chat.request import ChatCall, chat_call, parse_json_object
+from farebox.chat.request import ChatCall, chat_call
 from farebox.chat.service import ChatService
 from farebox.errors import InvalidRequest
+from farebox.inputs import parse_json_object
 from farebox.keys.store import ApiKey
 from farebox.modalities.paid import Buyer
 from farebox.providers.native import NativeRequest

@@ -14,8 +14,8 @@ from farebox.api.keys import key_payload
 from farebox.api.requests import bearer_key, read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.chat.request import parse_json_object
 from farebox.errors import InvalidRequest, NotFound
+from farebox.inputs import parse_json_object
 from farebox.ledger.types import Balance
 from farebox.money import nanos_to_usd
 

@@ -15,6 +15,7 @@ from farebox.api.requests import read_json
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
 from farebox.errors import InvalidRequest, NotFound
+from farebox.inputs import plausible_id
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.money import read_usd
@@ -76,7 +77,10 @@ async def account_filter(services: Services, request: Request) -> str | None:
     credit_id = request.query_params.get("credit_id")
     if credit_id:
         return await services.keys.account_for_credit(credit_id) or "-"  # "-" matches no row
-    return request.query_params.get("account_id") or None
+    account_id = request.query_params.get("account_id") or None
+    if account_id is not None and not plausible_id(account_id):
+        return "-"  # PostgreSQL refuses NUL in text: such an id names no account
+    return account_id
 
 
 def routes(services: Services) -> list[Route]:

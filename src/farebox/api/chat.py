@@ -14,6 +14,7 @@ from farebox.api.paid_chat import keyless_chat
 from farebox.api.services import Services
 from farebox.api.streaming import EventStreamResponse
 from farebox.errors import PayloadTooLarge, Unauthorized
+from farebox.inputs import content_length
 from farebox.money import format_usd
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -69,7 +70,8 @@ class ChatEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         declared = next(
-            (int(v) for k, v in headers if k == b"content-length" and v.isdigit()), None
+            (content_length(v.decode("latin-1")) for k, v in headers if k == b"content-length"),
+            None,
         )
         try:
             raw_key = api_key_from_headers(headers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
@@ -12,33 +11,39 @@ from starlette.routing import Route
 from farebox.api.requests import read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.api.topup import iso, parse_exact_json
+from farebox.api.topup import iso
 from farebox.errors import InvalidRequest
-from farebox.money import NANOS_PER_USD, nanos_to_usd
+from farebox.inputs import parse_exact_json_object
+from farebox.money import NANOS_PER_USD, format_usd, nanos_to_usd, read_amount
 from farebox.nwc.store import NwcAttempt, NwcConnection
 from farebox.nwc.uri import parse_nwc_url
-from farebox.payments.amounts import METHODS, parse_amount
+from farebox.payments.amounts import METHODS
 from farebox.payments.errors import MethodUnavailable
-from farebox.payments.types import Currency, Method
+from farebox.payments.types import Method
 
-DEFAULT_THRESHOLD = Decimal(10)
-MIN_THRESHOLD = Decimal(5)
-DEFAULT_TOPUP = Decimal(10)
+DEFAULT_THRESHOLD = 10 * NANOS_PER_USD
+MIN_THRESHOLD = 5 * NANOS_PER_USD
+MAX_THRESHOLD = 100_000 * NANOS_PER_USD
+DEFAULT_TOPUP = 10 * NANOS_PER_USD
+CENT_PLACES = 2
+NANOS_PER_CENT = NANOS_PER_USD // 100
+CONNECT_EXAMPLE = (
+    '{"nwc_url": "nostr+walletconnect://...", "threshold_usd": 5, "topup_amount_usd": 10}'
+)
 
 
-def parse_usd(
-    body: dict[str, Any], name: str, default: Decimal, low: Decimal, high: Decimal
-) -> int:
+def parse_usd(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    """A whole-cent USD amount from `body[name]` as nanodollars, within [low, high]."""
     raw = body.get(name)
     if raw is None:
-        return int(default * NANOS_PER_USD)
-    try:
-        value = parse_amount(raw, Currency.USD)
-    except InvalidRequest as exc:
-        raise InvalidRequest(f"{name}: {exc.message}", param=name) from None
-    if not low <= value <= high:
-        raise InvalidRequest(f"{name} must be between {low} and {high} USD.", param=name)
-    return int(value * NANOS_PER_USD)
+        return default
+    cents = read_amount(raw, name, CENT_PLACES, "USD")
+    nanos = cents * NANOS_PER_CENT
+    if not low <= nanos <= high:
+        raise InvalidRequest(
+            f"{name} must be between {format_usd(low)} and {format_usd(high)} USD.", param=name
+        )
+    return nanos
 
 
 def connection_payload(
@@ -87,13 +92,17 @@ def routes(services: Services) -> list[Route]:
                 "Auto top-up needs Lightning, and this server has no Lightning payment backend.",
                 param="nwc_url",
             )
-        body = parse_exact_json(await read_body(request, 16 * 1024))
+        body = parse_exact_json_object(await read_body(request, 16 * 1024), CONNECT_EXAMPLE)
         uri = parse_nwc_url(body.get("nwc_url"))
         threshold = parse_usd(
-            body, "threshold_usd", DEFAULT_THRESHOLD, MIN_THRESHOLD, Decimal(100_000)
+            body, "threshold_usd", DEFAULT_THRESHOLD, MIN_THRESHOLD, MAX_THRESHOLD
         )
         topup = parse_usd(
-            body, "topup_amount_usd", DEFAULT_TOPUP, lightning.min_usd, lightning.max_usd
+            body,
+            "topup_amount_usd",
+            DEFAULT_TOPUP,
+            int(lightning.min_usd * NANOS_PER_USD),
+            int(lightning.max_usd * NANOS_PER_USD),
         )
         connection = await auto.connect(account_id, uri, threshold, topup)
         return JSONResponse(connection_payload(connection, []))

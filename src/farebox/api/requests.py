@@ -6,13 +6,13 @@ from typing import Any
 
 from starlette.requests import Request
 
-from farebox.chat.request import parse_json_object
 from farebox.errors import InvalidRequest, PayloadTooLarge, Unauthorized
+from farebox.inputs import MAX_NUMBER_DIGITS, ascii_whole_number, content_length, parse_json_object
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = content_length(request.headers.get("content-length"))
+    if declared is not None and declared > limit:
         raise PayloadTooLarge(f"The request body is larger than the {limit} byte limit.")
     chunks: list[bytes] = []
     size = 0
@@ -65,10 +65,11 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise InvalidRequest(f"{name} must be a whole number", param=name) from exc
+    value = ascii_whole_number(raw.removeprefix("-"), MAX_NUMBER_DIGITS)
+    if value is None:
+        raise InvalidRequest(f"{name} must be a whole number", param=name)
+    if raw.startswith("-"):
+        value = -value
     if not low <= value <= high:
         raise InvalidRequest(f"{name} must be between {low} and {high}", param=name)
     return value

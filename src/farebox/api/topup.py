@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +16,7 @@ from farebox.api.requests import bearer_key, query_int, read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
 from farebox.errors import InvalidRequest, Unauthorized
+from farebox.inputs import parse_exact_json_object
 from farebox.money import nanos_to_usd
 from farebox.payments import invoices
 from farebox.payments.amounts import METHODS, parse_method
@@ -25,6 +24,7 @@ from farebox.payments.invoices import STATUSES, TopupInvoice
 from farebox.payments.types import Currency, Method
 
 BODY_LIMIT = 16 * 1024
+TOPUP_EXAMPLE = '{"amount": ..., "currency": "SATS"|"BTC"|"USD"}'
 
 
 def iso(ts: float | None) -> str | None:
@@ -65,23 +65,6 @@ def require_admin_token(request: Request, token: str | None) -> None:
     require_admin(request, token)
 
 
-def parse_exact_json(raw: bytes) -> dict[str, Any]:
-    """JSON with every non-integer number as a Decimal, so amounts are never floats."""
-    if not raw.strip():
-        raise InvalidRequest('Send a JSON body: {"amount": ..., "currency": "SATS"|"BTC"|"USD"}.')
-    try:
-        body = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return body
-
-
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a number")
-
-
 async def account_of(services: Services, request: Request) -> str:
     """Bearer / api-key, or x-credit-id (PPQ accepts all three for top-ups)."""
     key = bearer_key(request)
@@ -101,7 +84,7 @@ def routes(services: Services) -> list[Route]:
     async def create(request: Request) -> Response:
         method = parse_method(request.path_params["method"])
         account_id = await account_of(services, request)
-        body = parse_exact_json(await read_body(request, BODY_LIMIT))
+        body = parse_exact_json_object(await read_body(request, BODY_LIMIT), TOPUP_EXAMPLE)
         invoice = await topups.create(account_id, method, body.get("amount"), body.get("currency"))
         return JSONResponse(invoice_payload(invoice), status_code=201)
 

@@ -12,6 +12,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from farebox.errors import FareboxError, InvalidRequest, PayloadTooLarge
+from farebox.inputs import content_length
 
 FIELDS_ALLOWANCE = 256 * 1024
 """Room for the text fields and multipart framing on top of the file limit."""
@@ -65,8 +66,8 @@ async def read_multipart(request: Request, max_file_bytes: int, max_files: int =
             f"not {content_type.split(';')[0] or 'an empty content type'}."
         )
     limit = max_file_bytes + FIELDS_ALLOWANCE
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = content_length(request.headers.get("content-length"))
+    if declared is not None and declared > limit:
         raise _too_large(max_file_bytes)
     parser = MultiPartParser(
         request.headers, _limited(request, limit), max_files=max_files, max_fields=64

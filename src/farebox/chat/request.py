@@ -11,6 +11,7 @@ from farebox.billing.tokens import count_json, count_messages, encoder
 from farebox.catalog.model import Catalog, CatalogModel
 from farebox.chat.addons import RequestAddon
 from farebox.errors import InvalidRequest
+from farebox.inputs import parse_json_object
 from farebox.providers.native import NativeRequests
 from farebox.search.options import WebOptions, take_web_options
 
@@ -51,18 +52,6 @@ def _positive_int(body: dict[str, Any], name: str, upper: int) -> int | None:
     return value
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    if not raw:
-        raise InvalidRequest("The request body is empty: send a JSON object.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return body
-
-
 def _check_messages(messages: Any) -> list[Any]:
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("messages must be a non-empty array of messages", param="messages")
@@ -70,7 +59,7 @@ def _check_messages(messages: Any) -> list[Any]:
         if not isinstance(msg, dict):
             raise InvalidRequest(f"messages[{i}] must be an object", param=f"messages[{i}]")
         role = msg.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise InvalidRequest(
                 f"messages[{i}].role must be one of {', '.join(sorted(_ROLES))}",
                 param=f"messages[{i}].role",

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from farebox.chat.request import parse_json_object
 from farebox.errors import InvalidRequest
+from farebox.inputs import parse_json_object
 
 from .model import DataCatalog, Endpoint, Param
 

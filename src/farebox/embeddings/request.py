@@ -7,8 +7,8 @@ from typing import Any
 
 from farebox.billing.tokens import count_text, encoder
 from farebox.catalog.model import Catalog, CatalogModel
-from farebox.chat.request import parse_json_object
 from farebox.errors import InvalidRequest
+from farebox.inputs import parse_json_object
 from farebox.modalities.paid import require_type
 
 MAX_INPUTS = 2048

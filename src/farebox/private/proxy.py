@@ -25,8 +25,8 @@ from starlette.routing import Route
 
 from farebox.api.requests import read_body
 from farebox.api.responses import JSONResponse, error_response
-from farebox.chat.request import parse_json_object
 from farebox.errors import FareboxError, InvalidRequest, UpstreamError, UpstreamUnavailable
+from farebox.inputs import parse_json_object
 from farebox.private.attestation import AttestationError
 from farebox.private.attester import Attester
 from farebox.private.ehbp import (
