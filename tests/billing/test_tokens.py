@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bpe_openai
+import pytest
 
 from farebox.billing.tokens import KNOWN_ENCODINGS, count_messages, count_text, encoder
 
@@ -70,3 +71,19 @@ def test_cached_counts_are_per_encoding_and_bounded() -> None:
     huge = "x" * (10 * len(text))  # larger than an eighth of the budget: counted, not kept
     assert cache.count(o200k, huge) == len(o200k.encode(huge))
     assert cache._chars <= 10 * len(text)
+
+
+def test_text_that_spells_a_special_token_counts_as_text() -> None:
+    """The tokenizer refuses "<|endoftext|>" unless told it is text: a chat message saying it
+    was a 500."""
+    enc = encoder("o200k_base")
+    assert count_text(enc, "say <|endoftext|> twice <|endoftext|>") > 4
+    assert count_text(enc, "<|im_start|>system") > 1
+
+
+def test_text_longer_than_the_tokenizer_takes_at_once_is_counted_in_pieces() -> None:
+    """bpe_openai refuses a million characters, or 200,000 tokens, in one call."""
+    enc = encoder("o200k_base")
+    words = count_text(enc, "lorem ipsum " * 1_000)
+    assert count_text(enc, "lorem ipsum " * 100_000) == pytest.approx(100 * words, rel=0.001)
+    assert count_text(enc, "\u00e9\U0001f600" * 300_000) >= 300_000

@@ -25,8 +25,24 @@ KNOWN_ENCODINGS = (
 )
 
 
+# bpe_openai encodes at most 200,000 tokens (and under 1,000,000 characters) at once; longer
+# texts are counted in pieces this long (at most 4 tokens a character).
+PIECE_CHARS = 40_000
+
+
 class Encoder(Protocol):
-    def encode(self, text: str) -> list[int]: ...
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
+
+def encoded_length(enc: Encoder, text: str) -> int:
+    """Tokens in `text`. Text that spells a special token ("<|endoftext|>") counts as the plain
+    text it is. A text too long to encode at once is counted in pieces, which may differ from
+    the whole by about a token per cut (a few in a million)."""
+    try:
+        return len(enc.encode_ordinary(text))
+    except ValueError:  # bpe_openai's TokenLimitError, or its length guard
+        pieces = range(0, len(text), PIECE_CHARS)
+        return sum(len(enc.encode_ordinary(text[i : i + PIECE_CHARS])) for i in pieces)
 
 
 @lru_cache(maxsize=16)
@@ -66,7 +82,7 @@ class _CountCache:
             with contextlib.suppress(KeyError):  # another thread may have evicted it just now
                 counts.move_to_end(key)
             return found
-        found = len(enc.encode(text))
+        found = encoded_length(enc, text)
         if len(text) <= self._max_chars // 8:
             counts[key] = found
             self._chars += len(text)
