@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from farebox.anthropic.reasoning import redacted_detail, thinking_detail
-from farebox.errors import InvalidRequest
+from farebox.errors import InvalidRequest, quoted
 
 ANTHROPIC_FIELDS = frozenset(
     {
@@ -185,7 +185,7 @@ def _block_parts(block: object, where: str, allowed: tuple[str, ...]) -> list[di
     kind = block.get("type")
     if kind not in allowed:
         raise _bad(
-            f"{where}.type: {kind!r} is not allowed here (allowed: {', '.join(allowed)})",
+            f"{where}.type: {quoted(kind)} is not allowed here (allowed: {', '.join(allowed)})",
             f"{where}.type",
         )
     if kind == "text":
@@ -272,7 +272,7 @@ def _user_messages(content: object, param: str, loaded: set[str]) -> list[dict[s
             parts.extend(_block_parts(block, where, _USER_BLOCKS))
         else:
             raise _bad(
-                f"{where}.type: {kind!r} is not a user content block "
+                f"{where}.type: {quoted(kind)} is not a user content block "
                 f"(known: {', '.join(_USER_BLOCKS)})",
                 f"{where}.type",
             )
@@ -325,7 +325,7 @@ def _assistant_message(content: object, param: str) -> dict[str, Any] | None:
             continue
         else:
             raise _bad(
-                f"{where}.type: {kind!r} is not an assistant content block "
+                f"{where}.type: {quoted(kind)} is not an assistant content block "
                 f"(known: {', '.join(_ASSISTANT_BLOCKS)})",
                 f"{where}.type",
             )

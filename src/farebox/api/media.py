@@ -7,7 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api.services import Services
-from farebox.errors import NotFound
+from farebox.errors import NotFound, quoted
+from farebox.inputs import ascii_whole_number
+
+MAX_INDEX_DIGITS = 4  # a generation has a handful of items
 
 
 def routes(services: Services) -> list[Route]:
@@ -16,11 +19,12 @@ def routes(services: Services) -> list[Route]:
     async def media(request: Request) -> Response:
         gen_id = request.path_params["gen_id"]
         raw_n = request.path_params["n"]
-        if not raw_n.isdigit():
-            raise NotFound(f"There is no media item {gen_id}/{raw_n}.")
+        n = ascii_whole_number(raw_n, MAX_INDEX_DIGITS)
+        if n is None:
+            raise NotFound(f"There is no media item {quoted(gen_id)}/{quoted(raw_n)}.")
         item = await store.open(
             gen_id,
-            int(raw_n),
+            n,
             request.query_params.get("sig", ""),
             request.query_params.get("exp", ""),
         )

@@ -9,7 +9,7 @@ from typing import Any
 from farebox.audio.pricing import KCHARS, speech_cost, unit
 from farebox.audio.types import SPEECH_CONTENT_TYPES, SPEECH_FORMATS, SpeechJob, SpeechReply
 from farebox.catalog.model import Catalog, CatalogModel, Route
-from farebox.errors import InvalidRequest
+from farebox.errors import InvalidRequest, quoted
 from farebox.keys.store import ApiKey
 from farebox.ledger.types import QueryRecord
 from farebox.modalities.paid import PaidResult, Payer, call_capability, require_type
@@ -29,7 +29,7 @@ def _voice(model: CatalogModel, requested_model: str, voice: Any) -> str | None:
         raise InvalidRequest("voice must be a string.", param="voice")
     if ids and voice not in ids:
         raise InvalidRequest(
-            f"{model.id} has no voice {voice!r}. See GET /v1/audio/voices for its voices.",
+            f"{model.id} has no voice {quoted(voice)}. See GET /v1/audio/voices for its voices.",
             param="voice",
         )
     return voice
@@ -43,7 +43,7 @@ def read_speech(body: dict[str, Any], catalog: Catalog) -> tuple[CatalogModel, S
     require_type(model, "speech", endpoint="/v1/audio/speech")
     for name in body:
         if name not in KNOWN:
-            raise InvalidRequest(f"Unknown parameter {name!r}.", param=name)
+            raise InvalidRequest(f"Unknown parameter {quoted(name)}.", param=name)
     text = body.get("input")
     if not isinstance(text, str) or not text.strip():
         raise InvalidRequest("input (the text to speak) is required.", param="input")

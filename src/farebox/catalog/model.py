@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from farebox.errors import InvalidRequest, UnknownModel, UnpricedModel
+from farebox.errors import InvalidRequest, UnknownModel, UnpricedModel, quoted
 
 from .errors import CatalogError
 
@@ -147,7 +147,8 @@ def parse_type_filter(type_filter: str | None) -> frozenset[str] | None:
     if unknown:
         valid = ", ".join(("all", *MODEL_TYPES))
         raise InvalidRequest(
-            f"Unknown model type {', '.join(repr(t) for t in unknown)}. Valid types: {valid} "
+            f"Unknown model type {', '.join(quoted(t) for t in unknown[:3])}"
+            f"{' …' if len(unknown) > 3 else ''}. Valid types: {valid} "
             "(several may be given comma-separated, e.g. type=image,video).",
             param="type",
         )
@@ -201,13 +202,13 @@ class Catalog:
         entry = self._unpriced_index.get(model_id)
         if entry is not None:
             raise UnpricedModel(
-                f"The model {model_id!r} has no price on this gateway, so it cannot be used "
+                f"The model {quoted(model_id)} has no price on this gateway, so it cannot be used "
                 f"({entry.reason}). Pick another model from GET /v1/models, or ask the "
                 "operator to price it.",
                 param="model",
             )
         raise UnknownModel(
-            f"The model {model_id!r} does not exist on this gateway. "
+            f"The model {quoted(model_id)} does not exist on this gateway. "
             "See GET /v1/models for the ids you can use.",
             param="model",
         )

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from farebox.catalog.model import CatalogModel
-from farebox.errors import InvalidRequest, UnpricedModel
+from farebox.errors import InvalidRequest, UnpricedModel, quoted
+from farebox.inputs import ascii_whole_number
 
 MAX_IMAGES = 4
 CHOICE_PARAMS = ("quality", "size", "resolution", "output_format")
@@ -60,8 +61,8 @@ def _text(value: Any, name: str) -> str:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str):
+        value = ascii_whole_number(value.strip(), 2)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IMAGES:
         raise InvalidRequest(f"n must be a whole number from 1 to {MAX_IMAGES}.", param="n")
     return value
@@ -96,7 +97,7 @@ def read_image_call(values: Mapping[str, Any], model: CatalogModel, *, edit: boo
             value = _text(given[name], name)
             if allowed and value not in allowed:
                 raise InvalidRequest(
-                    f"{model.id} does not offer {name}={value!r}; allowed: {', '.join(allowed)}.",
+                    f"{model.id} does not offer {name}={quoted(value)}; allowed: {', '.join(allowed)}.",
                     param=name,
                 )
             params[name] = value
@@ -129,7 +130,7 @@ def read_image_call(values: Mapping[str, Any], model: CatalogModel, *, edit: boo
 def _not_accepted(model: CatalogModel, name: str) -> InvalidRequest:
     known = ", ".join(sorted({"prompt", "n", *model.parameters})) or "none"
     return InvalidRequest(
-        f"{model.id} does not accept the parameter {name!r}. It accepts: {known}.", param=name
+        f"{model.id} does not accept the parameter {quoted(name)}. It accepts: {known}.", param=name
     )
 
 

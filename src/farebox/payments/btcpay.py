@@ -51,7 +51,9 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     if not header or not header.lower().startswith("sha256="):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[7:].strip().lower())
+    # Compare bytes: compare_digest refuses str with non-ASCII characters.
+    given = header[7:].strip().lower().encode(errors="replace")
+    return hmac.compare_digest(expected.encode(), given)
 
 
 def parse_payment_methods(spec: str) -> dict[Method, str]:

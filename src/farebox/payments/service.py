@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from farebox.db.database import Database
-from farebox.errors import NotFound
+from farebox.errors import NotFound, quoted
+from farebox.inputs import plausible_id
 from farebox.payments import invoices
 from farebox.payments.amounts import (
     METHODS,
@@ -138,11 +139,11 @@ class TopupService:
 
     async def status(self, account_id: str, invoice_id: str) -> TopupInvoice:
         invoice = None
-        if len(invoice_id) <= 128:
+        if plausible_id(invoice_id):
             invoice = await self.db.read(invoices.find_for_account, account_id, invoice_id)
         if invoice is None:
             raise NotFound(
-                f"No top-up invoice {invoice_id[:40]!r} on this account.", param="invoice_id"
+                f"No top-up invoice {quoted(invoice_id)} on this account.", param="invoice_id"
             )
         if invoice.is_paid:
             return invoice
@@ -206,12 +207,16 @@ class TopupService:
     ) -> TopupInvoice:
         backend = self.backends.get(backend_name)
         if backend is None:
-            raise NotFound(f"No payment backend {backend_name!r} is configured.")
+            raise NotFound(f"No payment backend {quoted(backend_name)} is configured.")
         backend_invoice_id = backend.webhook_invoice_id(headers, body)
-        invoice = await self.db.read(invoices.find_by_backend_id, backend_name, backend_invoice_id)
+        invoice = None
+        if plausible_id(backend_invoice_id):
+            invoice = await self.db.read(
+                invoices.find_by_backend_id, backend_name, backend_invoice_id
+            )
         if invoice is None:
             raise NotFound(
-                f"No top-up invoice matches {backend_name} invoice {backend_invoice_id[:80]!r}."
+                f"No top-up invoice matches {backend_name} invoice {quoted(backend_invoice_id)}."
             )
         if invoice.is_paid:
             return invoice

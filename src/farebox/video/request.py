@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from farebox.catalog.model import CatalogModel
-from farebox.errors import InvalidRequest, UnpricedModel
+from farebox.errors import InvalidRequest, UnpricedModel, quoted
 from farebox.images.request import InputImage
+from farebox.inputs import ascii_whole_number
 
 CHOICES = ("duration", "quality", "aspect_ratio", "resolution")
 FREE_TEXT = ("negative_prompt",)
@@ -56,7 +57,7 @@ def read_video_call(body: Mapping[str, Any], model: CatalogModel) -> VideoCall:
         if name not in accepted:
             known = ", ".join(sorted({"prompt", *accepted}))
             raise InvalidRequest(
-                f"{model.id} does not accept the parameter {name!r}. It accepts: {known}.",
+                f"{model.id} does not accept the parameter {quoted(name)}. It accepts: {known}.",
                 param=name,
             )
     prompt = body.get("prompt")
@@ -74,19 +75,21 @@ def read_video_call(body: Mapping[str, Any], model: CatalogModel) -> VideoCall:
             value = _text(body[name], name)
             if allowed and value not in allowed:
                 raise InvalidRequest(
-                    f"{model.id} does not offer {name}={value!r}; allowed: {', '.join(allowed)}.",
+                    f"{model.id} does not offer {name}={quoted(value)}; allowed: {', '.join(allowed)}.",
                     param=name,
                 )
             params[name] = value
         elif allowed and name in CHOICES:
             params[name] = allowed[0]
-    seconds_text = params.get("duration", DEFAULT_DURATION)
-    if not seconds_text.isdigit() or not 1 <= int(seconds_text) <= 60:
-        raise InvalidRequest("duration must be a whole number of seconds.", param="duration")
+    seconds = ascii_whole_number(params.get("duration", DEFAULT_DURATION), 2)
+    if seconds is None or not 1 <= seconds <= 60:
+        raise InvalidRequest(
+            "duration must be a whole number of seconds from 1 to 60.", param="duration"
+        )
     image_url = body.get("image_url")
     if image_url is not None and not isinstance(image_url, str):
         raise InvalidRequest("image_url must be a URL string.", param="image_url")
-    job = VideoJob(prompt=prompt, seconds=int(seconds_text), params=params)
+    job = VideoJob(prompt=prompt, seconds=seconds, params=params)
     return VideoCall(model, job, second_price(model, params), image_url=image_url)
 
 

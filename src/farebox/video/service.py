@@ -6,8 +6,9 @@ import time
 from typing import Any
 
 from farebox.catalog.model import Catalog, CatalogModel, Route
-from farebox.errors import InvalidRequest, NotFound
+from farebox.errors import InvalidRequest, NotFound, quoted
 from farebox.images.inputs import fetch_image
+from farebox.inputs import plausible_id
 from farebox.keys.store import ApiKey
 from farebox.media.signing import StatusSigner
 from farebox.media.store import MediaStore, new_gen_id
@@ -115,9 +116,9 @@ class VideoService:
 
     async def get(self, key: ApiKey, job_id: str, base_url: str) -> tuple[int, dict[str, Any], int]:
         """(HTTP status, body, cost in nanodollars) for the caller's own job; 404 otherwise."""
-        row = await self.jobs.get(job_id)
+        row = await self.jobs.get(job_id) if plausible_id(job_id) else None
         if row is None or row.account_id != key.account_id:
-            raise NotFound(f"There is no video job {job_id!r} on this account.", param="id")
+            raise NotFound(f"There is no video job {quoted(job_id)} on this account.", param="id")
         return self._describe(row, base_url)
 
     async def get_signed(
@@ -128,7 +129,7 @@ class VideoService:
         self.status.verify(job_id, sig, exp)
         row = await self.jobs.get(job_id)
         if row is None:
-            raise NotFound(f"There is no video job {job_id!r}.", param="id")
+            raise NotFound(f"There is no video job {quoted(job_id)}.", param="id")
         return self._describe(row, base_url)
 
     def _describe(self, row: JobRow, base_url: str) -> tuple[int, dict[str, Any], int]:
