@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from nostr_sdk import NostrWalletConnectUri
 
@@ -32,6 +32,13 @@ def _bad(why: str) -> InvalidRequest:
     )
 
 
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError:  # an unclosed "[" of an IPv6 host
+        raise _bad("it or one of its relays is not a URL") from None
+
+
 def parse_nwc_url(value: object) -> NwcUri:
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(
@@ -40,7 +47,7 @@ def parse_nwc_url(value: object) -> NwcUri:
     raw = value.strip()
     if len(raw) > MAX_LENGTH:
         raise _bad("it is too long")
-    parts = urlsplit(raw)
+    parts = _split(raw)
     if parts.scheme.lower() not in SCHEMES:
         raise _bad("it must start with nostr+walletconnect://")
     pubkey = (parts.netloc or parts.path.lstrip("/")).lower()
@@ -53,7 +60,7 @@ def parse_nwc_url(value: object) -> NwcUri:
     if len(relays) > MAX_RELAYS:
         raise _bad(f"it names more than {MAX_RELAYS} relays")
     for relay in relays:
-        relay_parts = urlsplit(relay)
+        relay_parts = _split(relay)
         if relay_parts.scheme not in ("ws", "wss") or not relay_parts.netloc:
             raise _bad("each relay must be a ws:// or wss:// URL")
     secrets = query.get("secret", [])
