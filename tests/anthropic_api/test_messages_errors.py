@@ -26,7 +26,8 @@ def post(gw: Gateway, body: Any, key: str | None, path: str = "/v1/messages") ->
 
 
 def assert_envelope(r: httpx.Response, status: int, error_type: str) -> str:
-    assert r.status_code == status, r.text
+    assert r.status_code == status, r.text[:500]
+    assert len(r.content) <= 1024, f"{len(r.content)} bytes: {r.text[:200]}"
     body = r.json()
     assert body["type"] == "error"
     assert body["error"]["type"] == error_type
@@ -62,6 +63,31 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("no messages", {**OK, "messages": []}, "messages"),
     ("messages not a list", {**OK, "messages": "hi"}, "messages"),
     ("bad role", {**OK, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
+    ("role an object", {**OK, "messages": [{"role": {}, "content": "x"}]}, "messages.0.role"),
+    ("role a list", {**OK, "messages": [{"role": ["user"], "content": "x"}]}, "messages.0.role"),
+    (
+        "block type 100k characters",
+        {**OK, "messages": [{"role": "user", "content": [{"type": "x" * 100_000}]}]},
+        "is not a user content block",
+    ),
+    (
+        "block type nested 300 deep",  # its repr in the message overflowed Python's stack
+        b'{"model": "test-model", "max_tokens": 10, "messages": [{"role": "user", "content": '
+        + b'[{"type": '
+        + b"[" * 300
+        + b"]" * 300
+        + b"}]}]}",
+        "deeper than 128",
+    ),
+    (
+        "tool schema nested 300 deep",
+        b'{"model": "test-model", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}],'
+        + b' "tools": [{"name": "f", "input_schema": {"type": "object", "p": '
+        + b"[" * 300
+        + b"]" * 300
+        + b"}}]}",
+        "deeper than 128",
+    ),
     ("no content", {**OK, "messages": [{"role": "user"}]}, "messages.0.content"),
     (
         "content a number",
@@ -157,6 +183,8 @@ def test_unknown_model_is_not_found(gateway: Gateway) -> None:
         post(gateway, {**OK, "model": "no-such-model"}, key), 404, "not_found_error"
     )
     assert "GET /v1/models" in message
+    long_id = {**OK, "model": "m" * 100_000}  # echoed cut short (assert_envelope checks)
+    assert "GET /v1/models" in assert_envelope(post(gateway, long_id, key), 404, "not_found_error")
     assert_untouched(gateway, credit_id)
 
 

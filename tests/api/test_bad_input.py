@@ -21,6 +21,17 @@ MSG = [{"role": "user", "content": "hello there"}]
 Body = dict[str, Any] | bytes
 
 
+def nested_json(depth: int) -> bytes:
+    """JSON arrays `depth` levels deep (deeper than orjson writes, so tests send them as text)."""
+    return b"[" * depth + b"]" * depth
+
+
+def chat_json(field: bytes, value: bytes) -> bytes:
+    """A chat body (raw JSON) with `field` (quoted) set to the JSON text `value`."""
+    head = b'{"model": "test-model", "messages": [{"role": "user", "content": "hi"}], '
+    return head + field + b": " + value + b"}"
+
+
 def iso_in(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
@@ -81,8 +92,9 @@ def account(c: httpx.Client) -> tuple[str, str]:
 def assert_error(
     r: httpx.Response, status: int, param: str | None = None, hint: str | None = None
 ) -> dict[str, Any]:
-    assert r.status_code == status, r.text
+    assert r.status_code == status, r.text[:500]
     assert r.headers["content-type"].startswith("application/json")
+    assert len(r.content) <= 1024, f"{len(r.content)} bytes: {r.text[:200]}"
     body = r.json()
     err = body["error"]
     assert set(err) >= {"message", "type", "param", "code"}
@@ -144,6 +156,12 @@ CHAT_CASES: list[tuple[str, Body, int, str | None, str | None]] = [
         "messages[1].role",
         None,
     ),
+    ("role-object", chat_body(messages=[{"role": {}}]), 400, "messages[0].role", "user"),
+    ("role-array", chat_body(messages=[{"role": ["user"]}]), 400, "messages[0].role", None),
+    # Nested past what orjson writes (255): the body reached the upstream call, after the hold.
+    ("tools-nested-300", chat_json(b'"tools"', nested_json(300)), 400, None, "deeper than 128"),
+    ("user-nested-300", chat_json(b'"user"', nested_json(300)), 400, None, "deeper than 128"),
+    ("body-nested-2000", chat_json(b'"x"', nested_json(2000)), 400, None, "deeper than 128"),
     (
         "content-int",
         chat_body(messages=[{"role": "user", "content": 42}]),
@@ -200,6 +218,14 @@ CHAT_CASES: list[tuple[str, Body, int, str | None, str | None]] = [
         "messages",
         "context",
     ),
+    (
+        "prompt-over-a-million-characters",  # more than the tokenizer encodes at once
+        chat_body(messages=[{"role": "user", "content": "lorem ipsum " * 100_000}]),
+        400,
+        "messages",
+        "context",
+    ),
+    ("model-100k-characters", chat_body(model="x" * 100_000), 404, "model", "/v1/models"),
 ]
 
 
@@ -213,6 +239,7 @@ STREAM_TOO = {
     "content-int",
     "max-tokens-over-model-max",
     "n-too-many",
+    "role-object",
 }
 
 
@@ -323,6 +350,18 @@ def test_body_just_under_the_limit_is_read(
     content = orjson.dumps(body)
     assert len(content) == limit
     assert_error(send_chat(c, key, content), 400, "messages")
+
+
+def test_a_prompt_that_spells_a_special_token_is_served(gateway: Gateway, c: httpx.Client) -> None:
+    """Customer text is counted as text: "<|endoftext|>" made the tokenizer raise (a 500)."""
+    _, key = new_account(c, 1)
+    for stream in (False, True):
+        content = "What does <|endoftext|> mean? And <|im_start|>?"
+        r = send_chat(
+            c, key, chat_body(messages=[{"role": "user", "content": content}], stream=stream)
+        )
+        assert r.status_code == 200, r.text
+        assert "cost" in r.text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,6 +477,21 @@ BAD_KEY_BODIES: list[tuple[str, Body, int, str | None]] = [
     ("limit-inf", {"name": "k", "usage_limit_usd": "Infinity"}, 400, "usage_limit_usd"),
     ("limit-huge", {"name": "k", "usage_limit_usd": 1e30}, 400, "usage_limit_usd"),
     ("limit-object", {"name": "k", "usage_limit_usd": {"usd": 5}}, 400, "usage_limit_usd"),
+    # Decimal text that froze the event loop for 31 s ("1e999990") or overflowed (a 500).
+    ("limit-exponent", {"name": "k", "usage_limit_usd": "1e999990"}, 400, "usage_limit_usd"),
+    ("limit-overflow", {"name": "k", "usage_limit_usd": "1e999999"}, 400, "usage_limit_usd"),
+    ("limit-neg-overflow", {"name": "k", "usage_limit_usd": "-1e999999"}, 400, "usage_limit_usd"),
+    ("limit-tiny", {"name": "k", "usage_limit_usd": "1e-999999"}, 400, "usage_limit_usd"),
+    ("limit-5000-digits", {"name": "k", "usage_limit_usd": "9" * 5000}, 400, "usage_limit_usd"),
+    ("limit-superscript", {"name": "k", "usage_limit_usd": "\u00b2"}, 400, "usage_limit_usd"),
+    ("limit-underscore", {"name": "k", "usage_limit_usd": "1_000"}, 400, "usage_limit_usd"),
+    ("limit-padded", {"name": "k", "usage_limit_usd": " 5 "}, 400, "usage_limit_usd"),
+    (
+        "limit-sub-nanodollar",
+        {"name": "k", "usage_limit_usd": "1.0000000001"},
+        400,
+        "usage_limit_usd",
+    ),
     ("period-without-limit", {"name": "k", "reset_period": "daily"}, 400, "reset_period"),
     (
         "period-bad",
@@ -596,6 +650,39 @@ def test_wrong_method_is_405_envelope(
     r = c.request(method, path)
     err = assert_error(r, 405)
     assert method in err["message"]
+
+
+def test_amounts_that_froze_the_event_loop_are_refused_at_once(
+    gateway: Gateway, account: tuple[str, str], patch_target: tuple[str, str], unchanged: None
+) -> None:
+    """ "1e999990" as an amount held the event loop for ~30 s (every other request waited) and
+    "1e999999" was a 500. They are refused before any arithmetic now; the client waits 10 s,
+    ample for what takes microseconds, so the old code fails here rather than passing slowly."""
+    credit_id, _ = account
+    owner, key_id = patch_target
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=gateway.url, timeout=10) as quick:
+        for amount in ("1e999990", "-1e999990", "1e999999", "0.1e999995"):
+            limit = {"name": "frozen", "usage_limit_usd": amount}
+            r = quick.post("/keys", json=limit, headers={"x-credit-id": credit_id})
+            assert_error(r, 400, "usage_limit_usd")
+            r = quick.patch(f"/keys/{key_id}", json=limit, headers={"x-credit-id": owner})
+            assert_error(r, 400, "usage_limit_usd")
+            grant = {"credit_id": credit_id, "amount_usd": amount}
+            assert_error(quick.post("/admin/credits", json=grant, headers=admin), 400, "amount_usd")
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["1e999990", "1e999999", "-1e999999", "1e-999999", "\u00b2", "NaN", "9" * 5000, 1e300],
+)
+def test_hostile_grant_amounts_are_400(
+    gateway: Gateway, c: httpx.Client, account: tuple[str, str], unchanged: None, amount: object
+) -> None:
+    credit_id, _ = account
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = {"credit_id": credit_id, "amount_usd": amount}
+    assert_error(c.post("/admin/credits", json=body, headers=admin), 400, "amount_usd")
 
 
 def test_nul_bytes_and_odd_identifiers_are_client_errors(

@@ -197,12 +197,16 @@ def test_image_url_that_is_not_an_image(media_gw: Gateway) -> None:
         ({"model": "failing-image", "prompt": "x", "image_url": "data:,"}, "image_url"),
         ({"model": "nano-banana", "prompt": "x", "n": 1, "num_images": 2}, "num_images"),
         ({"model": "openai/text-embedding-3-small", "prompt": "x"}, "model"),
+        ({"model": "sim-image", "prompt": "x", "n": "\u00b2"}, "n"),  # isdigit() said yes: a 500
+        ({"model": "sim-image", "prompt": "x", "n": "9" * 5000}, "n"),  # int() refused: a 500
+        ({"model": "sim-image", "prompt": "x", "quality": "q" * 100_000}, "quality"),
     ],
 )
 def test_bad_input_is_400_and_free(media_gw: Gateway, body: dict[str, object], param: str) -> None:
     credit_id, key = media_gw.create_account(1)
     r = post(media_gw, key, body)
-    assert r.status_code == 400, r.text
+    assert r.status_code == 400, r.text[:500]
+    assert len(r.content) <= 1024, r.text[:200]
     assert r.json()["error"]["param"] == param, r.text
     assert spent(media_gw, credit_id, NANOS) == 0
 
@@ -249,6 +253,14 @@ def test_edits_bad_uploads(media_gw: Gateway) -> None:
             headers=auth,
         )
         assert not_editable.status_code == 400
+        for n in ("\u00b2", "9" * 5000):
+            odd_n = c.post(
+                "/v1/images/edits",
+                data={**form, "n": n},
+                files={"image": ("a.png", png_bytes())},
+                headers=auth,
+            )
+            assert odd_n.status_code == 400 and odd_n.json()["error"]["param"] == "n", odd_n.text
     assert spent(media_gw, credit_id, NANOS) == 0
 
 
@@ -275,6 +287,32 @@ def test_media_url_signature_checks(media_gw: Gateway) -> None:
     assert r.status_code == 403 and "expired" in r.json()["error"]["message"]
     fresh = media_gw.url + signer.path(gen_id, 0)
     assert download(fresh).status_code == 200
+
+
+def test_odd_media_urls_are_4xx(media_gw: Gateway) -> None:
+    """isdigit() accepts "²" and int() refuses it; compare_digest refuses non-ASCII text; int()
+    refuses 5,000 digits: each was a 500."""
+    _credit_id, key = media_gw.create_account(1)
+    r = post(media_gw, key, {"model": "sim-image", "prompt": "odd", "n": 1, "quality": "low"})
+    path, _, query = r.json()["data"][0]["url"].partition("?")
+    params = dict(p.split("=", 1) for p in query.split("&"))
+    sig, exp = params["sig"], params["exp"]
+    folder = path.rsplit("/", 1)[0]
+    cases = [
+        (f"{folder}/%C2%B2?sig={sig}&exp={exp}", 404),
+        (f"{folder}/{'9' * 5000}?sig={sig}&exp={exp}", 404),
+        (f"{folder}/{'x' * 10_000}", 404),
+        (f"{path}?sig=%C3%A9%C3%A9&exp={exp}", 403),
+        (f"{path}?sig={sig[:-1]}%C3%A9&exp={exp}", 403),
+        (f"{path}?sig={sig}&exp=%C2%B2", 403),
+        (f"{path}?sig={sig}&exp={'9' * 5000}", 403),
+        (f"{path}?sig={'x' * 10_000}&exp={exp}", 403),
+    ]
+    for url, status in cases:
+        got = download(url)
+        assert got.status_code == status, (url[:120], got.text[:300])
+        assert len(got.content) <= 1024 and got.json()["error"]["message"]
+    assert download(f"{path}?sig={sig}&exp={exp}").status_code == 200
 
 
 def test_models_list_shows_unit_prices_and_parameters(media_gw: Gateway) -> None:

@@ -4,6 +4,7 @@ jobs free, a restart mid-job still settles, and the 4xx cases."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import time
 from pathlib import Path
@@ -13,7 +14,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from farebox.errors import InvalidRequest
 from farebox.sim.server import SimServer
+from farebox.video.request import read_video_call
 
 from media_support import media_catalog, media_env, query_rows, sdk, spent
 from support import NANOS, Gateway, running_gateway, wait_until
@@ -151,8 +154,23 @@ def test_unknown_and_foreign_ids_are_404(media_gw: Gateway) -> None:
     _other, other_key = media_gw.create_account(1)
     job_id = submit(media_gw, key, {"model": "kling-2.1-pro", "prompt": "x"}).json()["id"]
     assert status(media_gw, key, "gen_doesnotexist").status_code == 404
+    assert status(media_gw, key, "%00").status_code == 404  # PostgreSQL refuses NUL: was a 500
+    long_id = status(media_gw, key, "x" * 10_000)
+    assert long_id.status_code == 404 and len(long_id.content) <= 1024
     assert status(media_gw, other_key, job_id).status_code == 404
     assert status(media_gw, key, job_id).status_code in (200, 202)
+
+
+@pytest.mark.parametrize("duration", ["\u00b2", "9" * 5000, "0", "61", "5.5"])
+def test_free_form_duration_is_a_whole_number_of_seconds(duration: str) -> None:
+    """For a model that lists no durations; "²" passed isdigit() and then broke int()."""
+    catalog = media_catalog("http://127.0.0.1:9")
+    listed = catalog.resolve("kling-2.1-pro")
+    model = dataclasses.replace(listed, parameters={**listed.parameters, "duration": ()})
+    assert read_video_call({"prompt": "x", "duration": "7"}, model).job.seconds == 7
+    with pytest.raises(InvalidRequest) as caught:
+        read_video_call({"prompt": "x", "duration": duration}, model)
+    assert caught.value.param == "duration"
 
 
 def test_insufficient_balance_is_402(media_gw: Gateway) -> None:

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+import httpx
 import pytest
 from bolt11 import decode
 
@@ -141,6 +142,31 @@ def test_forged_or_missing_signature_changes_nothing(
         signature = btcpay.signature(body)
         body = body.replace(b'"overPaid":false', b'"overPaid":true')
     r = btcpay.deliver(body, signature=signature)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "invalid_webhook"
+    assert btcpay_gateway.nanos(credit_id) == (0, 0)
+    assert topup_transfers(btcpay_gateway, credit_id) == []
+    assert_clean(btcpay_gateway)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "sha256=" + "\u00e9" * 64,  # as latin-1 bytes: Starlette decodes headers as latin-1
+        "sha256=\u00b2\u00b3",
+        "sha256=" + "\u00ff" * 64,
+    ],
+    ids=["e-acute", "superscripts", "y-diaeresis"],
+)
+def test_non_ascii_signature_is_refused_not_a_500(
+    btcpay_gateway: Gateway, btcpay: BTCPayFake, signature: str
+) -> None:
+    """compare_digest raised TypeError on non-ASCII text: a 500 for a forged delivery."""
+    credit_id, key = btcpay_gateway.create_account()
+    inv = open_invoice(btcpay_gateway, key, amount=5)
+    body = btcpay.event(btcpay.find(str(inv["invoice_id"])), "InvoiceSettled")
+    headers = [(b"Content-Type", b"application/json"), (b"BTCPay-Sig", signature.encode("latin-1"))]
+    r = httpx.post(btcpay.webhook_url, content=body, headers=headers, timeout=30)
     assert r.status_code == 401, r.text
     assert r.json()["error"]["code"] == "invalid_webhook"
     assert btcpay_gateway.nanos(credit_id) == (0, 0)
