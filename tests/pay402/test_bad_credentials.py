@@ -108,6 +108,25 @@ def test_tampered_macaroon(pay_gw: Gateway) -> None:
     assert history(pay_gw, payment_hash(r)) == [("l402", "image", "sim-image", 10_000_000)]
 
 
+@pytest.mark.parametrize(
+    "caveat",
+    ["valid_until=\u00b2", "valid_until=\u00b2\u00b3", "valid_until=\u0663"],
+    ids=["superscript-two", "superscripts", "arabic-three"],
+)
+def test_caveat_with_non_ascii_digits_is_refused(pay_gw: Gateway, caveat: str) -> None:
+    """isdigit() accepts "²" and int() refuses it: a valid_until caveat of "²" added by the
+    holder (caveats are read before the signature is checked) was a 500, and int() read "٣"
+    as 3. Caveat numbers are ASCII digits."""
+    r = post(pay_gw, LOW)
+    mac, invoice = l402(r)
+    preimage = dev_pay(pay_gw, invoice)
+    macaroon = BinarySerializer().deserialize_raw(base64.b64decode(mac)).copy()
+    macaroon.add_first_party_caveat(caveat)
+    odd = base64.b64encode(BinarySerializer().serialize_raw(macaroon)).decode()
+    assert_refused(pay_gw, f"L402 {odd}:{preimage}", "verification_failed")
+    assert credential_nanos(pay_gw, payment_hash(r)) is None
+
+
 def test_macaroon_from_another_server(pay_gw: Gateway) -> None:
     invoice, preimage = paid_invoice(pay_gw)
     other = L402Scheme("another server's secret", "farebox")

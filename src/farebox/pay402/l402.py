@@ -28,6 +28,7 @@ from pymacaroons import Macaroon, Verifier
 from pymacaroons.macaroon import MACAROON_V2
 from pymacaroons.serializers import BinarySerializer
 
+from farebox.inputs import ascii_whole_number
 from farebox.pay402.encoding import MAX_TOKEN_CHARS, DecodeError, b64url_decode, derive_key
 from farebox.pay402.encoding import preimage_bytes as parse_preimage
 from farebox.pay402.errors import CredentialRejected
@@ -196,6 +197,7 @@ _KNOWN = frozenset(
 
 
 def _number(text: str) -> int:
-    if not text.isdigit() or len(text) > 20:
+    number = ascii_whole_number(text, 20)  # isdigit() accepts "²", which int() refuses
+    if number is None:
         raise CredentialRejected("verification-failed", "A macaroon caveat is not a number.")
-    return int(text)
+    return number
