@@ -256,6 +256,17 @@ def test_the_preflight_says_in_plaintext_what_a_request_would_hold(
     )
     assert poor.status_code == 402 and poor.json()["error"]["code"] == "insufficient_funds"
     assert "available" in poor.json()
+    for odd in ("\u00b2", "\u00b9\u00b2", "-1", "9" * 13, "1e3"):  # "²" passed isdigit(): a 500
+        bad = httpx.get(
+            gw.url + "/private/v1/preflight",
+            headers=[
+                (b"Authorization", f"Bearer {api_key}".encode()),
+                (b"X-Private-Model", PRIVATE_MODEL.encode()),
+                (b"X-Private-Body-Bytes", odd.encode("latin-1")),
+            ],
+        )
+        assert bad.status_code == 400, bad.text
+        assert bad.json()["error"]["param"] == "x-private-body-bytes"
 
 
 def _sealed_headers(api_key: str, **extra: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
 from farebox.api.streaming import EventStreamResponse
 from farebox.errors import InvalidRequest, NotFound
+from farebox.inputs import ascii_whole_number, content_length
 from farebox.private.ehbp import ENCAPSULATED_KEY_HEADER, KEYS_PATH
 from farebox.private.enclaves import Enclave
 from farebox.private.relay import PrivateRelay
@@ -52,11 +53,9 @@ class RelayEndpoint:
         key = await self.services.keys.authenticate(api_key_from_headers(headers))
         model_header = _header(headers, PRIVATE_MODEL_HEADER)
         self.relay.route(model_header)  # an unknown or public model is refused before the body
-        declared = _header(headers, "content-length")
+        declared = content_length(_header(headers, "content-length"))
         try:
-            body = await read_limited(
-                receive, self.limit, int(declared) if declared and declared.isdigit() else None
-            )
+            body = await read_limited(receive, self.limit, declared)
         except ClientGone:
             return
         reply = await self.relay.relay(
@@ -105,13 +104,12 @@ def routes(services: Services) -> list[Route]:
 
     async def preflight(request: Request) -> Response:
         key = await services.keys.authenticate(require_key(request))
-        raw = request.headers.get(BODY_BYTES_HEADER, "0")
-        if not raw.isdigit() or len(raw) > 12:
+        size = ascii_whole_number(request.headers.get(BODY_BYTES_HEADER, "0"), 12)
+        if size is None:  # isdigit() accepts "²", which int() refuses
             raise InvalidRequest(
                 f"{BODY_BYTES_HEADER} must be the sealed body's size in bytes",
                 param=BODY_BYTES_HEADER,
             )
-        size = int(raw)
         if size > services.settings.max_body_bytes:
             raise InvalidRequest(
                 f"A sealed body of {size} bytes is over the {services.settings.max_body_bytes} "
