@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from farebox.providers.deepgram import char_count
 from farebox.sim import media_gen
 
 from media_support import cost_nanos, query_rows, sdk, spent
@@ -234,3 +235,15 @@ def test_voices_list_needs_no_auth(media_gw: Gateway) -> None:
     assert by_id["JBFqnCBsd6RMkjVDRZzb"]["provider"] == "ElevenLabs"
     assert by_id["alloy"]["model"] == "tts-1"
     assert by_id["aura-2-arcas-en"]["max_input_chars"] == 2000
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("42", 42), ("\u00b2", None), ("\u0663", None), ("9" * 13, None), ("", None), (None, None)],
+)
+def test_an_upstreams_character_count_is_ascii_digits(
+    value: str | None, expected: int | None
+) -> None:
+    """isdigit() accepts "²", which int() refuses: a speech reply with such a count was a 500."""
+    headers = {} if value is None else {"dg-char-count": value}
+    assert char_count(headers, "dg-char-count") == expected

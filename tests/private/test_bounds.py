@@ -87,6 +87,8 @@ def test_usage_reports_are_read_with_guards(
         "completion=2",
         "prompt=-1,completion=2",
         "prompt=1e9,completion=2",
+        "prompt=\u00b2,completion=2",  # isdigit() says yes, int() raised (at settlement)
+        "prompt=1,completion=" + "9" * 30,
         "x" * 600,
     ],
 )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from farebox.inputs import ascii_whole_number
+
 PRIVATE_MODEL_HEADER = "X-Private-Model"
 """The client names the `private/<id>` model in clear; the gateway routes and prices by it."""
 ENCLAVE_MODEL_HEADER = "X-Enclave-Model"
@@ -32,10 +34,8 @@ class EnclaveUsage:
 
 
 def _count(raw: str | None) -> int | None:
-    if raw is None or not raw.isdigit():
-        return None
-    value = int(raw)
-    return value if value <= MAX_TOKENS else None
+    value = None if raw is None else ascii_whole_number(raw, 18)  # isdigit() accepts "²"
+    return value if value is not None and value <= MAX_TOKENS else None
 
 
 def parse_usage(line: str | None) -> EnclaveUsage | None:

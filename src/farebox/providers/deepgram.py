@@ -13,6 +13,7 @@ from typing import Any
 from farebox.audio.transcripts import Segment, Transcript, Word
 from farebox.audio.types import AudioInput, SpeechJob, SpeechReply
 from farebox.catalog.model import ProviderConfig
+from farebox.inputs import ascii_whole_number
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.media_http import MediaUpstream, json_body
 
@@ -59,8 +60,9 @@ def parse_listen(reply: dict[str, Any], provider: str) -> Transcript:
 def char_count(headers: Any, *names: str) -> int | None:
     for name in names:
         value = headers.get(name) if headers is not None else None
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
+        count = ascii_whole_number(value, 12) if isinstance(value, str) else None
+        if count is not None:  # isdigit() would accept "²", which int() refuses
+            return count
     return None
 
 
