@@ -45,6 +45,9 @@ from farebox.cashu.service import build_cashu
 from farebox.catalog.loader import load_catalog
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
+from farebox.dashboard import routes as dashboard
+from farebox.dashboard.sessions import SessionStore
+from farebox.dashboard.state import DashboardState, form_key_from
 from farebox.data.model import DataCatalog
 from farebox.data.service import build_data_service
 from farebox.db.database import Database
@@ -170,6 +173,18 @@ def build_services(
         data=build_data_service(settings, ledger, key_store, data_catalog),
         private=private,
         cashu=cashu,
+        dashboard=DashboardState(
+            sessions=SessionStore(db, settings.session_idle_s, settings.session_max_s),
+            signin_limit=PerClientLimit(
+                RateLimiter(
+                    "sign-in",
+                    RateRule(settings.signin_per_minute, settings.signin_burst),
+                    MemoryRateStore(),
+                ),
+                clients,
+            ),
+            form_key=form_key_from(secret),
+        ),
     )
 
 
@@ -282,6 +297,7 @@ def create_app(
         *private_api.routes(services),
         *cashu_api.routes(services),
         *_health_routes(services),
+        *dashboard.routes(services),
     ]
     app = Gateway(
         hot={route.path: route.app for route in chat_routes},  # the same endpoint, unrouted

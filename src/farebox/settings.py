@@ -123,6 +123,14 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     signup_per_minute: float = 3.0
     signup_burst: int = 10
+    # The web dashboard (dashboard/): sessions end after this long idle, or this long after
+    # sign-in whatever happens; sign-in attempts per client address (README "The dashboard").
+    session_idle_s: float = 3600.0
+    session_max_s: float = 86400.0
+    signin_per_minute: float = 10.0
+    signin_burst: int = 10
+    # The public base URL (FAREBOX_PUBLIC_URL): a plain http:// one drops the cookies' Secure.
+    public_url: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -162,6 +170,11 @@ class Settings:
             ),
             signup_per_minute=_float(env, "FAREBOX_SIGNUP_PER_MINUTE", cls.signup_per_minute),
             signup_burst=_int(env, "FAREBOX_SIGNUP_BURST", cls.signup_burst),
+            session_idle_s=_float(env, "FAREBOX_SESSION_IDLE_S", cls.session_idle_s),
+            session_max_s=_float(env, "FAREBOX_SESSION_MAX_S", cls.session_max_s),
+            signin_per_minute=_float(env, "FAREBOX_SIGNIN_PER_MINUTE", cls.signin_per_minute),
+            signin_burst=_int(env, "FAREBOX_SIGNIN_BURST", cls.signin_burst),
+            public_url=(env.get("FAREBOX_PUBLIC_URL") or "").strip().rstrip("/") or None,
             extra_env=dict(env),
         )
 

@@ -18,7 +18,9 @@ from farebox.history.store import MAX_PAGE_COUNT, HistoryFilter
 from farebox.money import nanos_to_usd
 
 
-def _date(request: Request, name: str, end_of_day: bool) -> float | None:
+def date_param(request: Request, name: str, end_of_day: bool) -> float | None:
+    """PPQ's `start_date` / `end_date`: an ISO 8601 date or time (a bare end date includes its
+    whole day); a 400 naming the parameter otherwise."""
     raw = request.query_params.get(name)
     if not raw:
         return None
@@ -35,7 +37,7 @@ def _date(request: Request, name: str, end_of_day: bool) -> float | None:
     return when.timestamp()
 
 
-def _text(request: Request, name: str) -> str | None:
+def text_param(request: Request, name: str) -> str | None:
     value = request.query_params.get(name) or None
     if value is not None and (len(value) > 200 or "\x00" in value):
         raise InvalidRequest(f"{name} is not a valid filter value", param=name)
@@ -92,11 +94,11 @@ def routes(services: Services) -> list[Route]:
         f = HistoryFilter(
             account_id=account_id,
             key_id=key_filter,
-            start=_date(request, "start_date", False),
-            end=_date(request, "end_date", True),
-            model=_text(request, "model"),
-            query_source=_text(request, "query_source"),
-            query_type=_text(request, "query_type"),
+            start=date_param(request, "start_date", False),
+            end=date_param(request, "end_date", True),
+            model=text_param(request, "model"),
+            query_source=text_param(request, "query_source"),
+            query_type=text_param(request, "query_type"),
             page=page,
             page_count=page_count,
         )

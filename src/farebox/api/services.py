@@ -8,6 +8,7 @@ from farebox.billing.losses import LossBook
 from farebox.cashu.service import CashuPayments
 from farebox.catalog.model import Catalog
 from farebox.chat.service import ChatService
+from farebox.dashboard.state import DashboardState
 from farebox.data.service import DataService
 from farebox.db.database import Database
 from farebox.history.store import History
@@ -49,3 +50,4 @@ class Services:
     private: PrivateRelay
     cashu: CashuPayments
     """Cashu ecash per request (X-Cashu), with change."""
+    dashboard: DashboardState

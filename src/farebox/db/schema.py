@@ -341,4 +341,31 @@ cashu_receipts = Table(
     Column("kept_sats", BigInteger, nullable=True),  # the operator's, once change is issued
     Column("melted_at", Float, nullable=True),
     Index("ix_cashu_receipts_mint_status", "mint_url", "status"),
+# ---------------------------------------------------------------------------------------------
+# The web dashboard (dashboard/): one row per signed-in browser, keyed by the SHA-256 of the
+# random id in its cookie (never the id itself). kind "customer" names an account; kind
+# "operator" carries `admin_check`, a fingerprint of the admin token it signed in with, so
+# changing FAREBOX_ADMIN_TOKEN ends every console session. A session ends at `expires_at`
+# (absolute) or when idle too long after `last_seen_at`; signing out deletes the row.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # customer | operator
+    Column("account_id", String(64), nullable=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("admin_check", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_dashboard_sessions_account", "account_id"),
+    Index("ix_dashboard_sessions_expires", "expires_at"),
+)
+
+# The API key the dashboard's playground bills, per account (an ordinary key of the account).
+dashboard_keys = Table(
+    "dashboard_keys",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("key_id", String(32), nullable=False),
 )

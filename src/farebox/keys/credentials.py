@@ -12,7 +12,7 @@ trying ~2^121 candidates on average, out of reach with any hardware; a slow hash
 latency to every x-credit-id request.
 
 A credit_id is looked up in the database on every use (never cached), so after a rotation the
-old one is refused at once by every replica.
+old one is refused at once by every replica, and the dashboard sessions opened with it end.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import secrets
 import time
 import uuid
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from farebox.db.schema import account_credentials, accounts
+from farebox.db.schema import account_credentials, accounts, dashboard_sessions
 
 ACCOUNT_ID_PREFIX = "acct_"
 # Longest credit_id worth hashing: ours are 36 characters; anything far longer is not one.
@@ -93,7 +93,11 @@ def rotate_credit(conn: Connection, credit_id: str) -> tuple[str, str] | None:
         .values(credit_hash=hash_credit_id(fresh), rotated_at=time.time())
         .returning(col.account_id)
     ).first()
-    return None if row is None else (str(row[0]), fresh)
+    if row is None:
+        return None
+    # Whoever signed in to the dashboard with the old credit_id is signed out with it.
+    conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.account_id == row[0]))
+    return str(row[0]), fresh
 
 
 def account_named(conn: Connection, public_id_or_credit_id: str) -> str | None:
