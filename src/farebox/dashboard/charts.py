@@ -89,7 +89,7 @@ def stacked_bars(
         x = LEFT + slot * i + (slot - bar_w) / 2
         if i % every == 0 or i == len(days) - 1:
             chart.labels.append(Label(round(x + bar_w / 2, 2), day[5:]))
-        base = TOP + plot_h
+        base = float(TOP + plot_h)
         for index, name in enumerate(order):
             amount = max(0, series[name][i])
             if not amount:

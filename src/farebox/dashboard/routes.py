@@ -7,7 +7,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api.services import Services
-from farebox.dashboard import account_pages
+from farebox.dashboard import (
+    account_pages,
+    activity_pages,
+    console_pages,
+    key_pages,
+    model_pages,
+    playground_pages,
+    topup_pages,
+)
 from farebox.dashboard.web import SECURITY_HEADERS, Web
 
 
@@ -31,5 +39,11 @@ def routes(services: Services) -> list[Route]:
 
     return [
         *account_pages.routes(web),
+        *key_pages.routes(web),
+        *activity_pages.routes(web),
+        *topup_pages.routes(web),
+        *model_pages.routes(web),
+        *playground_pages.routes(web),
+        *console_pages.routes(web),
         Route("/dashboard/static/{name}", static, methods=["GET"]),
     ]

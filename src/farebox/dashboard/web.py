@@ -130,6 +130,10 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
 class Web:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -153,6 +157,8 @@ class Web:
         self.env.globals["static"] = self.static_url
         self.env.filters["usd"] = usd
         self.env.filters["when"] = when
+        self.env.filters["day"] = day
+        self.env.filters["usd_exact"] = format_usd
         self.public_origin = _origin(settings.public_url) if settings.public_url else None
 
     def static_url(self, name: str) -> str:
@@ -179,7 +185,9 @@ class Web:
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
         html = self.env.get_template(name).render(**{**PAGE_DEFAULTS, **context})
-        return HTMLResponse(html, status, headers={**SECURITY_HEADERS, **NO_STORE, **(headers or {})})
+        return HTMLResponse(
+            html, status, headers={**SECURITY_HEADERS, **NO_STORE, **(headers or {})}
+        )
 
     def redirect(self, url: str, request: Request) -> Response:
         """See other: a plain 303, or for htmx a header telling it to load the page."""
@@ -294,7 +302,9 @@ class Web:
 
     def page(
         self, kind: str
-    ) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
+    ) -> Callable[
+        [Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]
+    ]:
         """Wrap a handler: no session -> sign in; a rejected form -> 403; a domain error ->
         its message on an error page (escaped), with its status."""
 
@@ -322,7 +332,9 @@ class Web:
 
     def error(self, kind: str, status: int, message: str) -> HTMLResponse:
         home = "/console" if kind == OPERATOR else "/"
-        return self.render("error.html", {"status": status, "message": message, "home": home}, status)
+        return self.render(
+            "error.html", {"status": status, "message": message, "home": home}, status
+        )
 
 
 def _origin(url: str) -> str:
