@@ -23,6 +23,7 @@ from farebox.demo import (
     build_demo_data_catalog,
     create_demo_account,
     demo_banner,
+    enable_dashboard,
     enable_dev_wallet,
 )
 from farebox.errors import FareboxError
@@ -116,7 +117,7 @@ def serve(
     settings = _settings().with_overrides(host=host, port=port, workers=workers)
     _open(settings)[0].close()
     if demo:
-        asyncio.run(_serve_demo(enable_dev_wallet(settings), log_level))
+        asyncio.run(_serve_demo(enable_dashboard(enable_dev_wallet(settings)), log_level))
         return
     raise_open_file_limit()  # before the connection cap is worked out from it
     if workers > 1:

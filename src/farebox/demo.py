@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import uuid
 
 from farebox.api.services import Services
@@ -59,6 +60,16 @@ def enable_dev_wallet(settings: Settings) -> Settings:
     return settings.with_overrides(extra_env={**settings.extra_env, "FAREBOX_DEV_WALLET": "1"})
 
 
+def enable_dashboard(settings: Settings) -> Settings:
+    """The demo's dashboard works over plain http (cookies without Secure: FAREBOX_PUBLIC_URL is
+    the http:// address served) and its console opens with an admin token made for this run
+    unless FAREBOX_ADMIN_TOKEN is set."""
+    return settings.with_overrides(
+        public_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+        admin_token=settings.admin_token or "demo-" + secrets.token_urlsafe(16),
+    )
+
+
 def demo_banner(
     settings: Settings, sim_url: str, credit_id: str, api_key: str, account_id: str
 ) -> str:
@@ -73,6 +84,12 @@ def demo_banner(
             f"  api_key:    {api_key}",
             "",
             "Try:",
+            f"  open {base}/  (the dashboard: sign in with the credit_id above)",
+            *(
+                [f"  open {base}/console  (the operator console: admin token {settings.admin_token})"]
+                if settings.admin_token
+                else []
+            ),
             f"  curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {api_key}' "
             "-H 'Content-Type: application/json' "
             f'-d \'{{"model":"{DEMO_MODEL}","messages":[{{"role":"user","content":"Hello there"}}]}}\'',

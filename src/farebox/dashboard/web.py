@@ -45,7 +45,7 @@ SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
@@ -111,17 +111,17 @@ def load_assets(folder: Path) -> dict[str, Asset]:
     return assets
 
 
-def usd(nanos: int | None, places: int = 2) -> str:
-    """Nanodollars for people: `$1.23`; small amounts keep enough digits to be seen."""
+def usd(nanos: int | None) -> str:
+    """Nanodollars for people, to the micro-dollar (so a request's cost moves the balance
+    shown): `$4.999912`, `$1,250.50`; an amount under a micro-dollar exactly."""
     if nanos is None:
         return "—"
-    if nanos != 0 and abs(nanos) < 10_000_000:  # under a cent: exact
-        return ("-" if nanos < 0 else "") + "$" + format_usd(abs(nanos))
     sign = "-" if nanos < 0 else ""
-    cents = (abs(nanos) + 5_000_000) // 10_000_000
-    whole, frac = divmod(cents, 100)
-    text = f"{whole:,}.{frac:02d}" if places == 2 else format_usd(abs(nanos))
-    return f"{sign}${text}"
+    micros = (abs(nanos) + 500) // 1000
+    if nanos != 0 and micros == 0:
+        return f"{sign}${format_usd(abs(nanos))}"
+    whole, frac = divmod(micros, 1_000_000)
+    return f"{sign}${whole:,}.{f'{frac:06d}'.rstrip('0').ljust(2, '0')}"
 
 
 def when(ts: float | None) -> str:
