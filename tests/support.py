@@ -308,9 +308,9 @@ def running_gateway(
 ) -> Iterator[Gateway]:
     if not db_url.startswith("sqlite"):
         overrides.setdefault("secret_key", TEST_SECRET)
+    overrides.setdefault("admin_token", ADMIN_TOKEN)
     settings = Settings(
         database_url=db_url,
-        admin_token=ADMIN_TOKEN,
         sweep_interval_s=overrides.pop("sweep_interval_s", 0.5),
         # Tests make many accounts from 127.0.0.1; the per-address limit has tests of its own.
         signup_per_minute=overrides.pop("signup_per_minute", 0),

@@ -86,7 +86,9 @@ def demo_banner(
             "Try:",
             f"  open {base}/  (the dashboard: sign in with the credit_id above)",
             *(
-                [f"  open {base}/console  (the operator console: admin token {settings.admin_token})"]
+                [
+                    f"  open {base}/console  (the operator console: admin token {settings.admin_token})"
+                ]
                 if settings.admin_token
                 else []
             ),

@@ -60,9 +60,11 @@ def page(browser: Any) -> Iterator[Any]:
     tab.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
     tab.on(
         "console",
-        lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-        if msg.type == "error" and "Content Security Policy" in msg.text
-        else None,
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
     )
     try:
         yield tab

@@ -80,7 +80,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 time.sleep(0.2)
         banner = log.read_text(errors="replace")
         assert f"open {url}/  (the dashboard" in banner
-        console = re.search(r"open \S+/console  \(the operator console: admin token (\S+)\)", banner)
+        console = re.search(
+            r"open \S+/console  \(the operator console: admin token (\S+)\)", banner
+        )
         assert console, banner
         yield Demo(
             url=url,
