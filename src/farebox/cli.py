@@ -84,7 +84,7 @@ def main() -> None:
     "--demo",
     is_flag=True,
     help="Also start `farebox sim` on a free port, serve a catalog routed to it, and create a "
-    "funded demo account (printed with a curl line to try).",
+    "funded demo account (printed with a curl line to try and the dashboard's address).",
 )
 @click.option("--database-url", default=None, help="Overrides FAREBOX_DATABASE_URL.")
 @click.option("--catalog", default=None, help="Operator catalog file (overrides FAREBOX_CATALOG).")

@@ -81,11 +81,15 @@ def old_schema(url: str) -> Database:
     db = Database(url, threads=2)
     cfg = alembic_config()
     script = ScriptDirectory.from_config(cfg)
-    before = list(script.get_revision(NEW_REVISION).down_revision)
-    for head in script.get_heads():
-        lineage = {r.revision for r in script.iterate_revisions(head, "base")}
-        if NEW_REVISION not in lineage:
-            before.append(head)
+    # Every revision that does not build on this one; later revisions may merge heads (such
+    # as 0005_dashboard), so the heads alone would miss some of them.
+    lineage = {
+        r.revision: {x.revision for x in script.iterate_revisions(r.revision, "base")}
+        for r in script.walk_revisions()
+    }
+    older = {rev for rev, seen in lineage.items() if NEW_REVISION not in seen}
+    below = set().union(*(lineage[rev] - {rev} for rev in older))
+    before = sorted(older - below)
     with db.engine.connect() as conn:
         cfg.attributes["connection"] = conn
         for target in before:
