@@ -341,6 +341,8 @@ cashu_receipts = Table(
     Column("kept_sats", BigInteger, nullable=True),  # the operator's, once change is issued
     Column("melted_at", Float, nullable=True),
     Index("ix_cashu_receipts_mint_status", "mint_url", "status"),
+)
+
 # ---------------------------------------------------------------------------------------------
 # The web dashboard (dashboard/): one row per signed-in browser, keyed by the SHA-256 of the
 # random id in its cookie (never the id itself). kind "customer" names an account; kind
