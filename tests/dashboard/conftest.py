@@ -33,9 +33,12 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Chromium, started once; Playwright gives it a fresh, empty --user-data-dir."""
+    """Chromium for one test module; Playwright gives it a fresh, empty --user-data-dir.
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    while it is open, and the async tests of other modules need the thread's loop free."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
