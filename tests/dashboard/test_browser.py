@@ -161,9 +161,14 @@ def test_a_new_visitor_creates_an_account_saves_its_secret_and_signs_back_in(
     assert text_of(page, "[data-testid=balance]") == "$0.00"
     page.click("button:has-text('Sign out')")
     page.wait_for_selector("h1:has-text('Sign in')")
-    page.fill("#credit_id", credit_id)
-    page.click("button:has-text('Sign in')")
+    # By keyboard alone: the field has the focus, Enter sends the form.
+    assert page.evaluate("document.activeElement.id") == "credit_id"
+    page.keyboard.type(credit_id)
+    page.keyboard.press("Enter")
     page.wait_for_selector("h1:has-text('Your account')")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    shot(page, screenshots, "03-overview-phone")
 
 
 def test_the_demo_account_makes_a_limited_key_uses_it_and_watches_balance_and_activity(
@@ -178,7 +183,7 @@ def test_the_demo_account_makes_a_limited_key_uses_it_and_watches_balance_and_ac
     page.wait_for_selector("h2:has-text('created')")
     raw_key = text_of(page, "#new-key")
     assert raw_key.startswith("sk-")
-    shot(page, screenshots, "03-keys-new-key-masked")
+    shot(page, screenshots, "03b-keys-new-key-masked")
     row = page.locator("tr", has_text="sdk key")
     assert "of $0.50" in row.inner_text()
 
