@@ -16,11 +16,11 @@ from farebox.api.chat import SSE_HEADERS
 from farebox.api.requests import read_body
 from farebox.api.responses import error_response
 from farebox.api.streaming import EventStreamResponse
-from farebox.chat.request import parse_json_object
 from farebox.dashboard.playground_key import playground_key
 from farebox.dashboard.sessions import CUSTOMER
 from farebox.dashboard.web import SECURITY_HEADERS, FormRejected, Web
 from farebox.errors import FareboxError, InvalidRequest, Unauthorized
+from farebox.inputs import parse_json_object
 
 MAX_MESSAGES = 40
 MAX_CHARS = 20_000  # per message

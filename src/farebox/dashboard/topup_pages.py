@@ -4,7 +4,6 @@ watches its status; NWC auto top-up settings with the last attempts. The same se
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import segno
@@ -13,10 +12,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from farebox.api.nwc import DEFAULT_THRESHOLD, DEFAULT_TOPUP, MIN_THRESHOLD, parse_usd
+from farebox.api.nwc import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_TOPUP,
+    MAX_THRESHOLD,
+    MIN_THRESHOLD,
+    parse_usd,
+)
 from farebox.dashboard.sessions import CUSTOMER, Session
 from farebox.dashboard.web import Web
 from farebox.errors import FareboxError
+from farebox.money import NANOS_PER_USD
 from farebox.nwc.uri import parse_nwc_url
 from farebox.payments import invoices
 from farebox.payments.amounts import METHODS, parse_method
@@ -147,10 +153,14 @@ def routes(web: Web) -> list[Route]:
                 raise MethodUnavailable("Auto top-up needs Lightning, which this server lacks.")
             uri = parse_nwc_url(form.get("nwc_url", "").strip())
             threshold = parse_usd(
-                body, "threshold_usd", DEFAULT_THRESHOLD, MIN_THRESHOLD, Decimal(100_000)
+                body, "threshold_usd", DEFAULT_THRESHOLD, MIN_THRESHOLD, MAX_THRESHOLD
             )
             amount = parse_usd(
-                body, "topup_amount_usd", DEFAULT_TOPUP, lightning.min_usd, lightning.max_usd
+                body,
+                "topup_amount_usd",
+                DEFAULT_TOPUP,
+                int(lightning.min_usd * NANOS_PER_USD),
+                int(lightning.max_usd * NANOS_PER_USD),
             )
             await services.nwc.connect(session.account_id, uri, threshold, amount)
         except FareboxError as exc:
