@@ -323,3 +323,28 @@ def test_changing_the_admin_token_ends_console_sessions(sim: SimServer, tmp_path
         page = again.get("/console")
         assert "Admin token" in page.text and "Revenue</h1>" not in page.text
         assert again.get("/console/accounts").status_code == 303
+
+
+def test_bad_form_input_gets_a_4xx_page_and_changes_nothing(gateway: Gateway) -> None:
+    browser = Browser(gateway.url)
+    account_id, credit_id = browser.sign_up()
+    csrf = browser.csrf()
+    base = {"csrf_token": csrf, "name": "k", "usage_limit_usd": "", "reset_period": ""}
+    for bad in (
+        {"usage_limit_usd": "abc"},
+        {"usage_limit_usd": "1e400"},
+        {"reset_period": "hourly"},
+        {"name": "x" * 200},
+        {"expire_at": "2001-01-01"},
+        {"reset_period": "daily"},  # a period needs a limit
+    ):
+        r = browser.post("/dashboard/keys", {**base, "expire_at": "", **bad})
+        assert r.status_code == 400 and "notice error" in r.text, bad
+    assert key_names(gateway, credit_id) == {"default"}
+    for amount in ("", "-5", "abc", "9" * 40):
+        r = browser.post("/dashboard/topup", {"csrf_token": csrf, "method": "btc", "amount": amount})
+        assert 400 <= r.status_code < 500
+    assert gateway.nanos(account_id) == (0, 0)
+    assert browser.get("/dashboard/activity?start_date=yesterday").status_code == 400
+    assert browser.get("/dashboard/activity?page_count=100000").status_code == 400
+    assert browser.get("/dashboard/topup/inv_nope").status_code == 404
