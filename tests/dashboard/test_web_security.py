@@ -342,7 +342,9 @@ def test_bad_form_input_gets_a_4xx_page_and_changes_nothing(gateway: Gateway) ->
         assert r.status_code == 400 and "notice error" in r.text, bad
     assert key_names(gateway, credit_id) == {"default"}
     for amount in ("", "-5", "abc", "9" * 40):
-        r = browser.post("/dashboard/topup", {"csrf_token": csrf, "method": "btc", "amount": amount})
+        r = browser.post(
+            "/dashboard/topup", {"csrf_token": csrf, "method": "btc", "amount": amount}
+        )
         assert 400 <= r.status_code < 500
     assert gateway.nanos(account_id) == (0, 0)
     assert browser.get("/dashboard/activity?start_date=yesterday").status_code == 400
