@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from farebox.sim.server import SimServer
@@ -100,3 +101,22 @@ def test_unknown_type_is_400(c: httpx.Client) -> None:
     assert err["param"] == "type"
     assert "hologram" in err["message"] and "chat" in err["message"]
     assert c.post("/v1/models").status_code == 405
+
+
+def test_retrieve_one_model_with_the_sdk(gateway: Gateway) -> None:
+    """`client.models.retrieve(id)` answers the listing's entry; an alias or a dated id names
+    the model under its catalog id; an unknown id is a 404 in our envelope."""
+    client = openai.OpenAI(api_key="unused", base_url=gateway.url + "/v1", max_retries=0)
+    listed = {m.id: m for m in client.models.list()}
+    one = client.models.retrieve("test-model")
+    assert one.model_dump() == listed["test-model"].model_dump()
+    assert client.models.retrieve("claude-sonnet-5-5").id == "claude-test"  # an alias
+    assert client.models.retrieve("claude-test-20250101").id == "claude-test"  # a dated id
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("no-such-model")
+    error = missing.value.body
+    assert isinstance(error, dict) and error["code"] == "model_not_found"
+    assert "no-such-model" in error["message"]
+    with httpx.Client(base_url=gateway.url) as c:
+        assert c.get("/models/test-model").json()["id"] == "test-model"
+        assert c.get("/v1/models/unpriced-model").status_code == 400  # listed nowhere, refused
