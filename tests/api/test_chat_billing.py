@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
 import openai
 import orjson
@@ -79,6 +81,18 @@ def test_zero_balance_is_402_with_balance_fields(gateway: Gateway) -> None:
     assert body["balance"] == 0 and body["reserved"] == 0 and body["available"] == 0
     assert "Top up" in body["error"]["message"]
     assert assert_settled(gateway, credit_id, 0) == 0
+
+
+def test_402_message_states_a_tiny_balance_exactly(gateway: Gateway) -> None:
+    """$0.0000001 is not "$0": the message shows every nanodollar of balance and price."""
+    credit_id, key = gateway.create_account("0.0000001")
+    r = post_chat(gateway, key, {"model": "pricey-model", "messages": HELLO})
+    assert r.status_code == 402, r.text
+    message = r.json()["error"]["message"]
+    assert "only $0.0000001 is available ($0.0000001 balance, $0 reserved" in message
+    needed = message.split("needs at least $", 1)[1].split(" ", 1)[0]
+    assert int(Decimal(needed) * NANOS) > 100  # the exact price, more than the balance
+    assert assert_settled(gateway, credit_id, 100) == 0
 
 
 def test_non_stream_caps_max_tokens_to_what_can_be_paid(gateway: Gateway) -> None:

@@ -27,14 +27,15 @@ from farebox.ledger.types import (
     Settlement,
     SettleResult,
 )
-from farebox.money import nanos_to_usd
+from farebox.money import format_usd, nanos_to_usd
 
 # Reloads a key whose limits changed since it was cached; returns its fresh budget.
 KeyReloader = Callable[[], Awaitable[KeyBudget]]
 
 
 def _usd(nanos: int) -> str:
-    return f"${nanos_to_usd(nanos):.6f}".rstrip("0").rstrip(".")
+    """Exact USD for a message: $0.0000001 stays $0.0000001, never "$0"."""
+    return "$" + format_usd(nanos)
 
 
 def insufficient_funds(balance: Balance | None, needed: int) -> InsufficientFunds:
