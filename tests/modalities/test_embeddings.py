@@ -110,3 +110,23 @@ def test_unknown_model_404_and_no_balance_402(media_gw: Gateway) -> None:
     assert r.status_code == 402
     with pytest.raises(openai.APIStatusError):
         sdk(media_gw, key).embeddings.create(model="text-embedding-3-small", input="x")
+
+
+def test_wrong_model_type_names_it_with_the_right_article(media_gw: Gateway) -> None:
+    """ "is an embedding model", "is an image model": never "a embedding"."""
+    credit_id, key = media_gw.create_account(1)
+    with media_gw.client() as c:
+        chat = c.post(
+            "/v1/chat/completions",
+            json={
+                "model": "text-embedding-3-small",
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert chat.status_code == 400, chat.text
+    assert "is an embedding model, not a chat model" in chat.json()["error"]["message"]
+    wrong = post(media_gw, key, {"model": "sim-image", "input": "x"})
+    assert wrong.status_code == 400, wrong.text
+    assert "'sim-image' is an image model and cannot be used" in wrong.json()["error"]["message"]
+    assert spent(media_gw, credit_id, NANOS) == 0

@@ -25,6 +25,13 @@ PROVIDER_KINDS: frozenset[str] = frozenset(
 )
 """Upstream wire formats. The provider layer refuses a kind it has no adapter for."""
 
+
+def model_kind(model_type: str) -> str:
+    """ "an embedding model", "a chat model": a type with its article, for messages."""
+    article = "an" if model_type[:1].lower() in "aeiou" else "a"
+    return f"{article} {model_type} model"
+
+
 UNIT_PRICED_TYPES: frozenset[str] = frozenset({"image", "video", "audio", "speech"})
 """Types sold per unit (image, second, minute, 1K characters) rather than per token."""
 

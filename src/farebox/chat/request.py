@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from farebox.billing.tokens import count_json, count_messages, encoder
-from farebox.catalog.model import Catalog, CatalogModel
+from farebox.catalog.model import Catalog, CatalogModel, model_kind
 from farebox.chat.addons import RequestAddon
 from farebox.errors import InvalidRequest
 from farebox.inputs import parse_json_object
@@ -85,7 +85,9 @@ def chat_call(body: dict[str, Any], catalog: Catalog) -> ChatCall:
         raise InvalidRequest("model is required: a model id from GET /v1/models", param="model")
     model = catalog.resolve(model_id)
     if model.type != "chat":
-        raise InvalidRequest(f"{model.id} is a {model.type} model, not a chat model", param="model")
+        raise InvalidRequest(
+            f"{model.id} is {model_kind(model.type)}, not a chat model", param="model"
+        )
     if model.private:
         raise InvalidRequest(
             f"{model.id} runs in an enclave and takes only end-to-end encrypted requests: run "

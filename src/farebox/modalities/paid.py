@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import orjson
 
 from farebox.billing.charge import Charge, KeyReloader
-from farebox.catalog.model import CatalogModel, Route
+from farebox.catalog.model import CatalogModel, Route, model_kind
 from farebox.errors import FareboxError, InsufficientFunds, InvalidRequest
 from farebox.keys.store import ApiKey, KeyStore
 from farebox.ledger.service import Ledger
@@ -133,7 +133,7 @@ async def call_capability(
 def require_type(model: CatalogModel, *types: str, endpoint: str) -> None:
     if model.type not in types:
         raise InvalidRequest(
-            f"The model {model.id!r} is a {model.type} model and cannot be used with "
+            f"The model {model.id!r} is {model_kind(model.type)} and cannot be used with "
             f"{endpoint}. See GET /v1/models?type={types[0]} for the models that can.",
             param="model",
         )
