@@ -305,6 +305,25 @@ def test_payment_methods_show_btcpay_for_all_five(btcpay_gateway: Gateway) -> No
     assert {m["method"]: m["backend"] for m in data} == dict.fromkeys(PAYMENT_METHOD_IDS, "btcpay")
 
 
+@pytest.mark.parametrize("method", ["ltc", "xmr"])
+@pytest.mark.parametrize("currency", ["SATS", "BTC"])
+def test_litecoin_and_monero_refuse_bitcoin_units(
+    btcpay_gateway: Gateway, btcpay: BTCPayFake, method: str, currency: str
+) -> None:
+    """1000 SATS of Litecoin means nothing: a clear 400, and nothing is opened at BTCPay."""
+    credit_id, key = btcpay_gateway.create_account()
+    sent_before = len(btcpay.create_requests)
+    r = create_topup(
+        btcpay_gateway, bearer(key), method, body={"amount": 1000, "currency": currency}
+    )
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == "currency" and 'stated in "USD"' in error["message"]
+    assert len(btcpay.create_requests) == sent_before
+    assert btcpay_gateway.nanos(credit_id) == (0, 0)
+    assert_clean(btcpay_gateway)
+
+
 def test_rates_come_from_the_store(btcpay_gateway: Gateway, btcpay: BTCPayFake) -> None:
     client = BTCPay(btcpay.base_url, BTCPAY_KEY, BTCPAY_STORE, None)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -48,6 +49,9 @@ def test_payment_methods_list_limits_and_currencies(dev_gateway: Gateway) -> Non
     assert ln["currencies"] == ["SATS", "BTC", "USD"]
     assert 0 < ln["min_usd"] < ln["max_usd"]
     assert methods["xmr"]["enabled"] is False  # only BTCPay offers on-chain methods
+    # sats and BTC are bitcoin's units: Litecoin and Monero top-ups are stated in USD
+    assert methods["btc"]["currencies"] == methods["lbtc"]["currencies"] == ["SATS", "BTC", "USD"]
+    assert methods["ltc"]["currencies"] == methods["xmr"]["currencies"] == ["USD"]
 
 
 def test_lightning_topup_end_to_end_credits_once(dev_gateway: Gateway) -> None:
@@ -70,6 +74,7 @@ def test_lightning_topup_end_to_end_credits_once(dev_gateway: Gateway) -> None:
     dev_pay(dev_gateway, inv["bolt11"])
     paid = topup_status(dev_gateway, bearer(key), inv["invoice_id"]).json()
     assert paid["status"] == "paid" and paid["credited_usd"] == 1.0 and paid["paid_at"]
+    assert paid["expires_in"] == 0  # nothing left to pay: the countdown stopped
     assert dev_gateway.nanos(credit_id) == (NANOS, 0)
     # again and again: still once
     for _ in range(3):
@@ -218,6 +223,15 @@ def test_cli_dev_pay_credits_and_admin_topups_lists_it(dev_gateway: Gateway) -> 
     assert listing.exit_code == 0, listing.output
     assert inv["invoice_id"] in listing.output and "paid" in listing.output
     assert "1.5 USD" in listing.output and "$1.5" in listing.output
+    as_json = CliRunner().invoke(
+        cli, ["admin", "topups", "--account", credit_id, "--json"], env=env
+    )
+    assert as_json.exit_code == 0, as_json.output
+    row = json.loads(as_json.output.splitlines()[0])
+    api = topup_status(dev_gateway, bearer(key), inv["invoice_id"]).json()
+    # the same ISO 8601 times the API shows, not epoch floats
+    for field in ("created_at", "expires_at", "paid_at"):
+        assert row[field] == api[field] and row[field].endswith("Z"), field
     assert_clean(dev_gateway)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -17,20 +16,15 @@ from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
 from farebox.errors import InvalidRequest, Unauthorized
 from farebox.inputs import parse_exact_json_object
+from farebox.isotime import iso_utc as iso
 from farebox.money import nanos_to_usd
 from farebox.payments import invoices
 from farebox.payments.amounts import METHODS, parse_method
 from farebox.payments.invoices import STATUSES, TopupInvoice
-from farebox.payments.types import Currency, Method
+from farebox.payments.types import Method
 
 BODY_LIMIT = 16 * 1024
 TOPUP_EXAMPLE = '{"amount": ..., "currency": "SATS"|"BTC"|"USD"}'
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def invoice_payload(invoice: TopupInvoice) -> dict[str, Any]:
@@ -55,7 +49,10 @@ def invoice_payload(invoice: TopupInvoice) -> dict[str, Any]:
         "overpaid": invoice.overpaid,
         "created_at": iso(invoice.created_at),
         "expires_at": iso(invoice.expires_at),
-        "expires_in": max(0, int(invoice.expires_at - time.time())),
+        # seconds left to pay: it stops at 0 once the invoice is paid or otherwise settled
+        "expires_in": max(0, int(invoice.expires_at - time.time()))
+        if invoice.status == invoices.PENDING
+        else 0,
         "paid_at": iso(invoice.paid_at),
     }
 
@@ -103,7 +100,7 @@ def routes(services: Services) -> list[Route]:
                     "method": method.value,
                     "name": spec.label,
                     "enabled": offer is not None,
-                    "currencies": [c.value for c in Currency],
+                    "currencies": [c.value for c in spec.currencies],
                     "min_usd": float(spec.min_usd),
                     "max_usd": float(spec.max_usd),
                     "confirmation": spec.confirmations,

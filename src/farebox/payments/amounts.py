@@ -21,7 +21,12 @@ class MethodSpec:
     min_usd: Decimal
     max_usd: Decimal
     confirmations: str
+    currencies: tuple[Currency, ...] = (Currency.SATS, Currency.BTC, Currency.USD)
+    """What an amount may be stated in: sats and BTC only for bitcoin (Lightning, on-chain,
+    Liquid); Litecoin and Monero top-ups are stated in USD (the backend prices the coin)."""
 
+
+USD_ONLY = (Currency.USD,)
 
 METHODS: dict[Method, MethodSpec] = {
     Method.LIGHTNING: MethodSpec(
@@ -31,13 +36,13 @@ METHODS: dict[Method, MethodSpec] = {
         Method.BTC, "Bitcoin (on-chain)", "BTC", Decimal("5"), Decimal("10000"), "1 block"
     ),
     Method.LTC: MethodSpec(
-        Method.LTC, "Litecoin", "LTC", Decimal("1"), Decimal("10000"), "2 blocks"
+        Method.LTC, "Litecoin", "LTC", Decimal("1"), Decimal("10000"), "2 blocks", USD_ONLY
     ),
     Method.LBTC: MethodSpec(
         Method.LBTC, "Liquid Bitcoin", "LBTC", Decimal("1"), Decimal("10000"), "2 blocks"
     ),
     Method.XMR: MethodSpec(
-        Method.XMR, "Monero", "XMR", Decimal("1"), Decimal("10000"), "10 blocks"
+        Method.XMR, "Monero", "XMR", Decimal("1"), Decimal("10000"), "10 blocks", USD_ONLY
     ),
 }
 
@@ -67,6 +72,16 @@ def parse_currency(raw: object) -> Currency:
 
 # Decimal places each currency's amounts may have, and the unit named in errors.
 PLACES = {Currency.SATS: (0, "sats"), Currency.BTC: (8, "BTC"), Currency.USD: (2, "USD")}
+
+
+def check_currency(spec: MethodSpec, currency: Currency) -> None:
+    """A sats or BTC amount for a coin that is not bitcoin is refused (it would be read as BTC)."""
+    if currency not in spec.currencies:
+        allowed = " or ".join(f'"{c.value}"' for c in spec.currencies)
+        raise InvalidRequest(
+            f"{spec.label} top-ups are stated in {allowed}, not {currency.value}.",
+            param="currency",
+        )
 
 
 def parse_amount(raw: object, currency: Currency) -> Decimal:

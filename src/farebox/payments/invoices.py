@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from farebox.db.schema import topup_invoices
+from farebox.isotime import iso_utc
 from farebox.ledger import ops as ledger_ops
 from farebox.ledger.types import TOPUPS, Code, Transfer
 from farebox.money import format_usd
@@ -219,7 +220,7 @@ def admin_view(invoice: TopupInvoice) -> dict[str, Any]:
         "overpaid": invoice.overpaid,
         "source": invoice.source,
         "transfer_id": invoice.transfer_id,
-        "created_at": invoice.created_at,
-        "expires_at": invoice.expires_at,
-        "paid_at": invoice.paid_at,
+        "created_at": iso_utc(invoice.created_at),
+        "expires_at": iso_utc(invoice.expires_at),
+        "paid_at": iso_utc(invoice.paid_at),
     }

@@ -18,6 +18,7 @@ from farebox.payments import invoices
 from farebox.payments.amounts import (
     METHODS,
     MethodSpec,
+    check_currency,
     check_limits,
     parse_amount,
     parse_currency,
@@ -83,6 +84,7 @@ class TopupService:
                 param="method",
             )
         cur = parse_currency(currency)
+        check_currency(offer.spec, cur)
         value = parse_amount(amount, cur)
         q = quote(value, cur, await self.rates.btc_usd())
         check_limits(offer.spec, q.usd_nanos)
