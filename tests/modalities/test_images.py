@@ -6,6 +6,7 @@ import io
 import time
 
 import httpx
+import openai
 import pytest
 from PIL import Image
 
@@ -325,3 +326,20 @@ def test_models_list_shows_unit_prices_and_parameters(media_gw: Gateway) -> None
     assert banana["average_cost_usd"] == 0.04 and banana["prompts_per_usd"] == 25
     assert by_id["kling-i2v"]["required"] == ["prompt", "image_url"]
     assert "sim-image" in by_id and "nova-3" not in by_id
+    # one image at the defaults (quality medium, not the cheapest, low at $0.01)
+    assert by_id["sim-image"]["average_cost_usd"] == 0.04
+    assert by_id["sim-image"]["prompts_per_usd"] == 25
+    # sold per unit: no token context window to show
+    for model in data:
+        assert model["context_length"] is None and model["max_output_tokens"] is None, model["id"]
+
+
+def test_models_retrieve_by_slashed_id_and_alias(media_gw: Gateway) -> None:
+    """`client.models.retrieve` works for ids with a slash, and an alias names its model."""
+    client = openai.OpenAI(api_key="unused", base_url=media_gw.url + "/v1", max_retries=0)
+    model = client.models.retrieve("openai/text-embedding-3-small")
+    assert model.id == "openai/text-embedding-3-small" and model.object == "model"
+    assert model.model_extra["context_length"] == 8191  # type: ignore[index]
+    assert client.models.retrieve("text-embedding-3-small").id == "openai/text-embedding-3-small"
+    listed = {m.id: m for m in client.models.list()}
+    assert client.models.retrieve("sim-image").model_dump() == listed["sim-image"].model_dump()

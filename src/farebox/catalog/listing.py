@@ -8,6 +8,7 @@ from typing import Any
 from farebox.money import NANOS_PER_USD, TOKENS_PER_MILLION, ceil_div, nanos_to_usd
 
 from .model import UNIT_PRICED_TYPES, Catalog, CatalogModel, TokenPrices
+from .units import default_unit_price
 
 AVERAGE_PROMPT_INPUT_TOKENS = 1_000
 AVERAGE_PROMPT_OUTPUT_TOKENS = 500
@@ -69,10 +70,15 @@ def media_attributes(model: CatalogModel) -> dict[str, Any]:
             unit: nanos_to_usd(nanos) for unit, nanos in model.unit_prices.items()
         }
     if model.type in UNIT_PRICED_TYPES and model.unit_prices:
-        # Sold per unit: the "average" is the cheapest unit (one image, second, minute, 1K chars).
-        cheapest = min(model.unit_prices.values())
-        extra["average_cost_usd"] = nanos_to_usd(cheapest)
-        extra["prompts_per_usd"] = NANOS_PER_USD // cheapest if cheapest else None
+        # Sold per unit, not per token: no context window; the "average" is one unit (an image,
+        # a second, a minute, 1K characters) with the options a request gets by default.
+        extra["context_length"] = None
+        extra["max_output_tokens"] = None
+        unit = default_unit_price(model)
+        if unit is None:
+            unit = min(model.unit_prices.values())
+        extra["average_cost_usd"] = nanos_to_usd(unit)
+        extra["prompts_per_usd"] = NANOS_PER_USD // unit if unit else None
     if model.parameters:
         extra["parameters"] = {name: list(vals) for name, vals in model.parameters.items()}
     if model.required:

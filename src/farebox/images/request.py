@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from farebox.catalog.model import CatalogModel
-from farebox.errors import InvalidRequest, UnpricedModel, quoted
+from farebox.catalog.units import image_unit_price
+from farebox.errors import InvalidRequest, quoted
 from farebox.inputs import ascii_whole_number
 
 MAX_IMAGES = 4
@@ -131,24 +132,6 @@ def _not_accepted(model: CatalogModel, name: str) -> InvalidRequest:
     known = ", ".join(sorted({"prompt", "n", *model.parameters})) or "none"
     return InvalidRequest(
         f"{model.id} does not accept the parameter {quoted(name)}. It accepts: {known}.", param=name
-    )
-
-
-def image_unit_price(model: CatalogModel, params: Mapping[str, str]) -> int:
-    """Nanodollars per image: the most specific unit the catalog prices for these values."""
-    quality = params.get("quality")
-    shapes = [v for v in (params.get("size"), params.get("resolution")) if v]
-    keys = [f"image:{quality}:{shape}" for shape in shapes] if quality else []
-    keys += [f"image:{quality}"] if quality else []
-    keys += [f"image:{shape}" for shape in shapes]
-    keys.append("image")
-    for key in keys:
-        if key in model.unit_prices:
-            return model.unit_prices[key]
-    raise UnpricedModel(
-        f"{model.id} has no price for these options (looked for {', '.join(keys)}). Ask the "
-        "operator to price it.",
-        param="model",
     )
 
 

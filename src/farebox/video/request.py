@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from farebox.catalog.model import CatalogModel
-from farebox.errors import InvalidRequest, UnpricedModel, quoted
+from farebox.catalog.units import second_price
+from farebox.errors import InvalidRequest, quoted
 from farebox.images.request import InputImage
 from farebox.inputs import ascii_whole_number
 
@@ -91,16 +92,3 @@ def read_video_call(body: Mapping[str, Any], model: CatalogModel) -> VideoCall:
         raise InvalidRequest("image_url must be a URL string.", param="image_url")
     job = VideoJob(prompt=prompt, seconds=seconds, params=params)
     return VideoCall(model, job, second_price(model, params), image_url=image_url)
-
-
-def second_price(model: CatalogModel, params: Mapping[str, str]) -> int:
-    """Nanodollars per second of video: `second:<quality>`, `second:<resolution>`, `second`."""
-    keys = [f"second:{params[p]}" for p in ("quality", "resolution") if p in params]
-    keys.append("second")
-    for key in keys:
-        if key in model.unit_prices:
-            return model.unit_prices[key]
-    raise UnpricedModel(
-        f"{model.id} has no price for these options (looked for {', '.join(keys)}).",
-        param="model",
-    )
