@@ -73,3 +73,28 @@ def test_bad_key_is_401_and_charges_nothing(gateway: Gateway) -> None:
             model="test-model", messages=[{"role": "user", "content": "hi"}]
         )
     assert gateway.nanos(credit_id) == before
+
+
+@pytest.mark.parametrize(
+    ("asked", "catalog_id"),
+    [
+        ("test-model", "test-model"),  # routed to the simulator's "sim-chat"
+        ("claude-sonnet-5-5", "claude-test"),  # an alias, routed natively to "claude-sim"
+    ],
+)
+@pytest.mark.parametrize("max_tokens", [None, 40])  # 40: held in full, chunks relayed unparsed
+def test_replies_name_the_catalog_model_not_the_upstreams(
+    gateway: Gateway, asked: str, catalog_id: str, max_tokens: int | None
+) -> None:
+    """As OpenRouter does: `model` in a reply and in every chunk is the catalog's id for the
+    model asked for, never the id the upstream route knows it by."""
+    _, key = gateway.create_account(1)
+    client = sdk(gateway, key)
+    hello = [{"role": "user", "content": "Say hello in a few words"}]
+    extra = {} if max_tokens is None else {"max_tokens": max_tokens}
+    reply = client.chat.completions.create(model=asked, messages=hello, **extra)  # type: ignore[arg-type]
+    assert reply.model == catalog_id
+    chunks = list(client.chat.completions.create(model=asked, messages=hello, stream=True, **extra))  # type: ignore[call-overload]
+    assert len(chunks) > 2
+    assert {chunk.model for chunk in chunks} == {catalog_id}
+    assert gateway.check().ok

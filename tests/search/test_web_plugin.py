@@ -85,7 +85,7 @@ def test_the_results_reach_the_model_before_the_last_user_message(gateway: Gatew
     # the simulator counts what it was sent: five injected results make the prompt much longer
     assert online["usage"]["prompt_tokens"] > plain["usage"]["prompt_tokens"] + 5 * 20
     assert online["usage"]["web_search"]["results"] == 5  # :online uses the default of 5
-    assert online["model"] == "sim-chat"
+    assert online["model"] == "test-model"  # the catalog id, never the upstream's
     cost = round(online["usage"]["cost"] * NANOS)
     assert cost == token_cost(online["usage"]) + 5 * DEFAULT_PRICE
 
@@ -180,7 +180,7 @@ def test_online_suffix_on_the_messages_front(gateway: Gateway) -> None:
         max_tokens=20,
         messages=QUESTION,  # type: ignore[arg-type]
     )
-    assert message.model == "test-model:online"
+    assert message.model == "test-model"  # the catalog id asked for
     usage = message.usage.model_extra or {}
     assert usage["web_search"]["results"] == 5
     cost = round(usage["cost"] * NANOS)

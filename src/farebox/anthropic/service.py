@@ -94,7 +94,7 @@ class MessagesService:
         if result.stream is not None:
             translator = StreamTranslator(
                 message_id=message_id,
-                model=front.model,
+                model=call.model.id,
                 input_tokens=call.prompt_tokens,
                 stop_sequences=front.stop_sequences,
                 omit_thinking=front.omit_thinking,
@@ -106,7 +106,7 @@ class MessagesService:
         message = to_message(
             orjson.loads(result.body),
             message_id=message_id,
-            model=front.model,
+            model=call.model.id,
             stop_sequences=front.stop_sequences,
             omit_thinking=front.omit_thinking,
         )

@@ -208,6 +208,7 @@ class ChatService:
         charge.settle(cost, record)
         if worth > cost and self.losses is not None:
             await self.losses.record(loss_of(charge, call.model, usage, worth, cost))
+        body["model"] = call.model.id  # the catalog id asked for, not the upstream's model id
         body["usage"] = usage_payload(usage, cost, reported if isinstance(reported, dict) else None)
         if call.addon is not None:
             call.addon.decorate(body)

@@ -79,6 +79,7 @@ class StreamRelay:
         self.exhausted = False
         self._extension: asyncio.Task[None] | None = None
         self._meta: dict[str, Any] = {}
+        self._renames: tuple[tuple[bytes, bytes], ...] = ()
         self._budget = 0
         self._budget_for = -1
 
@@ -172,12 +173,29 @@ class StreamRelay:
             "id": self._meta.get("id", "chatcmpl-" + self.charge.request_id),
             "object": "chat.completion.chunk",
             "created": self._meta.get("created", int(time.time())),
-            "model": self._meta.get("model", self.call.model.id),
+            "model": self.call.model.id,
             "choices": choices,
         }
         if usage is not None:
             obj["usage"] = usage
         return data_event(obj)
+
+    def _name_model(self, upstream_model: object) -> None:
+        """Chunks name the catalog id the customer asked for, not the upstream's model id: the
+        bytes `"model":"<upstream id>"` are replaced as they pass (JSON text inside a string
+        escapes its quotes, so only the field itself can match)."""
+        ours = self.call.model.id
+        if not isinstance(upstream_model, str) or upstream_model == ours:
+            return
+        theirs, mine = orjson.dumps(upstream_model), orjson.dumps(ours)
+        self._renames = tuple(
+            (b'"model"' + sep + theirs, b'"model"' + sep + mine) for sep in (b":", b": ")
+        )
+
+    def _renamed(self, data: bytes) -> bytes:
+        for theirs, mine in self._renames:
+            data = data.replace(theirs, mine)
+        return data
 
     def _progress(self) -> tuple[int, str | None]:
         """Usage delivered so far, for the lease keeper to record (crash recovery)."""
@@ -201,7 +219,7 @@ class StreamRelay:
                     if fully_paid and self._meta and splitter.empty and _plain_block(data):
                         # The common case: a read of whole plain chunks, relayed as one block.
                         unparsed.append(data)
-                        yield data
+                        yield self._renamed(data)
                         continue
                     out: list[bytes] = []
                     for event in splitter.feed(data):
@@ -231,6 +249,7 @@ class StreamRelay:
                             continue
                         if not self._meta and "id" in obj:
                             self._meta = {k: obj.get(k) for k in ("id", "created", "model")}
+                            self._name_model(obj.get("model"))
                         usage = obj.get("usage")
                         if usage:
                             upstream_usage = usage
@@ -249,7 +268,7 @@ class StreamRelay:
                         else:
                             out.append(event)
                     if out:
-                        yield b"".join(out)
+                        yield self._renamed(b"".join(out))
                     if cut or finished:
                         break
             except Exception as exc:  # the upstream broke off mid-stream
