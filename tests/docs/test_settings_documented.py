@@ -1,0 +1,57 @@
+"""Every setting the code reads is documented, with the default the code really uses."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from farebox.nwc.auto import AutoTopupConfig
+
+REPO = Path(__file__).resolve().parents[2]
+SETTING = re.compile(r"FAREBOX_[A-Z0-9_]*[A-Z0-9]")
+INTERNAL = {"FAREBOX_DEMO_SIM_KEY"}  # the demo's own simulator key, never read from the env
+
+
+def documentation() -> str:
+    """The README and every page under docs/ (where the README's sections may move)."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    return "\n".join(page.read_text() for page in pages if page.exists())
+
+
+def settings_in_code() -> set[str]:
+    names: set[str] = set()
+    for source in (REPO / "src" / "farebox").rglob("*.py"):
+        names.update(re.findall(r'"(FAREBOX_[A-Z0-9_]*[A-Z0-9])"', source.read_text()))
+    return names - INTERNAL
+
+
+def test_every_farebox_setting_the_code_reads_is_documented() -> None:
+    documented = set(SETTING.findall(documentation()))
+    missing = sorted(settings_in_code() - documented)
+    assert not missing, f"settings read by the code but named nowhere in the docs: {missing}"
+
+
+def test_nwc_timings_documented_with_the_defaults_in_force() -> None:
+    """The table says what AutoTopupConfig really uses (it once said 30 s where 10 s applied)."""
+    text = documentation()
+    defaults = AutoTopupConfig()
+    expected = {
+        "FAREBOX_NWC_TIMEOUT_S": defaults.pay_timeout_s,
+        "FAREBOX_NWC_CONFIRM_S": defaults.confirm_timeout_s,
+        "FAREBOX_NWC_DEBOUNCE_S": defaults.debounce_s,
+        "FAREBOX_NWC_RETRY_S": defaults.retry_interval_s,
+    }
+    for name, value in expected.items():
+        row = re.search(rf"^\| `{name}` \| `([0-9.]+)` \|", text, re.MULTILINE)
+        assert row is not None, f"{name} has no row in the NWC timings table"
+        assert float(row.group(1)) == value, name
+    pair = re.search(
+        r"^\| `FAREBOX_NWC_BACKOFF_S`, `FAREBOX_NWC_BACKOFF_MAX_S` \| `([0-9.]+)`, `([0-9.]+)` \|",
+        text,
+        re.MULTILINE,
+    )
+    assert pair is not None
+    assert (float(pair.group(1)), float(pair.group(2))) == (
+        defaults.backoff_base_s,
+        defaults.backoff_max_s,
+    )
