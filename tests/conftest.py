@@ -1,4 +1,12 @@
-"""Fixtures shared by every test: databases of both kinds, a simulator, a live gateway."""
+"""Fixtures shared by every test: databases of both kinds, a simulator, a live gateway; and the
+two test tiers.
+
+Tiers: a test is *slow* when it carries `@pytest.mark.slow` or lives under one of SLOW_PATHS
+(tests that start external programs, kill processes, race replicas or run long). `pytest` runs
+the fast tier and says how many slow tests it left out; `.ci/run` runs both tiers. A slow test
+still runs when its file (or node id) is named on the command line, and `-m` given on the
+command line decides alone (`pytest -m slow`, `pytest -m "slow or not slow"`).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,71 @@ from support import (
 )
 
 DB_KINDS = ["sqlite", "postgresql"]
+
+TESTS = Path(__file__).resolve().parent
+SLOW_PATHS: dict[str, str] = {
+    "e2e": "kills, restarts and races gateway processes",
+    "claude_code": "runs the real Claude Code CLI (npm, ~400 MB, installed by .ci/run)",
+    "payments/test_topup_lnbits.py": "starts a real LNbits (installed by .ci/run)",
+    "pay402/test_lnbits.py": "starts a real LNbits (installed by .ci/run)",
+    "pay402/test_clients.py": "runs npm and LNbits clients (installed by .ci/run)",
+    "modalities/test_local.py": "loads the local models (torch, installed by .ci/run)",
+}
+"""Paths under tests/ whose every test is slow, and why. Add a folder or file here, or mark
+single tests with @pytest.mark.slow."""
+
+
+def _is_slow_path(relative: str) -> bool:
+    return any(relative == p or relative.startswith(p.rstrip("/") + "/") for p in SLOW_PATHS)
+
+
+def _named_explicitly(item: pytest.Item, named: list[Path]) -> bool:
+    """The item's file, or a folder below tests/ that holds it, was named on the command line."""
+    return any(
+        item.path == path or (path != TESTS and path.is_dir() and item.path.is_relative_to(path))
+        for path in named
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark SLOW_PATHS' tests slow; leave the slow tier out unless asked for (see above)."""
+    for item in items:
+        if item.path.is_relative_to(TESTS) and _is_slow_path(
+            item.path.relative_to(TESTS).as_posix()
+        ):
+            item.add_marker(pytest.mark.slow)
+    if config.option.markexpr:
+        return
+    named = [Path(arg.split("::", 1)[0]).resolve() for arg in config.args]
+    keep: list[pytest.Item] = []
+    left_out: list[pytest.Item] = []
+    for item in items:
+        if item.get_closest_marker("slow") is None or _named_explicitly(item, named):
+            keep.append(item)
+        else:
+            left_out.append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = keep
+        config.stash[SLOW_LEFT_OUT] = len(left_out)
+
+
+SLOW_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    if config.option.markexpr or hasattr(config, "workerinput"):
+        return
+    left_out = config.stash.get(SLOW_LEFT_OUT, 0)
+    distributed = config.getoption("numprocesses", None) not in (None, 0)
+    if left_out or distributed:  # xdist's workers collect, so the count is theirs to know
+        count = f"{left_out} slow tests" if left_out else "the slow tests"
+        terminalreporter.write_line(
+            f"fast tier: {count} not run (.ci/run runs them; "
+            '`pytest -m "slow or not slow"` runs both tiers here)'
+        )
 
 
 @pytest.fixture(params=DB_KINDS)

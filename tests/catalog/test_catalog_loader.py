@@ -175,7 +175,14 @@ def _set(doc: dict[str, Any], path: str, value: Any) -> None:
         node[last] = value
 
 
-_DELETE = object()
+class _Delete:
+    """The field is removed (a stable repr keeps test ids the same in every xdist worker)."""
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETE = _Delete()
 
 BAD = [
     ("models.alpha.routes", _DELETE, ["model 'alpha'", "field 'routes'", "is required"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import select, update
 
 from farebox.db.schema import holds
@@ -25,6 +26,7 @@ def submit(gw: Gateway, key: str, model: str) -> str:
     return str(r.json()["id"])
 
 
+@pytest.mark.slow  # outlives a hold timeout: seconds
 def test_a_long_running_job_keeps_its_hold(media_gw: Gateway) -> None:
     credit_id, key = media_gw.create_account(1)
     job_id = submit(media_gw, key, "slow-video")

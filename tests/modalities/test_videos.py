@@ -180,6 +180,7 @@ def test_insufficient_balance_is_402(media_gw: Gateway) -> None:
     assert spent(media_gw, credit_id, NANOS // 5) == 0
 
 
+@pytest.mark.slow  # restarts a gateway mid-job: seconds
 def test_restart_mid_job_still_settles(db_url: str, sim: SimServer, tmp_path: Path) -> None:
     """Submit on one gateway, stop it while the upstream job runs, start another on the same
     database: its worker finds the job and settles it, with nobody polling."""

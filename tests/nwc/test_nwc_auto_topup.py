@@ -132,6 +132,7 @@ def test_wallet_refusing_is_recorded_and_credits_nothing_then_retried(
     assert nwc_gateway.check().ok
 
 
+@pytest.mark.slow  # concurrency or timeouts: seconds each
 def test_relay_down_is_recorded_and_requests_are_not_blocked(nwc_gateway: Gateway) -> None:
     credit_id, key = nwc_gateway.create_account("5.01")
     dead_relay = f"ws://127.0.0.1:{free_port()}"
@@ -148,6 +149,7 @@ def test_relay_down_is_recorded_and_requests_are_not_blocked(nwc_gateway: Gatewa
     assert nwc_gateway.check().ok
 
 
+@pytest.mark.slow  # concurrency or timeouts: seconds each
 def test_one_attempt_at_a_time_per_account(nwc_gateway: Gateway, wallet: WalletService) -> None:
     credit_id, key = nwc_gateway.create_account("5.02")
     wallet.mode, wallet.delay_s = "slow", 1.5
@@ -249,6 +251,7 @@ def test_connect_needs_a_known_credit_id(nwc_gateway: Gateway) -> None:
         assert r.status_code == 401
 
 
+@pytest.mark.slow  # concurrency or timeouts: seconds each
 def test_wallet_never_answering_times_out_and_is_recorded(
     nwc_gateway: Gateway, wallet: WalletService
 ) -> None:

@@ -193,6 +193,7 @@ def test_unknown_authorization_scheme_is_challenged(pay_gw: Gateway) -> None:
     assert r.json()["error"]["code"] == "payment_required"
 
 
+@pytest.mark.slow  # concurrency or timeouts: seconds each
 def test_fifty_concurrent_replays_are_served_once(pay_gw: Gateway) -> None:
     before = revenue(pay_gw)
     r = post(pay_gw, MEDIUM)
@@ -206,6 +207,7 @@ def test_fifty_concurrent_replays_are_served_once(pay_gw: Gateway) -> None:
     assert revenue(pay_gw) - before == 40_000_000
 
 
+@pytest.mark.slow  # concurrency or timeouts: seconds each
 def test_fifty_concurrent_first_presentations_in_both_schemes_credit_once(pay_gw: Gateway) -> None:
     r = post(pay_gw, MEDIUM)
     mac, invoice = l402(r)

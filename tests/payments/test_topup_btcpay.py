@@ -106,6 +106,7 @@ def test_btc_denominated_invoice_fixes_usd_at_creation(
     assert_clean(btcpay_gateway)
 
 
+@pytest.mark.slow  # concurrency or timeouts: seconds each
 def test_fifty_concurrent_duplicate_deliveries_credit_once(
     btcpay_gateway: Gateway, btcpay: BTCPayFake
 ) -> None:

@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+import pytest
 from bolt11 import Bolt11, MilliSatoshi, TagChar, Tags, decode, encode
 from click.testing import CliRunner
 from coincurve import PrivateKey
@@ -124,6 +125,7 @@ def test_usd_amount_is_exact_not_float(dev_gateway: Gateway) -> None:
     assert_clean(dev_gateway)
 
 
+@pytest.mark.slow  # concurrency or timeouts: seconds each
 def test_fifty_concurrent_status_calls_and_polls_credit_once(dev_gateway: Gateway) -> None:
     credit_id, key = dev_gateway.create_account()
     inv = create_topup(dev_gateway, bearer(key), body={"amount": 5000, "currency": "SATS"}).json()
@@ -143,6 +145,7 @@ def test_fifty_concurrent_status_calls_and_polls_credit_once(dev_gateway: Gatewa
     assert_clean(dev_gateway)
 
 
+@pytest.mark.slow  # concurrency or timeouts: seconds each
 def test_fifty_replicas_racing_to_credit_credit_once(dev_gateway: Gateway) -> None:
     """Separate connection pools (as separate replicas would have) all apply `paid` at once."""
     credit_id, key = dev_gateway.create_account()
