@@ -11,9 +11,9 @@ from starlette.routing import Route
 from farebox.api.requests import read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.api.topup import iso
 from farebox.errors import InvalidRequest
 from farebox.inputs import parse_exact_json_object
+from farebox.isotime import iso_utc as iso
 from farebox.money import NANOS_PER_USD, format_usd, nanos_to_usd, read_amount
 from farebox.nwc.store import NwcAttempt, NwcConnection
 from farebox.nwc.uri import parse_nwc_url
