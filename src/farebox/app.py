@@ -29,6 +29,7 @@ from farebox.api import (
 from farebox.api import audio as audio_api
 from farebox.api import cashu as cashu_api
 from farebox.api import data as data_api
+from farebox.api import dev as dev_api
 from farebox.api import embeddings as embeddings_api
 from farebox.api import images as images_api
 from farebox.api import media as media_api
@@ -287,6 +288,7 @@ def create_app(
         *admin_routes.routes(services),
         *admin_losses.routes(services),
         *topup_api.routes(services),
+        *dev_api.routes(services),
         *nwc_api.routes(services),
         *embeddings_api.routes(services),
         *images_api.routes(services),

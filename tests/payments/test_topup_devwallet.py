@@ -32,7 +32,12 @@ from payments_support import (
     topup_status,
     topup_transfers,
 )
-from support import NANOS, Gateway
+from support import ADMIN_TOKEN, NANOS, Gateway
+
+
+def cli_env(gw: Gateway) -> dict[str, str]:
+    """What the CLI needs: the gateway (dev pay asks it) and its database (admin topups)."""
+    return {**gw.cli_env(), "FAREBOX_URL": gw.url, "FAREBOX_ADMIN_TOKEN": ADMIN_TOKEN}
 
 
 def dev_pay(gw: Gateway, bolt11: str) -> str:
@@ -198,11 +203,7 @@ def test_expired_invoice_is_not_credited_and_cannot_be_paid(dev_gateway: Gateway
 
     dev_gateway.loop.run(dev_gateway.services.db.write(expire))
     assert topup_status(dev_gateway, bearer(key), inv["invoice_id"]).json()["status"] == "expired"
-    result = CliRunner().invoke(
-        cli,
-        ["dev", "pay", inv["bolt11"]],
-        env=dev_gateway.cli_env(),
-    )
+    result = CliRunner().invoke(cli, ["dev", "pay", inv["bolt11"]], env=cli_env(dev_gateway))
     assert result.exit_code != 0 and "expired" in result.output
     assert dev_gateway.nanos(credit_id) == (0, 0)
     assert_clean(dev_gateway)
@@ -211,7 +212,7 @@ def test_expired_invoice_is_not_credited_and_cannot_be_paid(dev_gateway: Gateway
 def test_cli_dev_pay_credits_and_admin_topups_lists_it(dev_gateway: Gateway) -> None:
     credit_id, key = dev_gateway.create_account()
     inv = create_topup(dev_gateway, bearer(key), body={"amount": "1.5", "currency": "USD"}).json()
-    env = dev_gateway.cli_env()
+    env = cli_env(dev_gateway)
     result = CliRunner().invoke(cli, ["dev", "pay", inv["bolt11"]], env=env)
     assert result.exit_code == 0, result.output
     account_id = dev_gateway.account_id(credit_id)
@@ -227,7 +228,7 @@ def test_cli_dev_pay_credits_and_admin_topups_lists_it(dev_gateway: Gateway) -> 
     assert inv["invoice_id"] in listing.output and "paid" in listing.output
     assert "1.5 USD" in listing.output and "$1.5" in listing.output
     as_json = CliRunner().invoke(
-        cli, ["admin", "topups", "--account", credit_id, "--json"], env=env
+        cli, ["admin", "topups", "--account", account_id, "--json"], env=env
     )
     assert as_json.exit_code == 0, as_json.output
     row = json.loads(as_json.output.splitlines()[0])
@@ -239,7 +240,7 @@ def test_cli_dev_pay_credits_and_admin_topups_lists_it(dev_gateway: Gateway) -> 
 
 
 def test_dev_pay_refuses_what_the_dev_wallet_did_not_issue(dev_gateway: Gateway) -> None:
-    env = dev_gateway.cli_env()
+    env = cli_env(dev_gateway)
     garbage = CliRunner().invoke(cli, ["dev", "pay", "lnbcrt1garbage"], env=env)
     assert garbage.exit_code != 0 and "Not a valid BOLT11" in garbage.output
     foreign = encode(
@@ -267,6 +268,6 @@ def test_demo_turns_the_dev_wallet_on() -> None:
     settings = enable_dev_wallet(Settings(extra_env={"X": "1"}))
     assert settings.extra_env == {"X": "1", "FAREBOX_DEV_WALLET": "1"}
     banner = demo_banner(settings, "http://sim", "cid", "sk-x", "acct_x")
-    assert "/topup/create/btc-lightning" in banner and "farebox dev pay" in banner
+    assert "/topup/create/btc-lightning" in banner and " dev pay " in banner
     assert PaymentsConfig.from_env(settings.extra_env).dev_wallet is True
     assert PaymentsConfig.from_env({}).dev_wallet is False  # off unless enabled

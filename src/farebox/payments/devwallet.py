@@ -1,8 +1,9 @@
 """The dev wallet: a Lightning backend for demos and tests, off unless enabled.
 
 It issues real BOLT11 invoices (regtest, `lnbcrt...`) signed with a key derived from the instance
-secret, keeps them in the database, and settles one when `farebox dev pay <bolt11>` (or a test)
-pays it by revealing the preimage. No money moves anywhere.
+secret, keeps them in the database, and settles one when `farebox dev pay <bolt11>` (through the
+running gateway's `POST /admin/dev/pay`) or a test pays it by revealing the preimage. No money
+moves anywhere.
 """
 
 from __future__ import annotations
@@ -153,8 +154,12 @@ class DevWallet:
         return BackendStatus(PayState.PENDING)
 
     async def pay(self, bolt11: str) -> str:
-        """Pay one of this wallet's invoices (what `farebox dev pay` does); returns the preimage."""
+        """Pay one of this wallet's invoices; returns the preimage."""
         return await self.db.write(pay_invoice, self.pubkey, bolt11, time.time())
+
+    async def pay_and_credit(self, bolt11: str) -> tuple[str, TopupInvoice | None, bool]:
+        """What `farebox dev pay` asks for: pay, and credit the top-up it opened (if any)."""
+        return await self.db.write(pay_and_credit, self.pubkey, bolt11, time.time())
 
     def webhook_invoice_id(self, headers: Mapping[str, str], body: bytes) -> str:
         raise WebhookRejected("The dev wallet sends no webhooks.")

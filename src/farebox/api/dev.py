@@ -1,0 +1,65 @@
+"""`POST /admin/dev/pay`: the dev wallet pays one of its own invoices (what `farebox dev pay`
+asks the running gateway to do).
+
+It moves no real money, yet a paid top-up credits an account, so it is guarded like a grant:
+it exists only when the dev wallet is on (`--demo` or FAREBOX_DEV_WALLET=1), takes the admin
+token, and answers only a client on this machine that no proxy relayed (a request with a
+forwarding header is refused, whatever its peer address).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from farebox.api.admin_auth import require_admin
+from farebox.api.requests import read_json
+from farebox.api.responses import JSONResponse
+from farebox.api.services import Services
+from farebox.errors import Forbidden, InvalidRequest, NotFound
+from farebox.money import format_usd
+from farebox.payments.devwallet import DevWallet
+
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+MAX_BOLT11 = 4096
+
+
+def _require_local(request: Request, services: Services) -> None:
+    relayed = any(name in request.headers for name in FORWARDING_HEADERS)
+    try:
+        local = ipaddress.ip_address(services.clients.of(request.scope)).is_loopback
+    except ValueError:
+        local = False
+    if relayed or not local:
+        raise Forbidden("The dev wallet answers only on this machine (loopback, no proxy).")
+
+
+def routes(services: Services) -> list[Route]:
+    async def pay(request: Request) -> Response:
+        _require_local(request, services)
+        require_admin(request, services.settings.admin_token)
+        wallet = services.topups.backend("devwallet")
+        if not isinstance(wallet, DevWallet):
+            raise NotFound(
+                "This farebox has no dev wallet: it runs only with `farebox serve --demo` or "
+                "FAREBOX_DEV_WALLET=1."
+            )
+        bolt11 = (await read_json(request, 16 * 1024)).get("bolt11")
+        if not isinstance(bolt11, str) or not bolt11.strip() or len(bolt11) > MAX_BOLT11:
+            raise InvalidRequest('Send {"bolt11": "lnbcrt..."}.', param="bolt11")
+        preimage, invoice, credited = await wallet.pay_and_credit(bolt11)
+        topup = None
+        if invoice is not None:
+            topup = {
+                "invoice_id": invoice.id,
+                "account_id": invoice.account_id,
+                "status": invoice.status,
+                "amount_usd": format_usd(invoice.usd_nanos),
+                "credited": credited,
+            }
+        return JSONResponse({"preimage": preimage, "topup": topup})
+
+    return [Route("/admin/dev/pay", pay, methods=["POST"])]
