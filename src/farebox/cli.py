@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,8 @@ import uvicorn
 from farebox import __version__
 from farebox.app import create_app, prepare_database
 from farebox.cashu.cli import cashu_command
+from farebox.catalog.errors import CatalogError
+from farebox.catalog.loader import load_catalog
 from farebox.db.database import Database
 from farebox.demo import (
     build_demo_catalog,
@@ -26,7 +28,7 @@ from farebox.demo import (
     enable_dashboard,
     enable_dev_wallet,
 )
-from farebox.errors import FareboxError
+from farebox.devpay import DEFAULT_URL, DevPayError, pay_through_gateway
 from farebox.keys.credentials import account_named
 from farebox.keys.instance_secret import SecretSetupError, instance_secret
 from farebox.keys.secret_cli import secret_command
@@ -38,7 +40,7 @@ from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
 from farebox.net.connections import raise_open_file_limit, uvicorn_options
 from farebox.payments import invoices as topup_invoices
-from farebox.payments.devwallet import dev_wallet_key, pay_and_credit
+from farebox.payments.config import PaymentsConfig
 from farebox.private.cli import private_proxy_command
 from farebox.private.demo import demo_private_banner, write_demo_policy
 from farebox.settings import Settings
@@ -46,6 +48,13 @@ from farebox.sim.cli import sim_command
 from farebox.sim.config import SimConfig
 from farebox.sim.enclave import start_enclave
 from farebox.sim.server import start_sim
+from farebox.startup import (
+    PortBusy,
+    check_port_free,
+    farebox_command,
+    listen_socket,
+    startup_summary,
+)
 
 
 def _settings() -> Settings:
@@ -115,10 +124,28 @@ def serve(
     if default_max_tokens:
         os.environ["FAREBOX_DEFAULT_MAX_TOKENS"] = str(default_max_tokens)
     settings = _settings().with_overrides(host=host, port=port, workers=workers)
+    if demo and workers > 1:
+        raise click.UsageError(
+            "--demo runs in one process (its simulator and demo account live there): drop "
+            "--workers, or run `farebox serve --workers N` without --demo."
+        )
+    try:  # before anything is created: a busy port must not cost a database or an account
+        sock = listen_socket(host, port) if demo else None
+        if sock is None:
+            check_port_free(host, port)
+    except PortBusy as exc:
+        raise click.ClickException(str(exc)) from exc
     _open(settings)[0].close()
-    if demo:
-        asyncio.run(_serve_demo(enable_dashboard(enable_dev_wallet(settings)), log_level))
+    if sock is not None:
+        generated = not settings.admin_token  # enable_dashboard makes one for the demo if unset
+        demo_settings = enable_dashboard(enable_dev_wallet(settings))
+        asyncio.run(_serve_demo(demo_settings, log_level, sock, generated))
         return
+    try:
+        models = load_catalog(settings.catalog_path, env=settings.extra_env)
+    except CatalogError as exc:
+        raise click.ClickException(f"catalog: {exc}") from exc
+    click.echo(startup_summary(settings, models, PaymentsConfig.from_env(settings.extra_env)))
     raise_open_file_limit()  # before the connection cap is worked out from it
     if workers > 1:
         uvicorn.run(
@@ -132,22 +159,38 @@ def serve(
             **uvicorn_options(settings),
         )
         return
-    app = create_app(settings)
+    app = create_app(settings, catalog=models)
     uvicorn.run(
         app, host=host, port=port, loop="uvloop", log_level=log_level, **uvicorn_options(settings)
     )
 
 
-async def _serve_demo(settings: Settings, log_level: str) -> None:
+async def _serve_demo(
+    settings: Settings, log_level: str, sock: socket.socket, generated: bool
+) -> None:
     sim = await start_sim(SimConfig(tokens_per_second=200.0))
     enclave = await start_enclave(SimConfig(tokens_per_second=200.0))
-    catalog = build_demo_catalog(sim.url, enclave.url)
+    try:
+        catalog = build_demo_catalog(sim.url, enclave.url, settings.catalog_path)
+    except CatalogError as exc:
+        sock.close()
+        await enclave.close()
+        await sim.close()
+        raise click.ClickException(f"catalog: {exc}") from exc
     app = create_app(settings, catalog=catalog, data_catalog=build_demo_data_catalog(sim.url))
     services = app.state.services
     account = await create_demo_account(services)
     policy = write_demo_policy(enclave.identity.policy_json(), Path.cwd())
     click.echo(
-        demo_banner(settings, sim.url, account.credit_id, account.api_key, account.account_id)
+        demo_banner(
+            settings,
+            sim.url,
+            account.credit_id,
+            account.api_key,
+            account.account_id,
+            farebox_command(),
+            generated,
+        )
     )
     gateway = f"http://{settings.host}:{settings.port}"
     click.echo("\n".join(demo_private_banner(gateway, account.api_key, policy)))
@@ -161,8 +204,9 @@ async def _serve_demo(settings: Settings, log_level: str) -> None:
         **uvicorn_options(settings),
     )
     try:
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(config).serve(sockets=[sock])
     finally:
+        sock.close()
         await enclave.close()
         await sim.close()
 
@@ -272,22 +316,31 @@ def dev() -> None:
 
 @dev.command("pay")
 @click.argument("bolt11")
-def dev_pay(bolt11: str) -> None:
-    """Pay a dev-wallet BOLT11 invoice and credit its top-up (no real money moves)."""
-    db, secret = _open(_settings())
+@click.option(
+    "--url",
+    default=DEFAULT_URL,
+    show_default=True,
+    envvar="FAREBOX_URL",
+    help="The running gateway (farebox serve --demo prints it); also FAREBOX_URL.",
+)
+@click.option(
+    "--admin-token",
+    envvar="FAREBOX_ADMIN_TOKEN",
+    help="The gateway's admin token (farebox serve --demo prints it); also FAREBOX_ADMIN_TOKEN.",
+)
+def dev_pay(bolt11: str, url: str, admin_token: str | None) -> None:
+    """Have the running gateway's dev wallet pay BOLT11 (no real money moves); a top-up invoice
+    is credited at once. Works from any folder: it asks the gateway, over loopback."""
     try:
-        pubkey = dev_wallet_key(secret).public_key.format().hex()
-        try:
-            preimage, invoice, credited = db.write_sync(pay_and_credit, pubkey, bolt11, time.time())
-        except FareboxError as exc:
-            raise click.ClickException(exc.message) from exc
-    finally:
-        db.close()
-    click.echo(f"paid; preimage {preimage}")
-    if invoice is not None:
-        what = "credited" if credited else "already credited"
+        paid = pay_through_gateway(url, admin_token, bolt11)
+    except DevPayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"paid; preimage {paid.preimage}")
+    if paid.topup is not None:
+        what = "credited" if paid.topup["credited"] else "already credited"
         click.echo(
-            f"top-up {invoice.id}: {what} ${format_usd(invoice.usd_nanos)} to {invoice.account_id}"
+            f"top-up {paid.topup['invoice_id']}: {what} ${paid.topup['amount_usd']} "
+            f"to {paid.topup['account_id']}"
         )
 
 

@@ -9,7 +9,7 @@ from farebox.nwc.auto import AutoTopupConfig
 
 REPO = Path(__file__).resolve().parents[2]
 SETTING = re.compile(r"FAREBOX_[A-Z0-9_]*[A-Z0-9]")
-INTERNAL = {"FAREBOX_DEMO_SIM_KEY"}  # the demo's own simulator key, never read from the env
+INTERNAL: set[str] = set()  # names in the code that are not settings (none yet)
 
 
 def documentation() -> str:

@@ -1,102 +1,47 @@
-"""Media models for `farebox serve --demo`: embeddings, audio, images and video answered by the
-simulator, plus the keyless local models when the `local` extra is installed."""
+"""Media models for `farebox serve --demo`: the catalog's embeddings, audio, speech, images and
+video answered by the simulator, plus the keyless local models when the `local` extra is
+installed."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from farebox.catalog.loader import catalog_from_dict
-from farebox.catalog.model import Catalog
+from farebox.catalog.loader import catalog_from_dict, load_catalog
+from farebox.catalog.model import Catalog, ProviderConfig, Route
 from farebox.local import availability
 from farebox.local.provider import EMBEDDING_MODEL, STT_MODEL, TTS_MODEL
 
 _BASE = {"date_added": "2026-01-01", "context": 8191, "max_output": 0}
-AURA_VOICES = [
-    {"id": "aura-2-arcas-en", "name": "Arcas", "description": "Natural, Smooth, Clear"},
-    {"id": "aura-2-thalia-en", "name": "Thalia", "description": "Clear, Confident, Energetic"},
-    {"id": "aura-2-andromeda-en", "name": "Andromeda", "description": "Casual, Expressive"},
-    {"id": "aura-2-helena-en", "name": "Helena", "description": "Caring, Natural, Friendly"},
-    {"id": "aura-2-apollo-en", "name": "Apollo", "description": "Confident, Comfortable"},
-    {"id": "aura-2-aries-en", "name": "Aries", "description": "Warm, Energetic, Caring"},
-]
+SIM_PROVIDERS = {
+    # the simulator's endpoint for each upstream wire format a media model may use
+    "openai": ("sim-media", "/v1"),
+    "deepgram": ("sim-media-deepgram", "/v1"),
+    "elevenlabs": ("sim-media-elevenlabs", "/v1"),
+    "fal": ("sim-media-fal", "/fal"),
+}
 
 
-def sim_media_models(provider: str) -> dict[str, Any]:
-    """Media models with PayPerQ-like prices, all routed to the simulator `provider`."""
-    return {
-        "openai/text-embedding-3-small": {
-            **_BASE,
-            "provider": "OpenAI",
-            "type": "embedding",
-            "tokenizer": "cl100k_base",
-            "dimensions": 1536,
-            "price": {"input_per_1m": "0.024", "output_per_1m": "0"},
-            "aliases": ["text-embedding-3-small"],
-            "routes": [{"provider": provider, "model": "text-embedding-3-small"}],
-        },
-        "nova-3": {
-            **_BASE,
-            "name": "Deepgram Nova-3",
-            "provider": "Deepgram",
-            "type": "audio",
-            "unit_prices": {"minute": "0.0052"},
-            "routes": [{"provider": f"{provider}-deepgram", "model": "nova-3"}],
-        },
-        "deepgram_aura_2": {
-            **_BASE,
-            "name": "Deepgram Aura 2",
-            "provider": "Deepgram",
-            "type": "speech",
-            "voices": AURA_VOICES,
-            "aliases": [v["id"] for v in AURA_VOICES],
-            "max_input_chars": 2000,
-            "unit_prices": {"1k_chars": "0.036"},
-            "routes": [{"provider": f"{provider}-deepgram", "model": "aura-2"}],
-        },
-        "gpt-image-1": {
-            **_BASE,
-            "provider": "OpenAI",
-            "type": "image",
-            "required": ["prompt"],
-            "parameters": {
-                "quality": ["medium", "low", "high"],
-                "size": ["1024x1024", "1536x1024", "1024x1536"],
-                "output_format": ["png", "jpeg", "webp"],
-                "image_url": [],
-            },
-            "unit_prices": {"image:low": "0.013", "image:medium": "0.05", "image:high": "0.2"},
-            "routes": [{"provider": provider, "model": "gpt-image-1"}],
-        },
-        "nano-banana-2": {
-            **_BASE,
-            "provider": "Google",
-            "type": "image",
-            "required": ["prompt"],
-            "parameters": {
-                "size": ["1:1", "16:9", "9:16"],
-                "resolution": ["1K", "2K", "4K"],
-                "negative_prompt": [],
-                "output_format": ["png", "jpeg", "webp"],
-                "image_url": [],
-            },
-            "unit_prices": {"image": "0.0805", "image:4K": "0.161"},
-            "routes": [{"provider": f"{provider}-fal", "model": "fal-ai/nano-banana"}],
-        },
-        "kling-2.1-pro": {
-            **_BASE,
-            "provider": "Kling",
-            "type": "video",
-            "required": ["prompt"],
-            "parameters": {
-                "duration": ["5", "10"],
-                "quality": ["720p", "1080p"],
-                "aspect_ratio": ["16:9", "9:16", "1:1"],
-                "negative_prompt": [],
-            },
-            "unit_prices": {"second:720p": "0.0575", "second:1080p": "0.115"},
-            "routes": [{"provider": f"{provider}-fal", "model": "fal-ai/kling-video/v2.1/pro"}],
-        },
+def sim_routed_media(shipped: Catalog, sim_url: str) -> Catalog:
+    """Every media model of `shipped` (embeddings, audio, speech, images, video) at its own
+    price, each route sent to the simulator endpoint that speaks its provider's wire format
+    (the upstream model id is kept, as the simulator answers any)."""
+    providers = {
+        name: ProviderConfig(name=name, kind=kind, base_url=sim_url + path, api_key="sim")
+        for kind, (name, path) in SIM_PROVIDERS.items()
     }
+    models = {}
+    for model_id, model in shipped.models.items():
+        if model.type == "chat":
+            continue
+        routes = tuple(
+            Route(SIM_PROVIDERS[shipped.providers[r.provider].kind][0], r.upstream_model)
+            for r in model.routes
+            if shipped.providers[r.provider].kind in SIM_PROVIDERS
+        )
+        if routes:
+            models[model_id] = dataclasses.replace(model, routes=routes)
+    return Catalog(models=models, providers=providers)
 
 
 def local_models(provider: str) -> dict[str, Any]:
@@ -145,20 +90,14 @@ def local_models(provider: str) -> dict[str, Any]:
     return models
 
 
-def media_demo_catalog(sim_url: str) -> Catalog:
-    key = {"api_key_env": "FAREBOX_DEMO_SIM_KEY"}
-    return catalog_from_dict(
-        {
-            "providers": {
-                "sim-media": {"kind": "openai", "base_url": f"{sim_url}/v1", **key},
-                "sim-media-deepgram": {"kind": "deepgram", "base_url": f"{sim_url}/v1", **key},
-                "sim-media-fal": {"kind": "fal", "base_url": f"{sim_url}/fal", **key},
-                "local": {"kind": "local"},
-            },
-            "models": {**sim_media_models("sim-media"), **local_models("local")},
-        },
-        env={"FAREBOX_DEMO_SIM_KEY": "sim"},
+def media_demo_catalog(sim_url: str, shipped: Catalog | None = None) -> Catalog:
+    """The shipped (or given) catalog's media models on the simulator, plus the keyless local
+    models that are installed."""
+    media = sim_routed_media(shipped or load_catalog(None, env={}), sim_url)
+    local = catalog_from_dict(
+        {"providers": {"local": {"kind": "local"}}, "models": local_models("local")}, env={}
     )
+    return with_media(media, local)
 
 
 def with_media(chat: Catalog, media: Catalog) -> Catalog:
