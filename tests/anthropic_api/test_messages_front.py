@@ -388,3 +388,21 @@ def test_thinking_with_tools_on_an_openai_compatible_model(gateway: Gateway) -> 
         assert final.stop_reason == "end_turn" and final.content[-1].type == "text"
         assert cost > 0
     assert assert_settled(gateway, credit_id, NANOS) > 0
+
+
+def test_the_readmes_stream_recipe_gives_the_cost_charged(gateway: Gateway) -> None:
+    """The anthropic SDK's final message keeps only Anthropic's usage fields (it copies nothing
+    else from message_delta), so the README reads a stream's cost from the event; that is the
+    exact amount charged, and the final message's token counts agree with it."""
+    credit_id, key = gateway.create_account(1)
+    with client(gateway, key).messages.stream(
+        model="test-model",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "Hello"}],
+        extra_body={"sim": {"output_tokens": 9}},
+    ) as stream:
+        cost = next(e.usage.model_extra["cost"] for e in stream if e.type == "message_delta")
+        message = stream.get_final_message()
+    assert message.usage.output_tokens == 9
+    charged = assert_settled(gateway, credit_id, NANOS)
+    assert round(cost * NANOS) == charged == message.usage.input_tokens * 1_000 + 9 * 2_000
