@@ -19,7 +19,7 @@ MODEL_TYPES: tuple[str, ...] = ("chat", "embedding", "image", "video", "audio", 
 """Model types a catalog entry may have; `GET /v1/models?type=` accepts these and `all`."""
 
 PROVIDER_KINDS: frozenset[str] = frozenset(
-    {"openai", "anthropic", "deepgram", "elevenlabs", "fal", "local"}
+    {"openai", "anthropic", "deepgram", "elevenlabs", "fal", "runway", "local"}
     | {"exa", "serper", "brave", "searxng"}  # web search backends (farebox.search)
     | {"ehbp"}  # confidential enclaves, relayed blind (farebox.private)
 )

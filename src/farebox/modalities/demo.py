@@ -19,6 +19,7 @@ SIM_PROVIDERS = {
     "deepgram": ("sim-media-deepgram", "/v1"),
     "elevenlabs": ("sim-media-elevenlabs", "/v1"),
     "fal": ("sim-media-fal", "/fal"),
+    "runway": ("sim-media-runway", "/v1"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Adapters for the media-only provider kinds (fal, Deepgram, ElevenLabs, local), and the
+"""Adapters for the media-only provider kinds (fal, Runway, Deepgram, ElevenLabs, local), and the
 router the modalities use: the chat router's providers plus these."""
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from farebox.providers.deepgram import DeepgramProvider
 from farebox.providers.elevenlabs import ElevenLabsProvider
 from farebox.providers.fal import FalProvider
 from farebox.providers.router import Router
+from farebox.providers.runway import RunwayProvider
 
 
 def build_media_provider(config: ProviderConfig) -> Any | None:
     """An adapter for a media-only kind, or None for kinds the chat router builds."""
     if config.kind == "fal":
         return FalProvider(config)
+    if config.kind == "runway":
+        return RunwayProvider(config)
     if config.kind == "deepgram":
         return DeepgramProvider(config)
     if config.kind == "elevenlabs":

@@ -29,6 +29,7 @@ from farebox.sim import (
     openai_embeddings,
     openai_images,
     openai_models,
+    runway,
     search,
 )
 from farebox.sim.config import SimConfig
@@ -44,6 +45,7 @@ API_ROUTES: tuple[web.RouteDef, ...] = (
     *openai_embeddings.ROUTES,
     *openai_images.ROUTES,
     *fal_queue.ROUTES,
+    *runway.ROUTES,
     *anthropic_messages.ROUTES,
     *openai_audio.ROUTES,
     *deepgram.ROUTES,
@@ -66,6 +68,7 @@ def create_sim_app(config: SimConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SIM_STATE] = SimState(config)
     fal_queue.setup(app)
+    runway.setup(app)
     anthropic_messages.setup(app)
     app.add_routes(control.ROUTES)
     for route in API_ROUTES:

@@ -14,6 +14,8 @@ from farebox.inputs import ascii_whole_number
 
 CHOICES = ("duration", "quality", "aspect_ratio", "resolution")
 FREE_TEXT = ("negative_prompt",)
+VIDEO_URL = "video_url"
+MAX_URL = 2048
 ALWAYS = frozenset({"model", "prompt", "user"})
 DEFAULT_DURATION = "5"
 
@@ -42,6 +44,16 @@ class VideoCall:
     @property
     def quote(self) -> int:
         return self.per_second * self.job.seconds
+
+
+def _video_url(value: Any) -> str:
+    """A source video for video-to-video models: passed to the upstream, never fetched here."""
+    if not isinstance(value, str) or not value.startswith("https://") or len(value) > MAX_URL:
+        raise InvalidRequest(
+            f"video_url must be a public https:// URL of at most {MAX_URL} characters.",
+            param=VIDEO_URL,
+        )
+    return value
 
 
 def _text(value: Any, name: str) -> str:
@@ -90,5 +102,7 @@ def read_video_call(body: Mapping[str, Any], model: CatalogModel) -> VideoCall:
     image_url = body.get("image_url")
     if image_url is not None and not isinstance(image_url, str):
         raise InvalidRequest("image_url must be a URL string.", param="image_url")
+    if VIDEO_URL in accepted and body.get(VIDEO_URL) is not None:
+        params[VIDEO_URL] = _video_url(body[VIDEO_URL])
     job = VideoJob(prompt=prompt, seconds=seconds, params=params)
     return VideoCall(model, job, second_price(model, params), image_url=image_url)
