@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from farebox.providers.deepgram import char_count
+from farebox.providers.deepgram import char_count, prompt_params
 from farebox.sim import media_gen
 
 from media_support import cost_nanos, query_rows, sdk, spent
@@ -247,3 +247,15 @@ def test_an_upstreams_character_count_is_ascii_digits(
     """isdigit() accepts "²", which int() refuses: a speech reply with such a count was a 500."""
     headers = {} if value is None else {"dg-char-count": value}
     assert char_count(headers, "dg-char-count") == expected
+
+
+def test_a_transcription_prompt_reaches_deepgram_as_its_guidance() -> None:
+    """OpenAI's `prompt` has no Deepgram twin: Nova-3 takes it as a keyterm, older models as
+    keywords (each word once); an empty prompt sends nothing."""
+    assert prompt_params("nova-3", "farebox nanodollar") == [("keyterm", "farebox nanodollar")]
+    assert prompt_params("nova-2", "farebox farebox ledger") == [
+        ("keywords", "farebox"),
+        ("keywords", "ledger"),
+    ]
+    assert prompt_params("nova-3", "   ") == [] and prompt_params("nova-2", None) == []
+    assert len(prompt_params("nova-2", " ".join(f"w{i}" for i in range(500)))) == 50

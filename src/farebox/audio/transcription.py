@@ -22,6 +22,10 @@ from farebox.providers.router import Router
 DEFAULT_MODEL = "nova-3"
 
 
+MAX_PROMPT_CHARS = 2000
+"""OpenAI takes a prompt of a few hundred tokens; Deepgram gets it as keyterms or keywords."""
+
+
 class TranscriptionService:
     def __init__(self, catalog: Catalog, router: Router, payer: Payer) -> None:
         self.catalog = catalog
@@ -44,6 +48,11 @@ class TranscriptionService:
             )
         if file is None:
             raise InvalidRequest("Upload the audio as the 'file' field.", param="file")
+        prompt = fields.get("prompt")
+        if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
+            raise InvalidRequest(
+                f"prompt must be at most {MAX_PROMPT_CHARS} characters.", param="prompt"
+            )
         ext = check_extension(file.filename)
         per_minute = unit(model, MINUTE)
         seconds = await audio_seconds(file.file)
@@ -55,7 +64,7 @@ class TranscriptionService:
             ),
             seconds=seconds,
             language=fields.get("language"),
-            prompt=fields.get("prompt"),
+            prompt=prompt,
         )
         quote = audio_cost(per_minute, seconds)
         charge = self.payer.charge(key)

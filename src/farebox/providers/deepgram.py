@@ -66,6 +66,21 @@ def char_count(headers: Any, *names: str) -> int | None:
     return None
 
 
+MAX_PROMPT_TERMS = 50
+
+
+def prompt_params(upstream_model: str, prompt: str | None) -> list[tuple[str, str]]:
+    """OpenAI's `prompt`, as Deepgram takes guidance: Nova-3 a keyterm (the prompt's words, as
+    one phrase), older models keywords (each distinct word once, at most 50)."""
+    words = (prompt or "").split()
+    if not words:
+        return []
+    if upstream_model.startswith("nova-3"):
+        return [("keyterm", " ".join(words[:MAX_PROMPT_TERMS]))]
+    distinct = list(dict.fromkeys(words))[:MAX_PROMPT_TERMS]
+    return [("keywords", word) for word in distinct]
+
+
 class DeepgramProvider:
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -73,11 +88,16 @@ class DeepgramProvider:
         self._auth = {"Authorization": f"Token {config.api_key}"} if config.api_key else {}
 
     async def transcribe(self, upstream_model: str, audio: AudioInput) -> Transcript:
-        params = {"model": upstream_model, "smart_format": "true", "utterances": "true"}
+        params: list[tuple[str, str]] = [
+            ("model", upstream_model),
+            ("smart_format", "true"),
+            ("utterances", "true"),
+        ]
         if audio.language:
-            params["language"] = audio.language
+            params.append(("language", audio.language))
         else:
-            params["detect_language"] = "true"
+            params.append(("detect_language", "true"))
+        params += prompt_params(upstream_model, audio.prompt)
         reply = await self._http.json(
             "POST",
             "/listen",

@@ -3,7 +3,7 @@ size-capped downloads of the files upstreams produce."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -38,7 +38,7 @@ class MediaUpstream(HttpUpstream):
         *,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
     ) -> MediaReply:
         response = await self.request(
             method, self.url(path), data=data, headers=dict(headers or {}), params=params

@@ -34,6 +34,15 @@ async def listen(request: web.Request) -> web.StreamResponse:
     if entered[1].report_ms is not None:
         seconds = entered[1].report_ms / 1000
     words = words_for(data, seconds)
+    # Keyterm prompting (Nova-3) and keywords (older models) make the simulated recognizer hear
+    # those terms first, so a test can see that a prompt reached Deepgram.
+    heard = request.query.getall("keyterm", []) + [
+        term.split(":")[0] for term in request.query.getall("keywords", [])
+    ]
+    if heard:
+        step = seconds / (len(words) + len(heard) + 1)
+        prompted = [(term, i * step, (i + 1) * step) for i, term in enumerate(heard)]
+        words = prompted + words[: max(0, len(words) - len(heard))]
     text = " ".join(w for w, _, _ in words)
     language = request.query.get("language") or "en"
     channel: dict[str, object] = {
