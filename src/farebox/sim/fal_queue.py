@@ -2,8 +2,9 @@
 
 `POST /fal/{model}` queues a job and answers `{request_id, status_url, response_url}`;
 `GET .../requests/{id}/status` says IN_QUEUE, IN_PROGRESS, then COMPLETED once `job_ms` has
-passed (fault key, default 0); `GET .../requests/{id}` gives `{"images": [...]}` or, for a model
-whose id contains "video", `{"video": {...}}`, with URLs of real files served by the simulator.
+passed (fault key, default 0); `GET .../requests/{id}` gives `{"images": [...]}` or, for a video
+job (its input has a `duration`, or the model id contains "video"), `{"video": {...}}`, with URLs
+of real files served by the simulator.
 `job_fail=true` makes the job's result a 500 with fal's `{"detail": ...}`. Auth: `Key <key>`.
 """
 
@@ -117,11 +118,16 @@ async def status(request: web.Request) -> web.StreamResponse:
     return json_response(reply, headers=None)
 
 
+def _is_video(job: FalJob) -> bool:
+    """Video models take a duration (veo3, kling, ...); image models never do."""
+    return "duration" in job.input or "video" in job.model
+
+
 def _outputs(job: FalJob) -> dict[str, tuple[bytes, str]]:
     if job.files:
         return job.files
     prompt = str(job.input.get("prompt") or "")
-    if "video" in job.model:
+    if _is_video(job):
         seconds = float(str(job.input.get("duration") or "5").rstrip("s") or 5)
         job.files["0.mp4"] = (media_gen.mp4(seconds, prompt), "video/mp4")
         return job.files
@@ -149,7 +155,7 @@ async def result(request: web.Request) -> web.StreamResponse:
         {"url": f"{files_url}/{name}", "content_type": ctype, "file_size": len(data)}
         for name, (data, ctype) in _outputs(job).items()
     ]
-    if "video" in job.model:
+    if _is_video(job):
         return json_response({"video": outputs[0]})
     return json_response({"images": outputs, "seed": 42, "prompt": job.input.get("prompt")})
 
