@@ -20,7 +20,12 @@ ALL_IDS = list(RAW["models"])
 # image, video) are priced per unit and genai-prices has no costs for them.
 MODEL_IDS = [m for m in ALL_IDS if "cost_ref" in RAW["models"][m]]
 MEDIA_IDS = [m for m in ALL_IDS if m not in MODEL_IDS]
-UNIT_KINDS = {"audio": "deepgram", "speech": "deepgram", "image": None, "video": "fal"}
+UNIT_KINDS = {
+    "audio": {"deepgram"},
+    "speech": {"deepgram", "elevenlabs"},
+    "image": None,
+    "video": {"fal", "runway"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +54,15 @@ def test_every_model_routable_and_sane(catalog: Catalog) -> None:
 def test_providers_are_real_services(catalog: Catalog) -> None:
     for provider in catalog.providers.values():
         search = provider.name in ("exa", "serper", "brave")  # the web plugin's backends
-        native = provider.name in ("anthropic", "deepgram", "fal")
+        native = provider.name in ("anthropic", "deepgram", "fal", "elevenlabs", "runway")
         expected = provider.name if search or native else "openai"
         if provider.name == "tinfoil":  # the private models' enclave router (EHBP)
             expected = "ehbp"
         assert provider.kind == expected
         assert provider.base_url.startswith("https://")
         assert not provider.base_url.endswith("/")
-        assert provider.api_key_env and provider.api_key_env.endswith("_API_KEY")
+        assert provider.api_key_env  # Runway's own name is RUNWAYML_API_SECRET
+        assert provider.api_key_env.endswith(("_API_KEY", "_API_SECRET"))
         assert provider.api_key is None  # env={} here
     assert {"openai", "anthropic", "google", "openrouter", "groq", "together"} <= set(
         catalog.providers
@@ -172,5 +178,5 @@ def test_media_models_are_priced_per_unit_and_routable(catalog: Catalog) -> None
         for route in model.routes:
             provider = catalog.providers[route.provider]
             expected = UNIT_KINDS[model.type]
-            assert expected is None or provider.kind == expected, (model_id, provider.kind)
+            assert expected is None or provider.kind in expected, (model_id, provider.kind)
     assert catalog.resolve("nova-3").type == "audio"  # PPQ's default transcription model

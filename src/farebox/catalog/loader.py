@@ -75,6 +75,7 @@ _MODEL_KEYS = (
     "dimensions",
     "all_output_visible",
     *enclaves.MODEL_KEYS,
+    "price_source",
 )
 _REQUIRED_MODEL_KEYS = ("provider", "type", "context", "max_output", "date_added", "routes")
 _DEFAULT_TOKENIZER = "o200k_base"
@@ -233,6 +234,8 @@ def _model(
     maker = parse.string(obj["provider"], where, "provider")
     date_added = parse.iso_date(obj["date_added"], where, "date_added")
     description = _description(obj, where)
+    if "price_source" in obj:  # where the unit prices were read: documentation, checked as text
+        parse.string(obj["price_source"], where, "price_source")
     if pricing.price is None:
         return UnpricedEntry(id=model_id, reason=pricing.reason, aliases=aliases)
     return CatalogModel(
