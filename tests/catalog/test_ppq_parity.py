@@ -205,3 +205,46 @@ def test_the_referenced_aura_voices_are_offered(shipped_on_sim: Gateway) -> None
     with shipped_on_sim.client() as c:
         listed = {v["id"] for v in c.get("/v1/audio/voices").json()["data"]}
     assert reference_voices(reference_text()) <= listed
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("video_url", "http://videos.example/a.mp4"),  # not https
+        ("video_url", "file:///etc/passwd"),
+        ("video_url", "https://videos.example/" + "a" * 3000),  # too long
+        ("video_url", 42),
+        ("prompt", None),  # Aleph needs a prompt too
+    ],
+)
+def test_bad_video_url_is_a_400_and_moves_no_money(
+    shipped_on_sim: Gateway, field: str, value: object
+) -> None:
+    gw = shipped_on_sim
+    credit_id, key = gw.create_account(1)
+    body: dict[str, object] = {
+        "model": "runway-aleph",
+        "prompt": "make it snow",
+        "video_url": "https://videos.example/a.mp4",
+    }
+    body[field] = value
+    with gw.client() as c:
+        r = c.post("/v1/videos", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == field
+    assert gw.nanos(credit_id) == (NANOS, 0)
+
+
+def test_an_overlong_transcription_prompt_is_a_400_and_moves_no_money(
+    shipped_on_sim: Gateway,
+) -> None:
+    credit_id, key = shipped_on_sim.create_account(1)
+    with shipped_on_sim.client() as c:
+        r = c.post(
+            "/v1/audio/transcriptions",
+            data={"model": "nova-3", "prompt": "x" * 2001},
+            files={"file": ("a.wav", media_gen.wav(1.0, "hi"), "audio/wav")},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert r.status_code == 400 and r.json()["error"]["param"] == "prompt", r.text
+    assert shipped_on_sim.nanos(credit_id) == (NANOS, 0)
