@@ -50,6 +50,12 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
             "falfail": {"kind": "fal", "base_url": f"{sim_url}/sim/job_fail=true/fal", **key},
             "falvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=1500/fal", **key},
             "falslowvideo": {"kind": "fal", "base_url": f"{sim_url}/sim/job_ms=6000/fal", **key},
+            # every call (submit, each status poll) takes 1.5 s: a poll is nearly always in flight
+            "falsleepy": {
+                "kind": "fal",
+                "base_url": f"{sim_url}/sim/job_ms=60000,latency_ms=1500/fal",
+                **key,
+            },
         },
         "models": {
             "openai/text-embedding-3-small": {
@@ -147,6 +153,10 @@ def media_catalog_dict(sim_url: str) -> dict[str, Any]:
             "slow-video": {
                 **video,
                 "routes": [{"provider": "falslowvideo", "model": "fal-ai/slow-video"}],
+            },
+            "sleepy-video": {
+                **video,
+                "routes": [{"provider": "falsleepy", "model": "fal-ai/sleepy-video"}],
             },
             "failing-video": {
                 **video,

@@ -70,3 +70,33 @@ def test_settling_a_job_twice_charges_once(media_gw: Gateway) -> None:
     row = media_gw.loop.run(worker.jobs.get(job_id))
     media_gw.loop.run(worker._settle(row, row.estimated, row.seconds))  # replayed after a crash
     assert spent(media_gw, credit_id, NANOS) == 250_000_000
+
+
+def test_a_worker_stopped_mid_poll_releases_its_jobs_at_once(media_gw: Gateway) -> None:
+    """A process that stops while a status poll is in flight gives its lease back, so the next
+    process polls the job at once instead of after the two-minute lease (the restart test
+    flaked on this: the cancelled poll forgot what it had leased)."""
+    _credit_id, key = media_gw.create_account(1)
+    job_id = submit(media_gw, key, "sleepy-video")
+    worker = media_gw.services.media.worker
+
+    def read_lease(conn: object) -> float:
+        return float(
+            conn.execute(  # type: ignore[attr-defined]
+                select(video_jobs.c.lease_until).where(video_jobs.c.id == job_id)
+            ).scalar_one()
+        )
+
+    def lease_until() -> float:
+        return float(media_gw.loop.run(media_gw.services.db.read(read_lease)))
+
+    assert wait_until(lambda: lease_until() > time.time() + 60, timeout=20)  # a poll in flight
+    media_gw.loop.run(worker.stop())
+    try:
+        assert lease_until() == 0.0
+    finally:
+        media_gw.loop.run(_start(worker))
+
+
+async def _start(worker: object) -> None:
+    worker.start()  # type: ignore[attr-defined]

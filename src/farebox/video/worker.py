@@ -93,8 +93,12 @@ class VideoWorker:
         self._leased.update(job.id for job in due)
         try:
             await asyncio.gather(*(self._poll(job) for job in due))
-        finally:
+        except asyncio.CancelledError:
+            raise  # still leased: stop() releases them, so another process polls them at once
+        except BaseException:
             self._leased.difference_update(job.id for job in due)
+            raise
+        self._leased.difference_update(job.id for job in due)
         return len(due)
 
     async def _poll(self, job: JobRow) -> None:
