@@ -37,6 +37,12 @@ SLOW_PATHS: dict[str, str] = {
     "pay402/test_lnbits.py": "starts a real LNbits (installed by .ci/run)",
     "pay402/test_clients.py": "runs npm and LNbits clients (installed by .ci/run)",
     "modalities/test_local.py": "loads the local models (torch, installed by .ci/run)",
+    "cashu/test_cashu_admin.py": "runs real nutshell mints (installed by .ci/run)",
+    "cashu/test_cashu_only.py": "runs real nutshell mints (installed by .ci/run)",
+    "cashu/test_cashu_pay.py": "runs real nutshell mints (installed by .ci/run)",
+    "private/test_other_clients.py": "runs npm ehbp (installed by .ci/run) and tinfoil-ehbp",
+    "private/test_canary.py": "runs `farebox serve` processes and scans what they write",
+    "private/test_demo.py": "runs `farebox serve --demo` and `farebox private-proxy` processes",
 }
 """Paths under tests/ whose every test is slow, and why. Add a folder or file here, or mark
 single tests with @pytest.mark.slow."""

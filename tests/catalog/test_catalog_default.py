@@ -34,7 +34,7 @@ def catalog(at: datetime) -> Catalog:
 
 
 def test_loads_all_shipped_models_priced(catalog: Catalog) -> None:
-    assert 25 <= len(catalog.models) <= 60
+    assert 25 <= len(catalog.models) <= 80
     assert list(catalog.models) == ALL_IDS
     assert dict(catalog.unpriced) == {}
 

@@ -117,7 +117,7 @@ def test_demo_serves_the_operator_catalog_on_the_simulator(sim: SimServer, tmp_p
             }
         )
     )
-    catalog = build_demo_catalog(sim.url, path)
+    catalog = build_demo_catalog(sim.url, catalog_path=path)
     assert catalog.resolve("gpt-5-mini").price.input == 7_000_000_000
     house = catalog.resolve("house-model")
     assert [catalog.providers[r.provider].base_url for r in house.routes] == [sim.url + "/v1"]
