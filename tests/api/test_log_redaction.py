@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from farebox.redaction import redact_query
 
@@ -28,6 +29,7 @@ def test_redact_query_hides_sensitive_values_only() -> None:
     assert redact_query("/x?CREDIT_ID=abc&credit_id") == "/x?CREDIT_ID=[redacted]&credit_id"
 
 
+@pytest.mark.slow  # runs `farebox serve` as a process
 def test_server_log_never_shows_a_credit_id_key_or_signature(tmp_path: Path) -> None:
     port = free_port()
     log_path = tmp_path / "server.log"

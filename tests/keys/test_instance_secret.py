@@ -259,6 +259,7 @@ def test_a_rotation_stopped_after_the_database_commit_is_finished_at_start(
     assert resolve(url) == "the-next-secret-" + "n" * 30 and not pending.exists()
 
 
+@pytest.mark.slow  # runs `farebox serve --demo` as a process
 def test_demo_starts_with_no_setup_and_its_key_works(tmp_path: Path) -> None:
     """`farebox serve --demo` in an empty folder: no secret to configure, a working key."""
     port = free_port()

@@ -341,6 +341,7 @@ def run_cli(url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # runs `farebox ledger check` as a process
 def test_cli_ledger_check(db: Database, busy: Busy, ledger_url: str) -> None:
     clean = run_cli(ledger_url)
     assert clean.returncode == 0, clean.stderr

@@ -640,6 +640,7 @@ def pool() -> Iterator[ThreadPoolExecutor]:
         yield executor
 
 
+@pytest.mark.slow  # fuzzing: hypothesis walks many ledger histories
 def test_ledger_state_machine(db: Database, pool: ThreadPoolExecutor) -> None:
     factory = lambda: LedgerMachine(db, pool)  # noqa: E731
     run_state_machine_as_test(factory, settings=SETTINGS)  # type: ignore[arg-type]
