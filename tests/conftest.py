@@ -43,6 +43,7 @@ SLOW_PATHS: dict[str, str] = {
     "private/test_other_clients.py": "runs npm ehbp (installed by .ci/run) and tinfoil-ehbp",
     "private/test_canary.py": "runs `farebox serve` processes and scans what they write",
     "private/test_demo.py": "runs `farebox serve --demo` and `farebox private-proxy` processes",
+    "dashboard/test_browser.py": "drives Chromium (installed by .ci/run) against `serve --demo`",
 }
 """Paths under tests/ whose every test is slow, and why. Add a folder or file here, or mark
 single tests with @pytest.mark.slow."""
