@@ -3,6 +3,8 @@ between settling and recording it) charges once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 
 import pytest
@@ -10,6 +12,7 @@ from sqlalchemy import select, update
 
 from farebox.db.schema import holds
 from farebox.media.tables import video_jobs
+from farebox.video.worker import VideoWorker
 
 from media_support import spent
 from support import NANOS, Gateway, wait_until
@@ -100,3 +103,41 @@ def test_a_worker_stopped_mid_poll_releases_its_jobs_at_once(media_gw: Gateway) 
 
 async def _start(worker: object) -> None:
     worker.start()  # type: ignore[attr-defined]
+
+
+def test_a_worker_stopped_while_claiming_releases_what_the_claim_leased(media_gw: Gateway) -> None:
+    """The claim is a database write: stopped while it is in flight, the worker still learns
+    what it leased and gives it back (it used to keep those leases for two minutes)."""
+    _credit_id, key = media_gw.create_account(1)
+    running = media_gw.services.media.worker
+    media_gw.loop.run(running.stop())  # this test's worker claims the job, not the gateway's
+    try:
+        job_id = submit(media_gw, key, "slow-video")
+        worker = VideoWorker(running.jobs, running.router, running.ledger, running.media)
+
+        async def stop_while_claiming() -> None:
+            task = asyncio.create_task(worker.run_once())
+            await asyncio.sleep(0)  # the claim is in flight
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await worker.stop()
+
+        media_gw.loop.run(stop_while_claiming())
+
+        def read_lease(conn: object) -> float:
+            return float(
+                conn.execute(  # type: ignore[attr-defined]
+                    select(video_jobs.c.lease_until).where(video_jobs.c.id == job_id)
+                ).scalar_one()
+            )
+
+        def lease() -> float:
+            return float(media_gw.loop.run(media_gw.services.db.read(read_lease)))
+
+        # On PostgreSQL the claim runs in a database thread that outlives the cancellation:
+        # give a claim the worker forgot the time to commit, then look.
+        wait_until(lambda: lease() != 0.0, timeout=1.0)
+        assert lease() == 0.0
+    finally:
+        media_gw.loop.run(_start(running))

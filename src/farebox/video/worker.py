@@ -89,7 +89,15 @@ class VideoWorker:
 
     async def run_once(self) -> int:
         """Poll every due job once; returns how many were polled."""
-        due = await self.jobs.claim_due()
+        claim = asyncio.ensure_future(self.jobs.claim_due())
+        try:
+            due = await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            # Stopped while the claim was in flight: it may still commit its leases, so wait
+            # for it and remember them, for stop() to release.
+            with contextlib.suppress(Exception):
+                self._leased.update(job.id for job in await claim)
+            raise
         self._leased.update(job.id for job in due)
         try:
             await asyncio.gather(*(self._poll(job) for job in due))
