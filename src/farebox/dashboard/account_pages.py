@@ -118,13 +118,7 @@ def routes(web: Web) -> list[Route]:
 
     @web.page(CUSTOMER)
     async def sign_out(request: Request) -> Response:
-        session = await web.session(request, CUSTOMER)
-        if session is not None:
-            await web.checked_form(request, session)
-            await state.sessions.close(web.session_token(request, CUSTOMER))
-        response = web.redirect("/", request)
-        web.clear_session_cookie(response, CUSTOMER)
-        return response
+        return await web.sign_out(request, CUSTOMER, "/")
 
     return [
         Route("/", overview, methods=["GET"]),

@@ -100,13 +100,7 @@ def routes(web: Web) -> list[Route]:
 
     @web.page(OPERATOR)
     async def sign_out(request: Request) -> Response:
-        session = await web.session(request, OPERATOR)
-        if session is not None:
-            await web.checked_form(request, session)
-            await state.sessions.close(web.session_token(request, OPERATOR))
-        response = web.redirect("/console", request)
-        web.clear_session_cookie(response, OPERATOR)
-        return response
+        return await web.sign_out(request, OPERATOR, "/console")
 
     async def accounts_page(
         request: Request,

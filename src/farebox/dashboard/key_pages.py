@@ -74,13 +74,11 @@ def routes(web: Web) -> list[Route]:
 
     @web.page(CUSTOMER)
     async def create(request: Request) -> Response:
-        session = await web.require(request, CUSTOMER)
-        form = await web.checked_form(request, session)
-        assert session.account_id is not None
+        session, account_id, form = await web.account_form(request)
         try:
             fields = parse_key_form(form)
             created = await store.create(
-                session.account_id,
+                account_id,
                 fields["name"],
                 fields["usage_limit"],
                 fields["reset_period"],
@@ -93,23 +91,19 @@ def routes(web: Web) -> list[Route]:
 
     @web.page(CUSTOMER)
     async def edit(request: Request) -> Response:
-        session = await web.require(request, CUSTOMER)
-        form = await web.checked_form(request, session)
-        assert session.account_id is not None
+        session, account_id, form = await web.account_form(request)
         try:
             fields = parse_key_form(form)
             await services.ledger.flush()
-            await store.patch(session.account_id, request.path_params["key_id"], fields)
+            await store.patch(account_id, request.path_params["key_id"], fields)
         except FareboxError as exc:
             return await page(request, session, error=exc.message, status=exc.status)
         return web.redirect("/dashboard/keys?done=updated", request)
 
     @web.page(CUSTOMER)
     async def revoke(request: Request) -> Response:
-        session = await web.require(request, CUSTOMER)
-        await web.checked_form(request, session)
-        assert session.account_id is not None
-        await store.revoke(session.account_id, request.path_params["key_id"])
+        _session, account_id, _form = await web.account_form(request)
+        await store.revoke(account_id, request.path_params["key_id"])
         return web.redirect("/dashboard/keys?done=revoked", request)
 
     return [

@@ -97,13 +97,11 @@ def routes(web: Web) -> list[Route]:
 
     @web.page(CUSTOMER)
     async def create(request: Request) -> Response:
-        session = await web.require(request, CUSTOMER)
-        form = await web.checked_form(request, session)
-        assert session.account_id is not None
+        session, account_id, form = await web.account_form(request)
         try:
             method = parse_method(form.get("method", ""))
             invoice = await topups.create(
-                session.account_id, method, form.get("amount", "").strip(), Currency.USD.value
+                account_id, method, form.get("amount", "").strip(), Currency.USD.value
             )
         except FareboxError as exc:
             return await page(request, session, exc.message, exc.status)
@@ -139,9 +137,7 @@ def routes(web: Web) -> list[Route]:
 
     @web.page(CUSTOMER)
     async def nwc_connect(request: Request) -> Response:
-        session = await web.require(request, CUSTOMER)
-        form = await web.checked_form(request, session)
-        assert session.account_id is not None
+        session, account_id, form = await web.account_form(request)
         body: dict[str, object] = {
             name: form[name].strip()
             for name in ("threshold_usd", "topup_amount_usd")
@@ -162,17 +158,15 @@ def routes(web: Web) -> list[Route]:
                 int(lightning.min_usd * NANOS_PER_USD),
                 int(lightning.max_usd * NANOS_PER_USD),
             )
-            await services.nwc.connect(session.account_id, uri, threshold, amount)
+            await services.nwc.connect(account_id, uri, threshold, amount)
         except FareboxError as exc:
             return await page(request, session, exc.message, exc.status)
         return web.redirect("/dashboard/topup?done=connected", request)
 
     @web.page(CUSTOMER)
     async def nwc_disconnect(request: Request) -> Response:
-        session = await web.require(request, CUSTOMER)
-        await web.checked_form(request, session)
-        assert session.account_id is not None
-        await services.nwc.disconnect(session.account_id)
+        _session, account_id, _form = await web.account_form(request)
+        await services.nwc.disconnect(account_id)
         return web.redirect("/dashboard/topup?done=disconnected", request)
 
     return [

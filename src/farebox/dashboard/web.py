@@ -265,6 +265,24 @@ class Web:
         self.check_csrf(session, form.get("csrf_token"))
         return form
 
+    async def account_form(self, request: Request) -> tuple[Session, str, dict[str, str]]:
+        """A signed-in customer's state-changing form: the session, its account id and the form,
+        its CSRF token checked (SignInNeeded or FormRejected otherwise)."""
+        session = await self.require(request, CUSTOMER)
+        form = await self.checked_form(request, session)
+        assert session.account_id is not None
+        return session, session.account_id, form
+
+    async def sign_out(self, request: Request, kind: str, then: str) -> Response:
+        """End this browser's session of `kind` (its row deleted) and go to `then`."""
+        session = await self.session(request, kind)
+        if session is not None:
+            await self.checked_form(request, session)
+            await self.state.sessions.close(self.session_token(request, kind))
+        response = self.redirect(then, request)
+        self.clear_session_cookie(response, kind)
+        return response
+
     def check_header_csrf(self, request: Request, session: Session) -> None:
         self.check_origin(request)
         self.check_csrf(session, request.headers.get("x-csrf-token"))
