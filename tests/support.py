@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import psycopg
@@ -64,12 +64,18 @@ class LoopThread:
         self._thread.join(5)
 
 
+def missing_tool(reason: str) -> NoReturn:
+    """Skip a test whose outside program, package or service is not here; under CI=true (where
+    .ci/run installs and starts them all) fail instead."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI requires it (.ci/run installs it)")
+    pytest.skip(reason)
+
+
 def require_db(kind: str) -> None:
     """Skip a PostgreSQL test when the server is unreachable (fail instead under CI=true)."""
     if kind == "postgresql" and not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
+        missing_tool("PostgreSQL on 127.0.0.1:5432 is unreachable")
 
 
 def pg_available() -> bool:

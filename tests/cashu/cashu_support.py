@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from farebox.catalog.loader import catalog_from_dict
 
 from media_support import media_catalog_dict
-from support import Gateway, free_port
+from support import Gateway, free_port, missing_tool
 
 REPO = Path(__file__).resolve().parents[2]
 WALLET_SCRIPT = Path(__file__).with_name("cashu_wallet.py")
@@ -47,9 +46,7 @@ def require_cashu() -> Path:
             "the cashu mint and wallet are not installed: run the Cashu block of .ci/run "
             "(creates .cashu-venv) or set FAREBOX_CASHU_VENV"
         )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_tool(reason)
     return venv
 
 

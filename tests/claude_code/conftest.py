@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+
+from support import missing_tool
 
 CLAUDE_CODE_VERSION = "2.1.332"
 REPO = Path(__file__).resolve().parents[2]
@@ -30,10 +33,8 @@ def _installed(binary: Path) -> bool:
     return out.returncode == 0 and out.stdout.startswith(CLAUDE_CODE_VERSION)
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"Claude Code CLI unavailable in CI: {reason}")
-    pytest.skip(f"Claude Code CLI unavailable: {reason}")
+def _unavailable(reason: str) -> NoReturn:
+    missing_tool(f"Claude Code CLI unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")

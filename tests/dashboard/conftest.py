@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from support import missing_tool
+
 CHROMIUM = os.environ.get("FAREBOX_CHROMIUM", "/usr/bin/chromium")
 # As the machine's notes say: without the background-networking flags Chromium keeps dialling
 # out, and this network refuses it.
@@ -27,12 +29,6 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(os.environ.get("FAREBOX_SCREENSHOTS", "test-screenshots"))
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI requires it (.ci/run installs it)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Chromium for one test module; Playwright gives it a fresh, empty --user-data-dir.
@@ -42,9 +38,9 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("the Python playwright package is not installed")
+        missing_tool("the Python playwright package is not installed")
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        _missing(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+        missing_tool(f"no chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

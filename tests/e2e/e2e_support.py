@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from farebox.billing.tokens import count_text, encoder
 from farebox.db.database import normalize_url
 from farebox.keys.credentials import hash_credit_id
 
-from support import NANOS, TEST_SECRET, free_port, pg_available
+from support import NANOS, TEST_SECRET, free_port, require_db
 
 ENC = encoder("o200k_base")
 
@@ -53,10 +52,7 @@ SLOW_MODELS = {
 
 
 def require_pg() -> None:
-    if not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
+    require_db("postgresql")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ stay, the secret moves out of the database, and everything made before keeps wor
 
 from __future__ import annotations
 
-import os
 import stat
 import time
 import uuid
@@ -43,7 +42,7 @@ from support import (
     Gateway,
     check_ledger_at,
     fresh_pg_database,
-    pg_available,
+    require_db,
     running_gateway,
     wait_until,
 )
@@ -326,10 +325,7 @@ def test_sqlite_upgrade_keeps_every_account_and_moves_the_secret_into_a_file(
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    if not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
+    require_db("postgresql")
     with fresh_pg_database() as url:
         yield url
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +9,14 @@ import pytest
 from farebox.sim.server import SimServer
 
 from nwc_wallet import WalletService
-from support import Gateway, LoopThread, database_url, pg_available, running_gateway, test_catalog
+from support import (
+    Gateway,
+    LoopThread,
+    database_url,
+    require_db,
+    running_gateway,
+    test_catalog,
+)
 
 NWC_ENV = {
     "FAREBOX_DEV_WALLET": "1",
@@ -30,10 +36,7 @@ NWC_ENV = {
 def nwc_gateway(
     request: pytest.FixtureRequest, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    if request.param == "postgresql" and not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable; CI requires it")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
+    require_db(request.param)
     tmp = tmp_path_factory.mktemp("nwc")
     with (
         database_url(request.param, tmp) as url,

@@ -7,20 +7,18 @@ import asyncio
 import base64
 import importlib
 import json
-import os
 import re
 from types import ModuleType
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from farebox.db.schema import devwallet_invoices, queries, transfers
 from farebox.pay402.store import account_id_for
 
 from payments_support import DEV_ENV
-from support import Gateway
+from support import Gateway, missing_tool
 
 # The dev wallet at BTC = $100,000 (1 sat = $0.001); challenge limiting off except where tested.
 PAY_ENV = {**DEV_ENV, "FAREBOX_PAY402_CHALLENGES_PER_MIN": "0"}
@@ -140,17 +138,11 @@ def revenue(gw: Gateway) -> int:
     return bal.balance
 
 
-def missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 def require(module: str, package: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        missing(f"{package} is not installed: pip install -e '.[test]' (.ci/run does)")
+        missing_tool(f"{package} is not installed: pip install -e '.[test]' (.ci/run does)")
         raise
 
 

@@ -29,12 +29,11 @@ from pay402_support import (
     DevWallet,
     dev_pay,
     l402_wallet,
-    missing,
     require,
     revenue,
 )
 from payments_support import serve_app
-from support import Gateway, wait_until
+from support import Gateway, missing_tool, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MPPX_DIR = Path(os.environ.get("FAREBOX_MPPX_DIR") or REPO / ".cache" / "pay402-node")
@@ -153,9 +152,9 @@ def pay_url(pay_gw: Gateway) -> Iterator[str]:
 
 def run_mppx(url: str, body: dict[str, Any], pay: str) -> dict[str, Any]:
     if shutil.which("node") is None:
-        missing("node is not installed")
+        missing_tool("node is not installed")
     if not (MPPX_DIR / "node_modules" / "mppx" / "package.json").exists():
-        missing(
+        missing_tool(
             f"npm mppx is not installed in {MPPX_DIR}: npm install --prefix .cache/pay402-node "
             "--legacy-peer-deps mppx@0.11.0 viem@2.54.0 (.ci/run does)"
         )

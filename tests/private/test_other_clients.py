@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import ehbp
 import httpx
@@ -22,7 +22,7 @@ import pytest
 from openai import APIStatusError, OpenAI
 
 from private_support import ENCLAVE_MODEL, IN_NANOS, OUT_NANOS, PRIVATE_MODEL
-from support import NANOS, Gateway
+from support import NANOS, Gateway, missing_tool
 
 NPM_EHBP_VERSION = "0.1.7"
 REPO = Path(__file__).resolve().parents[2]
@@ -97,10 +97,8 @@ def _install_dir() -> Path:
     return Path(os.environ.get("FAREBOX_EHBP_NPM_DIR") or REPO / ".cache" / "ehbp-npm")
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"npm ehbp {NPM_EHBP_VERSION} unavailable in CI: {reason}")
-    pytest.skip(f"npm ehbp {NPM_EHBP_VERSION} unavailable: {reason}")
+def _unavailable(reason: str) -> NoReturn:
+    missing_tool(f"npm ehbp {NPM_EHBP_VERSION} unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")
