@@ -14,8 +14,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import orjson
-
 from farebox.billing.tokens import KNOWN_ENCODINGS
 
 from . import enclaves, media, parse
@@ -95,11 +93,15 @@ def load_catalog(
     `at` picks the genai-prices rates in force (default: now).
     """
     base_path = base or DEFAULT_CATALOG_PATH
-    merged = Merged().apply(Layer.read(_read_json(base_path), str(base_path), override=False))
+    merged = Merged().apply(
+        Layer.read(parse.read_json_file(base_path, "catalog"), str(base_path), override=False)
+    )
     if override_path is None and env.get(CATALOG_ENV):
         override_path = Path(env[CATALOG_ENV])
     if override_path is not None:
-        layer = Layer.read(_read_json(override_path), str(override_path), override=True)
+        layer = Layer.read(
+            parse.read_json_file(override_path, "catalog"), str(override_path), override=True
+        )
         merged = merged.apply(layer)
     return _build(merged, env, at or datetime.now(UTC))
 
@@ -114,17 +116,6 @@ def catalog_from_dict(
     """A complete catalog from a dict in the file format (tests, demo mode); no merging."""
     merged = Merged().apply(Layer.read(data, source, override=False))
     return _build(merged, env, at or datetime.now(UTC))
-
-
-def _read_json(path: Path) -> object:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read the catalog file ({exc.strerror})") from exc
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise CatalogError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def _build(merged: Merged, env: Mapping[str, str], at: datetime) -> Catalog:

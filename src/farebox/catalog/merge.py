@@ -39,15 +39,8 @@ class Layer:
     @classmethod
     def read(cls, data: object, source: str, *, override: bool) -> Layer:
         where = Where(source)
-        top = parse.as_object(data, where)
-        parse.check_keys(top, _TOP_KEYS + (_OVERRIDE_KEYS if override else ()), where)
-        if top.get("version", 1) != 1:
-            raise where.error(f"unsupported version {top['version']!r} (expected 1)", "version")
-        defaults = parse.as_object(top.get("defaults", {}), where, "defaults")
-        parse.check_keys(defaults, _DEFAULTS_KEYS, where, prefix="defaults.")
-        replace = top.get("replace_defaults", False)
-        if not isinstance(replace, bool):
-            raise where.error("must be true or false", "replace_defaults")
+        top_keys = _TOP_KEYS + (_OVERRIDE_KEYS if override else ())
+        top, defaults, replace = parse.file_header(data, where, top_keys, _DEFAULTS_KEYS)
         remove = parse.name_list(top.get("remove", []), where, "remove")
         return cls(
             source=source,

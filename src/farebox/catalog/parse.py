@@ -7,7 +7,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from farebox.money import MoneyError, usd_to_nanos
 
@@ -176,3 +179,32 @@ def _kind(value: object) -> str:
     if isinstance(value, Mapping):
         return "an object"
     return type(value).__name__
+
+
+def read_json_file(path: Path, what: str) -> object:
+    """A catalog file's JSON (`what` names the file in errors: "catalog", "data catalog")."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the {what} file ({exc.strerror})") from exc
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CatalogError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def file_header(
+    data: object, where: Where, top_keys: Iterable[str], default_keys: Iterable[str]
+) -> tuple[JsonObject, JsonObject, bool]:
+    """A catalog file's top object checked (only `top_keys`, version 1), its `defaults` (only
+    `default_keys`) and its `replace_defaults` flag."""
+    top = as_object(data, where)
+    check_keys(top, top_keys, where)
+    if top.get("version", 1) != 1:
+        raise where.error(f"unsupported version {top['version']!r} (expected 1)", "version")
+    defaults = as_object(top.get("defaults", {}), where, "defaults")
+    check_keys(defaults, default_keys, where, prefix="defaults.")
+    replace = top.get("replace_defaults", False)
+    if not isinstance(replace, bool):
+        raise where.error("must be true or false", "replace_defaults")
+    return top, defaults, replace

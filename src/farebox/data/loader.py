@@ -19,10 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import orjson
-
 from farebox.catalog import parse
-from farebox.catalog.errors import CatalogError
 from farebox.catalog.merge import merge_entries
 from farebox.catalog.parse import JsonObject, Where
 from farebox.money import decimal_usd_to_nanos
@@ -100,11 +97,15 @@ def load_data_catalog(
     """The shipped catalog (or `base`), merged with `override_path` or else
     $FAREBOX_DATA_CATALOG; keys read from `env`."""
     base_path = base or DEFAULT_DATA_CATALOG_PATH
-    merged = _Merged().apply(_read(base_path), str(base_path), override=False)
+    merged = _Merged().apply(
+        parse.read_json_file(base_path, "data catalog"), str(base_path), override=False
+    )
     if override_path is None and env.get(DATA_CATALOG_ENV):
         override_path = Path(env[DATA_CATALOG_ENV])
     if override_path is not None:
-        merged = merged.apply(_read(override_path), str(override_path), override=True)
+        merged = merged.apply(
+            parse.read_json_file(override_path, "data catalog"), str(override_path), override=True
+        )
     return _build(merged, env)
 
 
@@ -113,17 +114,6 @@ def data_catalog_from_dict(
 ) -> DataCatalog:
     """A complete catalog from a dict in the file format (tests, demo mode); no merging."""
     return _build(_Merged().apply(data, source, override=False), env)
-
-
-def _read(path: Path) -> object:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read the data catalog file ({exc.strerror})") from exc
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise CatalogError(f"{path}: not valid JSON ({exc})") from exc
 
 
 class _Merged:
@@ -136,15 +126,8 @@ class _Merged:
 
     def apply(self, data: object, source: str, *, override: bool) -> _Merged:
         where = Where(source)
-        top = parse.as_object(data, where)
-        parse.check_keys(top, _TOP_KEYS + (_OVERRIDE_KEYS if override else ()), where)
-        if top.get("version", 1) != 1:
-            raise where.error(f"unsupported version {top['version']!r} (expected 1)", "version")
-        defaults = parse.as_object(top.get("defaults", {}), where, "defaults")
-        parse.check_keys(defaults, _DEFAULT_KEYS, where, prefix="defaults.")
-        replace = top.get("replace_defaults", False)
-        if not isinstance(replace, bool):
-            raise where.error("must be true or false", "replace_defaults")
+        top_keys = _TOP_KEYS + (_OVERRIDE_KEYS if override else ())
+        top, defaults, replace = parse.file_header(data, where, top_keys, _DEFAULT_KEYS)
         out = _Merged()
         out.defaults = dict(self.defaults)
         for key, value in defaults.items():
