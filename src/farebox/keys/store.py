@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 from farebox.db.database import Database
 from farebox.db.schema import accounts, api_keys
 from farebox.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from farebox.inputs import plausible_id
 from farebox.keys import credentials
 from farebox.keys.periods import RESET_PERIODS, next_reset, period_key
 from farebox.keys.secrets import KeyCipher, hash_key, key_hint, new_api_key, new_key_id
@@ -97,11 +98,6 @@ def parse_limit(value: Any) -> int | None:
     if nanos > 10**18:
         raise InvalidRequest("usage_limit_usd is too large", param="usage_limit_usd")
     return nanos
-
-
-def plausible_id(value: str, max_len: int = 64) -> bool:
-    """Cheap shape check before a lookup: ids are short, and PostgreSQL refuses NUL in text."""
-    return 0 < len(value) <= max_len and "\x00" not in value
 
 
 def parse_name(value: Any) -> str:
