@@ -297,3 +297,28 @@ def test_demo_starts_with_no_setup_and_its_key_works(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_a_key_whose_stored_copy_does_not_decrypt_is_listed_without_it(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """show_key on a row written under another secret: 200, that key's api_key null (it still
+    authenticates by its hash), the others shown; before, the whole listing was a 500."""
+    url = f"sqlite:///{tmp_path / 'farebox.db'}"
+    with running_gateway(url, catalog_for(sim.url)) as gw:
+        credit_id, key = gw.create_account(1)
+        with gw.client() as c:
+            r = c.post("/keys", json={"name": "second"}, headers={"x-credit-id": credit_id})
+            assert r.status_code == 201, r.text
+            second = r.json()["data"]["api_key"]
+        other = KeyCipher("another-secret").encrypt(key)
+        with sqlite3.connect(tmp_path / "farebox.db") as conn:
+            conn.execute("UPDATE api_keys SET key_encrypted = ? WHERE name != 'second'", (other,))
+        with gw.client() as c:
+            r = c.get("/keys", params={"show_key": "true"}, headers={"x-credit-id": credit_id})
+            assert r.status_code == 200, r.text
+            shown = {k["name"]: k["api_key"] for k in r.json()["data"]}
+            assert shown["second"] == second
+            assert [v for n, v in shown.items() if n != "second"] == [None]
+            balance = c.post("/credits/balance", headers={"authorization": f"Bearer {key}"})
+            assert balance.status_code == 200, balance.text

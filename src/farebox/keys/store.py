@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from farebox.keys.secrets import KeyCipher, hash_key, key_hint, new_api_key, new
 from farebox.ledger import ops as ledger_ops
 from farebox.ledger.types import KeyBudget
 from farebox.money import read_usd
+
+log = logging.getLogger("farebox.keys")
 
 MIN_LIMIT_NANOS = 10_000_000  # $0.01
 NAME_MAX = 25
@@ -423,5 +426,11 @@ class KeyStore:
         self.invalidate(key_id)
         return await self.db.read(_load_one, account_id, key_id)
 
-    def reveal(self, key: ApiKey) -> str:
-        return self.cipher.decrypt(key.encrypted)
+    def reveal(self, key: ApiKey) -> str | None:
+        """The key itself, or None when its stored copy cannot be decrypted (a row written under
+        another instance secret): the key still works by its hash, it just cannot be shown."""
+        try:
+            return self.cipher.decrypt(key.encrypted)
+        except ValueError:
+            log.warning("key %s cannot be shown: its stored copy does not decrypt", key.id)
+            return None
