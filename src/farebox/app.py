@@ -64,6 +64,7 @@ from farebox.net.client_ip import ClientAddress
 from farebox.net.ratelimit import MemoryRateStore, PerClientLimit, RateLimiter, RateRule
 from farebox.net.socks import VettingSocksProxy
 from farebox.net.ssrf import FetchPolicy
+from farebox.net.stream_cut import quiet_stream_cuts
 from farebox.nwc.auto import AutoTopup, AutoTopupConfig
 from farebox.nwc.wallet import NostrWallet
 from farebox.pay402.build import build_pay_per_request
@@ -241,6 +242,7 @@ def create_app(
     settings: Settings, catalog: Catalog | None = None, data_catalog: DataCatalog | None = None
 ) -> Starlette:
     redact_access_logs()  # no credit_id, key or signature from a URL reaches a log
+    quiet_stream_cuts()  # a stream broken off on purpose is one warning, not a traceback
     services = build_services(settings, catalog, data_catalog)
     sweeper = Sweeper(services.ledger, settings.sweep_interval_s)
     reconciler = Reconciler(services.topups, services.topups.poll_interval_s)

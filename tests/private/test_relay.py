@@ -3,6 +3,7 @@ usage report, or by the stated estimate (marked) when it does not come."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -131,10 +132,23 @@ def test_a_stream_the_enclave_cuts_charges_what_was_relayed_and_cuts_the_client_
 ) -> None:
     gw = private_gateway
     credit_id, api_key = gw.create_account(1)
-    reply = sealed_chat(
-        gw.url, api_key, chat_body("cut me off", stream=True, sim={"disconnect_after": 3})
-    )
+    server_log = RecordingHandler()
+    logging.getLogger("uvicorn.error").addHandler(server_log)
+    try:
+        reply = sealed_chat(
+            gw.url, api_key, chat_body("cut me off", stream=True, sim={"disconnect_after": 3})
+        )
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(server_log)
     assert reply.status == 200 and reply.cut and reply.frames == 3
+    # The server says so in one line, not with "Exception in ASGI application" and a traceback.
+    assert [(r.levelname, r.getMessage()) for r in server_log.records] == [
+        (
+            "WARNING",
+            "stream cut on purpose: the enclave broke its answer off; "
+            "the client's stream is cut too",
+        )
+    ]
     charged = usage_nanos(ceil_div(reply.request_plaintext, 4), 3)
     assert wait_until(lambda: gw.nanos(credit_id)[1] == 0)
     assert spent(gw, credit_id) == charged == gw.history_total_nanos(credit_id)
@@ -378,3 +392,12 @@ def test_a_running_private_stream_records_its_estimate_for_crash_recovery(
     assert wait_until(lambda: gw.nanos(credit_id)[1] == 0)  # the client left: settled as such
     assert spent(gw, credit_id) == estimate
     assert history(gw, api_key)[0]["reconcile"] == "client_disconnect"
+
+
+class RecordingHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -30,6 +30,7 @@ from farebox.ledger.service import Ledger
 from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import KeyBudget, QueryRecord
 from farebox.money import format_usd, nanos_to_usd
+from farebox.net.stream_cut import StreamCut
 from farebox.private import bounds
 from farebox.private.ehbp import (
     ENCAPSULATED_KEY_HEADER,
@@ -60,7 +61,7 @@ MODEL_MISMATCH = "model_mismatch"
 ABOVE_HOLD = "usage_above_hold"
 
 
-class EnclaveCut(Exception):
+class EnclaveCut(StreamCut):
     """The enclave broke its answer off: the client's connection is broken off too (after the
     settlement), so it cannot take a cut answer for a whole one."""
 
