@@ -323,31 +323,39 @@ def running_gateway(
         **overrides,
     )
     app = create_app(settings, catalog=catalog, data_catalog=data_catalog)
+    # the same protocol, limits and proxy rules as `serve`
+    with served(app, lifespan="on", **uvicorn_options(settings)) as (url, loop):
+        yield Gateway(url, settings, app, loop)
+
+
+@contextmanager
+def served(app: Any, **config: Any) -> Iterator[tuple[str, LoopThread]]:
+    """Serve an ASGI app with uvicorn on a free loopback port from a thread of its own; yields its
+    base URL and that thread's loop, and stops the server afterwards."""
     port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="none",
-        log_level="warning",
-        lifespan="on",
-        **uvicorn_options(settings),  # the same protocol, limits and proxy rules as `serve`
-    )
-    server = uvicorn.Server(config)
+    options: dict[str, Any] = {"loop": "none", "log_level": "warning", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
     loop = LoopThread()
     task = asyncio.run_coroutine_threadsafe(server.serve(), loop.loop)
-    for _ in range(200):
+    for _ in range(500):
         if server.started:
             break
         if task.done():
             task.result()
         threading.Event().wait(0.02)
     try:
-        yield Gateway(f"http://127.0.0.1:{port}", settings, app, loop)
+        yield f"http://127.0.0.1:{port}", loop
     finally:
         server.should_exit = True
         task.result(15)
         loop.stop()
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Serve an ASGI app on loopback from its own thread; yields its base URL."""
+    with served(app) as (url, _loop):
+        yield url
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

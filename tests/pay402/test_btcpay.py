@@ -15,8 +15,8 @@ from farebox.sim.server import SimServer
 from btcpay_fake import BTCPayFake
 from media_support import media_catalog, media_env
 from pay402_support import MEDIUM, challenges, post, unb64url_json
-from payments_support import BTCPAY_KEY, BTCPAY_SECRET, BTCPAY_STORE, btcpay_env, serve_app
-from support import Gateway, database_url, running_gateway
+from payments_support import BTCPAY_KEY, BTCPAY_SECRET, BTCPAY_STORE, btcpay_env
+from support import Gateway, database_url, running_gateway, serve_app
 
 
 @pytest.fixture(scope="module")

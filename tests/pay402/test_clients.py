@@ -32,8 +32,7 @@ from pay402_support import (
     require,
     revenue,
 )
-from payments_support import serve_app
-from support import Gateway, missing_tool, wait_until
+from support import Gateway, missing_tool, serve_app, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MPPX_DIR = Path(os.environ.get("FAREBOX_MPPX_DIR") or REPO / ".cache" / "pay402-node")

@@ -18,9 +18,8 @@ from payments_support import (
     DEV_ENV,
     Forwarder,
     btcpay_env,
-    serve_app,
 )
-from support import Gateway, database_url, require_db, running_gateway, test_catalog
+from support import Gateway, database_url, require_db, running_gateway, serve_app, test_catalog
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

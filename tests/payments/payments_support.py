@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,7 +13,7 @@ from starlette.routing import Route
 
 from farebox.db.schema import transfers
 
-from support import Gateway, LoopThread, free_port
+from support import Gateway
 
 BTC_USD = 100_000  # the fixed test rate: 1 sat = $0.001
 DEV_ENV = {
@@ -86,29 +81,6 @@ def btcpay_env(url: str, **extra: str) -> dict[str, str]:
         "FAREBOX_TOPUP_POLL_S": "0.3",
         **extra,
     }
-
-
-@contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on loopback from its own thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, loop="none", log_level="warning")
-    )
-    loop = LoopThread()
-    task = asyncio.run_coroutine_threadsafe(server.serve(), loop.loop)
-    for _ in range(250):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        threading.Event().wait(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        task.result(15)
-        loop.stop()
 
 
 class Forwarder:

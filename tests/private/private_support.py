@@ -3,9 +3,7 @@ private proxy, each on loopback in its own thread."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +13,6 @@ from typing import Any
 import aiohttp
 import httpx
 import orjson
-import uvicorn
 from aiohttp import web
 
 from farebox.catalog.loader import catalog_from_dict
@@ -26,7 +23,7 @@ from farebox.private.proxy import PrivateProxy, create_proxy_app
 from farebox.sim.config import SimConfig
 from farebox.sim.enclave import RunningEnclave, start_enclave
 
-from support import TEST_PRICE, LoopThread, free_port
+from support import TEST_PRICE, LoopThread, free_port, served
 
 IN_NANOS = 1_000  # TEST_PRICE: $1 per 1M input tokens
 OUT_NANOS = 2_000  # $2 per 1M output tokens
@@ -99,26 +96,8 @@ class Proxy:
 @contextmanager
 def running_proxy(gateway_url: str, api_key: str, policy: Policy) -> Iterator[Proxy]:
     proxy = PrivateProxy(gateway_url, api_key, policy)
-    app = create_proxy_app(proxy)
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop="none", log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    loop = LoopThread()
-    task = asyncio.run_coroutine_threadsafe(server.serve(), loop.loop)
-    for _ in range(500):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        threading.Event().wait(0.02)
-    try:
-        yield Proxy(f"http://127.0.0.1:{port}", proxy)
-    finally:
-        server.should_exit = True
-        task.result(15)
-        loop.stop()
+    with served(create_proxy_app(proxy), lifespan="on") as (url, _loop):
+        yield Proxy(url, proxy)
 
 
 def policy_file(tmp: Path, raw: bytes) -> Policy:
