@@ -48,12 +48,16 @@ from farebox_target import (
     ledger_facts,
     write_catalog,
 )
-from load import BODY, Processes, free_port, log, probe, run_wrk, wait_port
+from load import BODY, MODEL, Processes, free_port, log, probe, run_wrk, wait_port
 from report import ALL_MODES, report
 
 REPO = Path(__file__).resolve().parent.parent
-ALL_CELLS = ("direct", "lean_proxy", "farebox-sqlite", "farebox-postgres")
+ALL_CELLS = ("direct", "lean_proxy", "farebox-sqlite", "farebox-postgres", "litellm")
+DEFAULT_CELLS = ALL_CELLS[:4]
+"""litellm runs only when asked for (`--cells …,litellm --litellm PATH`): it lives in a venv
+of its own (`pip install 'litellm[proxy]==1.108.7'`)."""
 LEAN_KEY = "sk-bench-lean"
+LITELLM_KEY = "sk-bench-litellm"
 PG_ADMIN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -222,6 +226,10 @@ def start_target(
         finally:
             procs.stop(proc)
         return
+    if name == "litellm":
+        with litellm_target(args, procs, tmp, port, upstream_port) as target:
+            yield target
+        return
     kind = name.split("-", 1)[1]
     with database(kind, tmp, args.pg_url) as db_url:
         env = farebox_env(db_url, catalog)
@@ -294,6 +302,43 @@ def start_target(
                 target.extra["ledger"] = {"error": repr(exc)}
 
 
+@contextlib.contextmanager
+def litellm_target(
+    args: argparse.Namespace, procs: Processes, tmp: Path, port: int, upstream_port: int
+) -> Iterator[Target]:
+    """LiteLLM's proxy (no database: it meters nothing), one worker, core 1, routing the bench
+    model to the fake upstream as an OpenAI-compatible provider."""
+    if not args.litellm:
+        raise RuntimeError("the litellm cell needs --litellm PATH (the `litellm` CLI of its venv)")
+    config = tmp / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        f"  - model_name: {MODEL}\n"
+        "    litellm_params:\n"
+        f"      model: openai/{MODEL}\n"
+        f"      api_base: http://127.0.0.1:{upstream_port}/v1\n"
+        "      api_key: sk-fake\n"
+        "general_settings:\n"
+        f"  master_key: {LITELLM_KEY}\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+    )
+    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+    command = [
+        "taskset", "-c", "1", args.litellm, "--config", str(config),
+        "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1",
+    ]  # fmt: skip
+    proc = procs.start("litellm", command, env)
+    try:
+        try:
+            wait_port(port, proc, timeout=120)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n--- litellm log:\n{procs.tail('litellm', 25)}") from None
+        yield Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions", LITELLM_KEY, proc)
+    finally:
+        procs.stop(proc, grace=15.0)
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -308,7 +353,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duration", type=int, default=20, help="measured seconds per cell")
     ap.add_argument("--warmup", type=int, default=3, help="warm-up seconds per cell (0: none)")
     ap.add_argument("--quick", action="store_true", help="5 s measured runs, 2 s warm-ups")
-    ap.add_argument("--cells", default=",".join(ALL_CELLS), help="targets, comma-separated")
+    ap.add_argument(
+        "--cells",
+        default=",".join(DEFAULT_CELLS),
+        help=f"targets, comma-separated, of {', '.join(ALL_CELLS)}",
+    )
+    ap.add_argument("--litellm", default=None, help="the litellm CLI, for the litellm cell")
     ap.add_argument("--conc", default="1,16,64", help="concurrencies, comma-separated")
     ap.add_argument("--modes", default=",".join(ALL_MODES), help="nonstream,stream")
     ap.add_argument(
