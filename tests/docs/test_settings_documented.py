@@ -1,4 +1,8 @@
-"""Every setting the code reads is documented, with the default the code really uses."""
+"""Every setting the code reads is documented, with the default the code really uses, and every
+setting the docs name is read by something (no stale names).
+
+The documentation is README.md and every page under docs/: the reference is
+docs/operators/configuration.md, and pages that explain a feature may document its settings too."""
 
 from __future__ import annotations
 
@@ -29,6 +33,25 @@ def test_every_farebox_setting_the_code_reads_is_documented() -> None:
     documented = set(SETTING.findall(documentation()))
     missing = sorted(settings_in_code() - documented)
     assert not missing, f"settings read by the code but named nowhere in the docs: {missing}"
+
+
+def _read(name: str, code: str) -> bool:
+    """The name in the code, whole or as a quoted prefix plus a quoted rest (ENV_PREFIX + "RETRIES")."""
+    if name in code:
+        return True
+    cuts = [i + 1 for i, char in enumerate(name) if char == "_"]
+    return any(f'"{name[:i]}"' in code and f'"{name[i:]}"' in code for i in cuts)
+
+
+def test_every_setting_the_docs_name_is_read_somewhere() -> None:
+    """A setting renamed or removed in the code is renamed or removed in the docs too. Test-only
+    and benchmark variables (docs/development.md) count as read."""
+    named = set(re.findall(r"\bFAREBOX_[A-Z0-9_]*[A-Z0-9]\b", documentation()))
+    sources = [*(REPO / "src").rglob("*.py"), *(REPO / "tests").rglob("*.py")]
+    sources += [*(REPO / "bench").rglob("*.py"), REPO / ".ci" / "run"]
+    read = "\n".join(path.read_text() for path in sources if path.exists())
+    stale = sorted(name for name in named if not _read(name, read))
+    assert not stale, f"the docs name settings nothing reads: {stale}"
 
 
 def test_nwc_timings_documented_with_the_defaults_in_force() -> None:
