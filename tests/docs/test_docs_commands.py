@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import httpx
 import pytest
 
 from doc_blocks import SHELLS, Block, all_blocks
-from support import free_port
+from support import free_port, missing_tool
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +72,9 @@ def _base_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    for tool in ("bash", "curl", "jq"):
+        if shutil.which(tool) is None:
+            missing_tool(f"the docs' examples need {tool} (apt-get install -y {tool})")
     folder = tmp_path_factory.mktemp("docs-demo")
     (folder / ".venv").symlink_to(VENV_BIN.parent)
     port = free_port()
