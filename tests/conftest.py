@@ -32,6 +32,7 @@ DB_KINDS = ["sqlite", "postgresql"]
 TESTS = Path(__file__).resolve().parent
 SLOW_PATHS: dict[str, str] = {
     "e2e": "kills, restarts and races gateway processes",
+    "replicas": "drains, kills and restarts gateway processes behind haproxy",
     "claude_code": "runs the real Claude Code CLI (npm, ~400 MB, installed by .ci/run)",
     "payments/test_topup_lnbits.py": "starts a real LNbits (installed by .ci/run)",
     "pay402/test_lnbits.py": "starts a real LNbits (installed by .ci/run)",

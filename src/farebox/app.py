@@ -61,6 +61,7 @@ from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger, Sweeper
 from farebox.modalities.services import build_media_services
 from farebox.net.client_ip import ClientAddress
+from farebox.net.drain import DRAIN_STATE_KEY, Drain
 from farebox.net.ratelimit import MemoryRateStore, PerClientLimit, RateLimiter, RateRule
 from farebox.net.socks import VettingSocksProxy
 from farebox.net.ssrf import FetchPolicy
@@ -111,6 +112,7 @@ def build_services(
     for tokenizer in sorted({m.tokenizer for m in catalog.models.values()}):
         encoder(tokenizer)  # load the tables now, not on the first customer's request
     losses = LossBook(db)
+    drain = Drain()
     chat_service = ChatService(
         catalog,
         router,
@@ -121,6 +123,7 @@ def build_services(
         leases=LeaseKeeper(ledger, settings.hold_timeout_s),
         default_max_tokens=settings.default_max_tokens,
         losses=losses,
+        drain=drain,
     )
     web = WebSearch.from_catalog(catalog, settings.extra_env)
     chat_service.addons = web.addon_for  # the web plugin
@@ -187,6 +190,7 @@ def build_services(
             ),
             form_key=form_key_from(secret),
         ),
+        drain=drain,
     )
 
 
@@ -195,6 +199,8 @@ def _health_routes(services: Services) -> list[Route]:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        if services.drain.draining:  # SIGTERM: the load balancer is to take this replica out
+            return JSONResponse({"status": "draining"}, 503)
         try:
             await services.ledger.balance("revenue")
         except Exception:  # the database is what readiness depends on; details are the operator's
@@ -248,7 +254,7 @@ def create_app(
     reconciler = Reconciler(services.topups, services.topups.poll_interval_s)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         sweeper.start()
         if services.chat.leases is not None:
             services.chat.leases.start()
@@ -261,7 +267,7 @@ def create_app(
         gc.collect()
         gc.freeze()
         try:
-            yield
+            yield {DRAIN_STATE_KEY: services.drain}  # for the server (net/drain_server.py)
         finally:
             await services.media.stop()
             await services.nwc.stop()

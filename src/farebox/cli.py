@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import sys
@@ -19,6 +20,7 @@ from farebox.app import create_app, prepare_database
 from farebox.cashu.cli import cashu_command
 from farebox.catalog.errors import CatalogError
 from farebox.catalog.loader import load_catalog
+from farebox.db.cli import db_command
 from farebox.db.database import Database
 from farebox.demo import (
     build_demo_catalog,
@@ -39,6 +41,7 @@ from farebox.ledger.check import check_ledger
 from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
 from farebox.net.connections import raise_open_file_limit, uvicorn_options
+from farebox.net.drain_server import serve_draining
 from farebox.payments import invoices as topup_invoices
 from farebox.payments.config import PaymentsConfig
 from farebox.private.cli import private_proxy_command
@@ -116,7 +119,12 @@ def serve(
     default_max_tokens: int | None,
     log_level: str,
 ) -> None:
-    """Run the gateway. Migrations run at start."""
+    """Run the gateway. Migrations run at start.
+
+    SIGTERM drains: /readyz answers 503 (for FAREBOX_DRAIN_NOTICE_S while still serving), new
+    connections are refused, requests in flight get FAREBOX_DRAIN_S (30) to finish, streams
+    still running then are ended and billed for what they delivered, and the process exits 0.
+    """
     if database_url:
         os.environ["FAREBOX_DATABASE_URL"] = database_url
     if catalog:
@@ -156,13 +164,17 @@ def serve(
             workers=workers,
             loop="uvloop",
             log_level=log_level,
+            # Each worker finishes its requests in flight for up to FAREBOX_DRAIN_S; what still
+            # runs then is cancelled and settles as when its client leaves.
+            timeout_graceful_shutdown=math.ceil(settings.drain_s),
             **uvicorn_options(settings),
         )
         return
     app = create_app(settings, catalog=models)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=host, port=port, loop="uvloop", log_level=log_level, **uvicorn_options(settings)
     )
+    serve_draining(config, settings.drain_s, settings.drain_notice_s)
 
 
 async def _serve_demo(
@@ -213,6 +225,7 @@ async def _serve_demo(
 
 main.add_command(sim_command, "sim")
 main.add_command(secret_command, "secret")
+main.add_command(db_command, "db")
 main.add_command(private_proxy_command, "private-proxy")
 
 

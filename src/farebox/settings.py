@@ -109,6 +109,10 @@ class Settings:
     # never above the model's max_output or what the customer can pay for): see chat/caps.py.
     default_max_tokens: int = 4096
     key_cache_ttl_s: float = 1.0
+    # SIGTERM (net/drain.py): /readyz answers 503 for `drain_notice_s` while still serving, then
+    # new connections are refused and requests in flight get up to `drain_s` to finish.
+    drain_s: float = 30.0
+    drain_notice_s: float = 0.0
     log_content: bool = False
     db_threads: int = 4
     # PostgreSQL: holds, settlements and renewals commit without waiting for the disk (see
@@ -153,6 +157,8 @@ class Settings:
                 env, "FAREBOX_DEFAULT_MAX_TOKENS", cls.default_max_tokens
             ),
             key_cache_ttl_s=_float(env, "FAREBOX_KEY_CACHE_TTL_S", cls.key_cache_ttl_s),
+            drain_s=_float(env, "FAREBOX_DRAIN_S", cls.drain_s),
+            drain_notice_s=_float(env, "FAREBOX_DRAIN_NOTICE_S", cls.drain_notice_s),
             log_content=_bool(env, "FAREBOX_LOG_CONTENT", cls.log_content),
             db_threads=_int(env, "FAREBOX_DB_THREADS", cls.db_threads),
             ledger_async_commit=_bool(env, "FAREBOX_LEDGER_ASYNC_COMMIT", cls.ledger_async_commit),

@@ -16,6 +16,7 @@ from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
 from farebox.modalities.services import MediaServices
 from farebox.net.client_ip import ClientAddress
+from farebox.net.drain import Drain
 from farebox.net.ratelimit import PerClientLimit
 from farebox.nwc.auto import AutoTopup
 from farebox.pay402.service import PayPerRequest
@@ -51,3 +52,5 @@ class Services:
     cashu: CashuPayments
     """Cashu ecash per request (X-Cashu), with change."""
     dashboard: DashboardState
+    drain: Drain
+    """SIGTERM's drain (net/drain.py): /readyz says 503 while it runs; streams are cut at its end."""

@@ -25,6 +25,7 @@ from farebox.ledger.service import Ledger
 from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import KeyBudget, QueryRecord
 from farebox.modalities.paid import Buyer
+from farebox.net.drain import Drain
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.router import Router
 
@@ -63,8 +64,10 @@ class ChatService:
         *,
         default_max_tokens: int,
         losses: LossBook | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.catalog = catalog
+        self.drain = drain  # streams still running at the drain deadline are cut (net/drain.py)
         self.router = router
         self.ledger = ledger
         self.keys = keys
@@ -233,6 +236,7 @@ class ChatService:
             query,
             max_total=max_total,
             losses=self.losses,
+            drain=self.drain,
         )
         events = relay.events()
         if call.addon is not None:

@@ -29,6 +29,7 @@ from farebox.chat.usage import usage_from_upstream, usage_payload
 from farebox.ledger.losses import OperatorLoss
 from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import QueryRecord
+from farebox.net.drain import Drain
 from farebox.providers.base import UpstreamReply
 
 log = logging.getLogger("farebox.chat")
@@ -65,8 +66,10 @@ class StreamRelay:
         query: QueryRecord,
         max_total: int,
         losses: LossBook | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.call = call
+        self.drain = drain
         self.charge = charge
         self.reply = reply
         self.input_nanos = input_nanos
@@ -82,6 +85,34 @@ class StreamRelay:
         self._renames: tuple[tuple[bytes, bytes], ...] = ()
         self._budget = 0
         self._budget_for = -1
+        self._stopped = False  # cut by the drain deadline (net/drain.py)
+        self._reading: asyncio.Task[Any] | None = None  # the task, while it awaits the upstream
+
+    def stop(self) -> None:
+        """End the stream now (the server's drain deadline): no more upstream output; the
+        customer gets the end of the stream and pays for what was delivered."""
+        self._stopped = True
+        if self._reading is not None:
+            self._reading.cancel()  # wake the upstream read; `events` tells this from others
+
+    async def _upstream(self) -> AsyncIterator[bytes]:
+        """The upstream's chunks until it ends or `stop` is called."""
+        chunks = self.reply.chunks()
+        task = asyncio.current_task()
+        while not self._stopped:
+            self._reading = task
+            try:
+                data = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                if not self._stopped or task is None:
+                    raise
+                task.uncancel()
+                return
+            finally:
+                self._reading = None
+            yield data
 
     @property
     def produced(self) -> int:
@@ -213,9 +244,10 @@ class StreamRelay:
         # full), plain chunks need no decision in flight and are relayed without being parsed.
         fully_paid = self.budget >= self.max_total
         unparsed: list[bytes] = []
+        forget = self.drain.register(self.stop) if self.drain is not None else None
         try:
             try:
-                async for data in self.reply.chunks():
+                async for data in self._upstream():
                     if fully_paid and self._meta and splitter.empty and _plain_block(data):
                         # The common case: a read of whole plain chunks, relayed as one block.
                         unparsed.append(data)
@@ -283,6 +315,18 @@ class StreamRelay:
                         }
                     }
                 )
+            if self._stopped and not (cut or finished):
+                self.reply.close()
+                error_event = error_event or data_event(
+                    {
+                        "error": {
+                            "message": "The gateway is restarting and ended this stream. You are "
+                            "charged only for the output you received.",
+                            "type": "server_error",
+                            "code": "gateway_restarting",
+                        }
+                    }
+                )
             if cut:
                 self.reply.close()
                 yield self._chunk(
@@ -311,6 +355,8 @@ class StreamRelay:
                 + DONE_EVENT
             )
         finally:
+            if forget is not None:
+                forget()
             if not self.charge.settled:
                 # The customer went away (or something failed): bill what was delivered.
                 self._count_relayed(unparsed)
