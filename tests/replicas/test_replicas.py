@@ -298,13 +298,13 @@ def test_sigkill_twenty_times_under_load_loses_nothing(cluster: Cluster) -> None
 
     async def massacre() -> list[Outcome]:
         stop = asyncio.Event()
-        load = asyncio.create_task(_load(cluster, key, stop, workers=16, mixed=False))
+        load = asyncio.create_task(_load(cluster, key, stop, workers=8, mixed=False))
         for k in range(kills):
             r = cluster.replicas[k % len(cluster.replicas)]
             await asyncio.to_thread(r.wait_ready)  # started again two kills ago
             # Another replica serves while this one is down (a crash, not an outage).
             await asyncio.to_thread(cluster.replicas[(k + 1) % len(cluster.replicas)].wait_ready)
-            await asyncio.sleep(0.6)  # under load
+            await asyncio.sleep(0.5)  # under load
             r.kill9()
             r.spawn()
             assert r.proc is not None
