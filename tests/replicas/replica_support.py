@@ -23,10 +23,9 @@ from typing import Any
 
 import aiohttp
 import httpx
-import pytest
 
 from e2e_support import LIVE, Proc, StreamResult, _spawn
-from support import free_port
+from support import free_port, missing_tool
 
 HEALTH_INTERVAL_MS = 200
 
@@ -36,9 +35,7 @@ def require_haproxy() -> str:
         "/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None
     )
     if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("haproxy is missing; .ci/run installs it (apt-get install haproxy)")
-        pytest.skip("haproxy is not installed (apt-get install haproxy)")
+        missing_tool("haproxy is not installed (apt-get install haproxy)")
     return found
 
 
