@@ -2,9 +2,10 @@
 aiohttp clients that record what each request got (status, request id, tokens delivered).
 
 haproxy is started from a generated config on free ports: round robin over the replicas, an HTTP
-health check on /readyz every 200 ms, and retries with redispatch on connection failures (what a
-real load balancer does: a refused connection never reached a replica). Requests that reached a
-replica are never retried by it: the tests count every non-2xx the client sees.
+health check on /readyz every 200 ms (a replica slow to answer on a loaded machine is not taken
+out: a 503 or a refused connection is what counts), and retries with redispatch on connection
+failures (what a real load balancer does: a refused connection never reached a replica).
+Requests that reached a replica are never retried: the tests count every non-2xx the client sees.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ defaults
     timeout client 120s
     timeout server 120s
     timeout queue 30s
+    timeout check 3s
     retries 3
     option redispatch 1
 frontend gateway
