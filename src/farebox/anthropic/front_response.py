@@ -32,6 +32,27 @@ def anthropic_usage(usage: object) -> dict[str, Any]:
     for extra in ("cost", "web_search"):  # farebox's: USD charged, the web plugin's search
         if extra in usage:
             out[extra] = usage[extra]
+    search = usage.get("web_search")
+    if isinstance(search, dict) and search.get("engine") == "native":
+        out["server_tool_use"] = {"web_search_requests": _int(search.get("requests"))}
+    return out
+
+
+def web_citations(annotations: object) -> list[dict[str, Any]]:
+    """`url_citation` annotations as Anthropic web search citations (a text block's)."""
+    out = []
+    for item in annotations if isinstance(annotations, list) else ():
+        found = item.get("url_citation") if isinstance(item, dict) else None
+        if isinstance(found, dict) and isinstance(found.get("url"), str):
+            out.append(
+                {
+                    "type": "web_search_result_location",
+                    "url": found["url"],
+                    "title": str(found.get("title") or found["url"]),
+                    "cited_text": str(found.get("content") or ""),
+                    "encrypted_index": "",
+                }
+            )
     return out
 
 
@@ -60,6 +81,9 @@ def content_blocks(message: dict[str, Any], omit_thinking: bool) -> list[dict[st
         text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
     if isinstance(text, str) and text:
         blocks.append({"type": "text", "text": text})
+        citations = web_citations(message.get("annotations"))
+        if citations:
+            blocks[-1]["citations"] = citations
     for call in message.get("tool_calls") or ():
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):

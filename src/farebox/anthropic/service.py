@@ -13,6 +13,7 @@ import orjson
 from farebox.anthropic.front_request import FrontRequest, translate
 from farebox.anthropic.front_response import to_message
 from farebox.anthropic.front_stream import StreamTranslator, translate_stream
+from farebox.anthropic.upstream_request import is_web_search_tool
 from farebox.catalog.model import Catalog
 from farebox.chat.request import ChatCall, chat_call
 from farebox.chat.service import ChatService
@@ -48,6 +49,19 @@ def _checked_model(body: dict[str, Any]) -> str:
     return model.removesuffix(ONLINE_SUFFIX)
 
 
+def _asked_searches(body: dict[str, Any]) -> int | None:
+    """The customer's own `web_search` server tool: its `max_uses` (0 if unset), None if none.
+    Such a request is billed as the web plugin's native search (search/native.py)."""
+    tools = body.get("tools")
+    tool = (
+        next((t for t in tools if is_web_search_tool(t)), None) if isinstance(tools, list) else None
+    )
+    if tool is None:
+        return None
+    uses = tool.get("max_uses")
+    return uses if isinstance(uses, int) and not isinstance(uses, bool) and uses > 0 else 0
+
+
 @dataclass(slots=True)
 class MessagesCall:
     """A validated Messages request: its Anthropic front and the chat call it became."""
@@ -72,6 +86,7 @@ class MessagesService:
         passed = {name: headers[name] for name in PASSED_HEADERS if name in headers}
         native = {k: v for k, v in body.items() if k not in FAREBOX_FIELDS}
         call.native = {KIND: NativeRequest(body=native, headers=passed, query=query)}
+        call.native_search = _asked_searches(body)
         return MessagesCall(front, call)
 
     async def create(

@@ -25,6 +25,49 @@ def _max_tokens(openai: dict[str, Any], default: int) -> int:
     return default
 
 
+WEB_SEARCH_TOOL = "web_search_20250305"
+"""Anthropic's web search server tool (billed per search, usage.server_tool_use)."""
+
+
+def is_web_search_tool(tool: object) -> bool:
+    return isinstance(tool, dict) and str(tool.get("type", "")).startswith("web_search_")
+
+
+def _web_search(openai: dict[str, Any], body: dict[str, Any]) -> None:
+    """`web_search_options` (set by the web plugin, see search/native.py) as the `web_search`
+    tool: `max_uses` bounds the searches to what was held for, whatever the request said."""
+    options = openai.get("web_search_options")
+    if not isinstance(options, dict):
+        return
+    tools = list(body.get("tools") or [])
+    tool = next((t for t in tools if is_web_search_tool(t)), None)
+    if tool is None:
+        tool = {"type": WEB_SEARCH_TOOL, "name": "web_search"}
+        tools.append(tool)
+    else:
+        tools[tools.index(tool)] = tool = dict(tool)
+    limit = options.get("max_uses")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        asked = tool.get("max_uses")
+        keep = isinstance(asked, int) and not isinstance(asked, bool) and 0 < asked < limit
+        tool["max_uses"] = asked if keep else limit
+    if "allowed_domains" not in tool and "blocked_domains" not in tool:
+        for key in ("allowed_domains", "blocked_domains"):
+            if isinstance(options.get(key), list) and options[key]:
+                tool[key] = options[key]
+                break
+    location = options.get("user_location")
+    approximate = location.get("approximate") if isinstance(location, dict) else None
+    if isinstance(approximate, dict) and "user_location" not in tool:
+        place = {k: v for k, v in approximate.items() if k in _PLACE and isinstance(v, str)}
+        if place:
+            tool["user_location"] = {"type": "approximate", **place}
+    body["tools"] = tools
+
+
+_PLACE = ("city", "region", "country", "timezone")
+
+
 def from_native(
     native: dict[str, Any], openai: dict[str, Any], upstream_model: str, stream: bool
 ) -> dict[str, Any]:
@@ -33,6 +76,7 @@ def from_native(
     body["stream"] = stream
     body["max_tokens"] = _max_tokens(openai, int(native.get("max_tokens") or 1))
     fit_thinking(body, body["max_tokens"])
+    _web_search(openai, body)
     return body
 
 
@@ -253,6 +297,7 @@ def from_openai(
     if isinstance(openai.get("user"), str):
         body["metadata"] = {"user_id": openai["user"]}
     _tools(openai, body)
+    _web_search(openai, body)
     _thinking(openai, body)
     response_format = openai.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":

@@ -33,11 +33,30 @@ def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
     written = _int(usage.get("cache_creation_input_tokens"))
     prompt = _int(usage.get("input_tokens")) + read + written
     output = _int(usage.get("output_tokens"))
-    return {
+    out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": output,
         "total_tokens": prompt + output,
         "prompt_tokens_details": {"cached_tokens": read, "cache_write_tokens": written},
+    }
+    searches = _int(_dict(usage.get("server_tool_use")).get("web_search_requests"))
+    if searches:  # what the web search addon bills (search/native.py)
+        out["server_tool_use"] = {"web_search_requests": searches}
+    return out
+
+
+def url_citation(citation: object, start: int, end: int) -> dict[str, Any] | None:
+    """An Anthropic web search citation as an OpenAI `url_citation` annotation (None for
+    citations of other kinds: documents, search_result blocks)."""
+    cite = _dict(citation)
+    if cite.get("type") != "web_search_result_location" or not isinstance(cite.get("url"), str):
+        return None
+    found: dict[str, Any] = {"url": cite["url"], "title": str(cite.get("title") or cite["url"])}
+    if isinstance(cite.get("cited_text"), str):
+        found["content"] = cite["cited_text"]
+    return {
+        "type": "url_citation",
+        "url_citation": {**found, "start_index": start, "end_index": end},
     }
 
 
@@ -46,12 +65,19 @@ def to_completion(message: dict[str, Any]) -> dict[str, Any]:
     thoughts: list[str] = []
     details: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    length = 0
     for block in message.get("content") or ():
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
         if kind == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
+            end = length + len(block["text"])
+            for citation in block.get("citations") or ():
+                if (annotation := url_citation(citation, length, end)) is not None:
+                    annotations.append(annotation)
+            length = end
         elif kind == "thinking":
             thought = block.get("thinking")
             text = thought if isinstance(thought, str) else ""
@@ -73,6 +99,8 @@ def to_completion(message: dict[str, Any]) -> dict[str, Any]:
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
         reply["tool_calls"] = calls
+    if annotations:
+        reply["annotations"] = annotations
     if details:
         reply["reasoning_details"] = details
         if any(thoughts):
@@ -152,6 +180,10 @@ class ChunkTranslator:
         if kind == "signature_delta" and isinstance(delta.get("signature"), str):
             detail = thinking_detail("", delta["signature"], index)
             return [self._chunk({"reasoning_details": [detail]})]
+        if kind == "citations_delta":
+            annotation = url_citation(delta.get("citation"), 0, 0)
+            if annotation is not None:
+                return [self._chunk({"annotations": [annotation]})]
         if kind == "input_json_delta" and self.kinds.get(index) == "tool_use":
             piece = delta.get("partial_json")
             if isinstance(piece, str) and piece:

@@ -16,7 +16,7 @@ from typing import Any
 
 from farebox.billing.tokens import KNOWN_ENCODINGS
 
-from . import enclaves, media, parse
+from . import enclaves, media, native_search, parse
 from .errors import CatalogError
 from .merge import Layer, Merged
 from .model import (
@@ -48,6 +48,7 @@ _PROVIDER_KEYS = (
     "idle_timeout_s",
     "max_tokens_field",
     *enclaves.PROVIDER_KEYS,
+    *native_search.PROVIDER_KEYS,
 )
 MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _MODEL_KEYS = (
@@ -73,6 +74,7 @@ _MODEL_KEYS = (
     "dimensions",
     "all_output_visible",
     *enclaves.MODEL_KEYS,
+    *native_search.MODEL_KEYS,
     "price_source",
 )
 _REQUIRED_MODEL_KEYS = ("provider", "type", "context", "max_output", "date_added", "routes")
@@ -183,6 +185,7 @@ def _provider(name: str, obj: JsonObject, env: Mapping[str, str], where: Where) 
         max_tokens_field=cap_field,
         usage_report=usage_report,
         attestation_url=attestation_url,
+        web_search=native_search.provider_search(obj, kind, where),
         **timeouts,
     )
 
@@ -250,6 +253,7 @@ def _model(
         ),
         **media.media_fields(obj, where),
         **enclaves.model_fields(obj, model_type, routes, providers, where),
+        **native_search.model_fields(obj, model_type, routes, providers, unit_prices, where),
     )
 
 

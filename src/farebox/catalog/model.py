@@ -26,6 +26,12 @@ PROVIDER_KINDS: frozenset[str] = frozenset(
 """Upstream wire formats. The provider layer refuses a kind it has no adapter for."""
 
 
+NATIVE_SEARCHES: tuple[str, ...] = ("openai", "anthropic", "perplexity")
+"""Provider-run web searches farebox can bill (see catalog/native_search.py)."""
+WEB_SEARCH_UNIT = "web_search"
+"""The `unit_prices` key of one native search."""
+
+
 def model_kind(model_type: str) -> str:
     """ "an embedding model", "a chat model": a type with its article, for messages."""
     article = "an" if model_type[:1].lower() in "aeiou" else "a"
@@ -90,6 +96,9 @@ class ProviderConfig:
     header or trailer); None for other kinds."""
     attestation_url: str | None = None
     """Where an `ehbp` enclave's attestation bundle is fetched (default: base_url/attestation)."""
+    web_search: str | None = None
+    """The provider's own web search ("openai", "anthropic", "perplexity"), when its API has one
+    that farebox can bill (catalog/native_search.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +141,9 @@ class CatalogModel:
     """Served by an `ehbp` enclave: end-to-end encrypted, relayed blind (farebox.private)."""
     image_tokens: int | None = None
     """The most tokens one input image may count (a private vision model's hold allowance)."""
+    web_search: str | None = None
+    """The native web search this model does on routes whose provider offers it (priced per
+    search in `unit_prices.web_search`); None: the web plugin searches with farebox's backends."""
 
 
 @dataclass(frozen=True, slots=True)

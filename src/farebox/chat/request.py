@@ -32,6 +32,9 @@ class ChatCall:
     native: NativeRequests | None = None  # the request in an upstream's own format, if any
     web: WebOptions | None = None  # the web plugin, when asked for
     addon: RequestAddon | None = None  # paid work besides tokens (see chat/addons.py)
+    native_search: int | None = None
+    """The customer asked the provider's own search directly (`web_search_options`, or
+    Anthropic's `web_search` tool): at most this many searches (0: not said). None: not asked."""
 
     @property
     def extra_cost(self) -> int:
@@ -119,6 +122,9 @@ def chat_call(body: dict[str, Any], catalog: Catalog) -> ChatCall:
             param="messages",
         )
     body["model"] = model.id
+    search_options = body.get("web_search_options")
+    if search_options is not None and not isinstance(search_options, dict):
+        raise InvalidRequest("web_search_options must be an object", param="web_search_options")
     return ChatCall(
         model=model,
         body=body,
@@ -129,4 +135,5 @@ def chat_call(body: dict[str, Any], catalog: Catalog) -> ChatCall:
         n=n,
         prompt_tokens=prompt_tokens,
         web=web,
+        native_search=0 if search_options is not None else None,
     )

@@ -190,6 +190,8 @@ class ChatService:
                 "The upstream provider sent an unreadable response. Nothing was charged."
             ) from exc
         reported = body.get("usage")
+        if call.addon is not None:
+            call.addon.reply_seen(reported if isinstance(reported, dict) else None)
         usage = usage_from_upstream(reported) or TokenUsage(
             prompt_tokens=call.prompt_tokens,
             completion_tokens=_completion_tokens(call, body),

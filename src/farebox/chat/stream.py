@@ -339,6 +339,8 @@ class StreamRelay:
             if not (complete and upstream_usage):
                 self._count_relayed(unparsed)
             usage = self._final_usage(upstream_usage if complete else None, upstream_usage)
+            if self.call.addon is not None:
+                self.call.addon.reply_seen(upstream_usage)
             await self._cover(usage)
             cost = self._settle(usage)
             loss = self._loss(usage, cost)
@@ -361,6 +363,8 @@ class StreamRelay:
                 # The customer went away (or something failed): bill what was delivered.
                 self._count_relayed(unparsed)
                 usage = self._final_usage(None, upstream_usage)
+                if self.call.addon is not None:
+                    self.call.addon.reply_seen(upstream_usage)
                 loss = self._loss(usage, self._settle(usage))
                 if loss is not None and self.losses is not None:
                     self.losses.record_soon(loss)  # the stream is closing: cannot wait here

@@ -120,6 +120,7 @@ def _site_terms(query: SearchQuery) -> str:
 class Exa:
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
+        self.kind = config.kind
         self._http = JsonClient(config)
         self._headers = {"x-api-key": config.api_key or ""}
 
@@ -144,6 +145,7 @@ class Exa:
 class Serper:
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
+        self.kind = config.kind
         self._http = JsonClient(config)
         self._headers = {"X-API-KEY": config.api_key or ""}
 
@@ -160,6 +162,7 @@ class Serper:
 class Brave:
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
+        self.kind = config.kind
         self._http = JsonClient(config)
         self._headers = {"X-Subscription-Token": config.api_key or ""}
 
@@ -177,6 +180,7 @@ class Brave:
 class SearXNG:
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
+        self.kind = config.kind
         self._http = JsonClient(config)
 
     async def search(self, query: SearchQuery) -> list[SearchResult]:

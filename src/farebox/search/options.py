@@ -10,6 +10,10 @@ from typing import Any
 from farebox.errors import InvalidRequest
 
 ONLINE_SUFFIX = ":online"
+NATIVE = "native"
+"""`engine: "native"`: the model provider's own search (the default where the model has one)."""
+ENGINES = ("native", "exa", "serper", "brave", "searxng")
+"""`engine` values: the provider's own search, or one kind of farebox's search backends."""
 DEFAULT_RESULTS = 5
 MAX_RESULTS = 20
 _KEYS = frozenset(
@@ -23,6 +27,8 @@ class WebOptions:
     search_prompt: str | None = None
     include_domains: tuple[str, ...] = ()
     exclude_domains: tuple[str, ...] = ()
+    engine: str | None = None
+    """"native", a backend kind, or None: native where the model has it, else the backends."""
 
 
 def _domains(plugin: dict[str, Any], name: str) -> tuple[str, ...]:
@@ -54,7 +60,15 @@ def _from_plugin(plugin: dict[str, Any]) -> WebOptions:
         raise InvalidRequest(
             "plugins[web].search_prompt must be a non-empty string", param="plugins.search_prompt"
         )
+    engine = plugin.get("engine")
+    if engine is not None and engine not in ENGINES:
+        raise InvalidRequest(
+            f"plugins[web].engine must be one of {', '.join(ENGINES)} (or left out: the "
+            "model's own search where it has one, else farebox's search backends)",
+            param="plugins.engine",
+        )
     return WebOptions(
+        engine=engine,
         max_results=count,
         search_prompt=prompt,
         include_domains=_domains(plugin, "include_domains"),

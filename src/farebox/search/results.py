@@ -28,6 +28,7 @@ class SearchFailed(Exception):
 
 class SearchBackend(Protocol):
     name: str
+    kind: str  # "exa", "serper", "brave" or "searxng"
 
     async def search(self, query: SearchQuery) -> list[SearchResult]:
         """At most `query.max_results` results; raises SearchFailed."""

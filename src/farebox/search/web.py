@@ -19,11 +19,13 @@ from typing import Any
 import orjson
 
 from farebox.billing.pricing import quote_input_cost
-from farebox.catalog.model import Catalog, TokenPrices
+from farebox.catalog.model import WEB_SEARCH_UNIT, Catalog, ProviderConfig, TokenPrices
 from farebox.chat.sse import SseSplitter, data_event, event_data
+from farebox.errors import InvalidRequest
 from farebox.money import nanos_to_usd, usd_to_nanos
 from farebox.search.backends import build_backend
-from farebox.search.options import WebOptions
+from farebox.search.native import ALWAYS_SEARCHES, NativeSearchAddon, native_routes
+from farebox.search.options import DEFAULT_RESULTS, MAX_RESULTS, NATIVE, WebOptions
 from farebox.search.results import SearchBackend, SearchFailed, SearchQuery, SearchResult
 
 PRICE_UNIT = "web_search_result"
@@ -132,10 +134,12 @@ class WebSearch:
         backends: list[SearchBackend],
         default_price_nanos: int,
         today: Callable[[], str] = lambda: datetime.now(UTC).date().isoformat(),
+        providers: Mapping[str, ProviderConfig] | None = None,
     ) -> None:
         self.backends = backends
         self.default_price_nanos = default_price_nanos
         self.today = today
+        self.providers = dict(providers or {})  # for the routes that offer a native search
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, env: Mapping[str, str]) -> WebSearch:
@@ -147,25 +151,68 @@ class WebSearch:
         price = usd_to_nanos(env.get(PRICE_ENV) or DEFAULT_PRICE_USD)
         if price < 0:
             raise ValueError(f"{PRICE_ENV} must not be negative")
-        return cls(backends, price)
+        return cls(backends, price, providers=catalog.providers)
 
-    def addon_for(self, call: Any) -> WebSearchAddon | None:
-        """The web addon for a chat call that asked for the web plugin."""
+    def addon_for(self, call: Any) -> WebSearchAddon | NativeSearchAddon | None:
+        """The search a chat call buys: the model's own (native) search where it has one (always,
+        for a model that searches on every request), else farebox's backends when the web plugin
+        is asked for; `engine` picks. Raises InvalidRequest (before anything is held) for an
+        engine the model cannot use."""
         options: WebOptions | None = getattr(call, "web", None)
+        asked: int | None = getattr(call, "native_search", None)  # the customer's own tool
+        model = call.model
+        native: str | None = model.web_search
+        engine = options.engine if options is not None else None
+        if asked is not None or engine == NATIVE:
+            if native is None:
+                raise InvalidRequest(
+                    f"{model.id} has no native web search on this gateway. Use the web plugin "
+                    'without "engine" (or with "engine": "exa") to search with farebox\'s search '
+                    "backends.",
+                    param="plugins.engine" if asked is None else "tools",
+                )
+        elif native in ALWAYS_SEARCHES and engine is not None:
+            raise InvalidRequest(
+                f"{model.id} searches the web with its provider's own search on every request; "
+                f'"engine": "{engine}" cannot be used with it (leave engine out).',
+                param="plugins.engine",
+            )
+        if native is not None and (native in ALWAYS_SEARCHES or engine in (None, NATIVE)):
+            if options is None and asked is None and native not in ALWAYS_SEARCHES:
+                return None
+            wanted = asked or (options.max_results if options is not None else DEFAULT_RESULTS)
+            domains = (options.include_domains, options.exclude_domains) if options else ((), ())
+            if native == "openai" and any(domains):
+                raise InvalidRequest(
+                    f"{model.id}'s own search takes no domain filters; leave include_domains "
+                    "and exclude_domains out.",
+                    param="plugins",
+                )
+            return NativeSearchAddon(
+                native,
+                model.unit_prices[WEB_SEARCH_UNIT],
+                min(wanted, MAX_RESULTS),
+                native_routes(model.routes, self.providers, native),
+                model.price,
+                domains,
+            )
         if options is None:
             return None
-        price = call.model.unit_prices.get(PRICE_UNIT, self.default_price_nanos)
-        return WebSearchAddon(self, options, price, call.model.price)
+        price = model.unit_prices.get(PRICE_UNIT, self.default_price_nanos)
+        return WebSearchAddon(self, options, price, model.price)
 
-    async def search(self, query: SearchQuery) -> tuple[list[SearchResult], str]:
-        """Results from the first backend that answers, and its name."""
-        if not self.backends:
+    async def search(
+        self, query: SearchQuery, kind: str | None = None
+    ) -> tuple[list[SearchResult], str]:
+        """Results from the first backend (of `kind`, if given) that answers, and its name."""
+        backends = [b for b in self.backends if kind is None or b.kind == kind]
+        if not backends:
             raise SearchFailed(
-                "no search backend is configured (the operator adds an exa, serper, brave or "
-                "searxng provider to the catalog)"
+                f"no {kind or 'search'} backend is configured (the operator adds an exa, serper, "
+                "brave or searxng provider to the catalog)"
             )
         errors = []
-        for backend in self.backends:
+        for backend in backends:
             try:
                 return await backend.search(query), backend.name
             except SearchFailed as exc:
@@ -205,7 +252,7 @@ class WebSearchAddon:
             self.options.exclude_domains,
         )
         try:
-            self.results, self.engine = await self.web.search(query)
+            self.results, self.engine = await self.web.search(query, self.options.engine)
         except SearchFailed as exc:
             self.error = f"The web search failed ({exc}); answered without web results."
             return
@@ -226,6 +273,9 @@ class WebSearchAddon:
                 )
                 for kind, request in native.items()
             }
+
+    def reply_seen(self, usage: dict[str, Any] | None) -> None:
+        """The searches were billed before the call (`prepare`): nothing to learn here."""
 
     def usage(self) -> dict[str, Any]:
         info: dict[str, Any] = {
