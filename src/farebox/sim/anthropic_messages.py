@@ -21,6 +21,8 @@ What it answers:
   always reasons). It stops at `thinking.budget_tokens` (when enabled) and at `max_tokens`,
   which bounds thinking and answer together (`stop_reason: "max_tokens"` when the answer is cut).
   `sim.ignore_cap=true` ignores both (an upstream billing beyond what it was sent).
+- with a `web_search_*` server tool: the searches, their results and a cited answer, billed in
+  `usage.server_tool_use` (see farebox.sim.web_search).
 - usage: `input_tokens` counts the text of system, messages and tools (o200k); the prefix up to
   the last `cache_control` breakpoint is written to the cache the first time
   (`cache_creation_input_tokens`) and read after (`cache_read_input_tokens`).
@@ -47,6 +49,7 @@ from farebox.sim.openai_base import json_response, read_json_object
 from farebox.sim.sse import drop_connection, open_stream, send_events
 from farebox.sim.state import SIM_STATE, SimState
 from farebox.sim.tokens import Tokenizer
+from farebox.sim.web_search import anthropic_searches, search_tool
 
 PATHS = ("/v1/messages",)
 ENDPOINT = "messages"
@@ -266,7 +269,11 @@ def _usage(sim: AnthropicSimState, tok: Tokenizer, body: dict[str, Any]) -> dict
 
 
 def _chosen_tool(body: dict[str, Any], faults: Faults, prompt: str) -> dict[str, Any] | None:
-    tools = [t for t in body.get("tools") or () if isinstance(t, dict) and "name" in t]
+    tools = [
+        t
+        for t in body.get("tools") or ()
+        if isinstance(t, dict) and "name" in t and t.get("type") in (None, "custom")
+    ]
     messages = body["messages"]
     last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
     answered = isinstance(last, list) and any(
@@ -312,7 +319,7 @@ class Reply:
     blocks: list[dict[str, Any]]
     block_tokens: list[int]
     stop_reason: str
-    usage: dict[str, int]
+    usage: dict[str, Any]
     hidden_tokens: int = 0  # billed thinking no block shows: time before the first block
 
 
@@ -336,6 +343,14 @@ def _answer(state: SimState, sim: AnthropicSimState, body: dict[str, Any], fault
             counts.append(THINKING_TOKENS)
     elif thought_tokens is not None:
         hidden = thought_tokens
+    searched = search_tool(body)
+    citations: list[dict[str, Any]] = []
+    searches = pages = 0
+    if searched is not None:
+        found = anthropic_searches(searched, prompt, faults.web_searches, state.next_id(), tok)
+        search_blocks, search_counts, citations, searches, pages = found
+        blocks += search_blocks
+        counts += search_counts
     budget = max_tokens - sum(counts) - hidden
     if faults.ignore_cap:
         budget = 1 << 30
@@ -360,6 +375,8 @@ def _answer(state: SimState, sim: AnthropicSimState, body: dict[str, Any], fault
         limit = max(min(natural, budget), 0)
         text = state.textgen.complete(prompt, limit)
         blocks.append({"type": "text", "text": text.text})
+        if citations:
+            blocks[-1]["citations"] = citations
         counts.append(text.tokens)
         stop = "max_tokens" if limit < natural else "end_turn"
         stops = body.get("stop_sequences")
@@ -370,7 +387,10 @@ def _answer(state: SimState, sim: AnthropicSimState, body: dict[str, Any], fault
                 counts[-1] = tok.count(cut)
                 stop = "stop_sequence:" + sequence
                 break
-    usage = {**_usage(sim, tok, body), "output_tokens": sum(counts) + hidden}
+    usage: dict[str, Any] = {**_usage(sim, tok, body), "output_tokens": sum(counts) + hidden}
+    usage["input_tokens"] += pages
+    if searches:
+        usage["server_tool_use"] = {"web_search_requests": searches}
     reply_id = f"msg_sim{state.next_id():012x}"
     return Reply(reply_id, body["model"], blocks, counts, stop, usage, hidden)
 
@@ -421,7 +441,10 @@ def _block_events(
     deltas: list[tuple[dict[str, Any], int]] = []
     if kind == "text":
         start_block = {"type": "text", "text": ""}
-        deltas = [({"type": "text_delta", "text": p}, n) for p, n in tok.pieces(block["text"])]
+        deltas = [
+            ({"type": "citations_delta", "citation": c}, 0) for c in block.get("citations") or ()
+        ]
+        deltas += [({"type": "text_delta", "text": p}, n) for p, n in tok.pieces(block["text"])]
     elif kind == "thinking":
         start_block = {"type": "thinking", "thinking": "", "signature": ""}
         pieces = tok.pieces(block["thinking"])
@@ -429,11 +452,11 @@ def _block_events(
         # thinking not shown (omitted, or beyond its summary): its time passes before the signature
         hidden = max(tokens - sum(n for _, n in pieces), 0)
         deltas.append(({"type": "signature_delta", "signature": block["signature"]}, hidden))
-    elif kind == "tool_use":
+    elif kind in ("tool_use", "server_tool_use"):
         start_block = {**block, "input": {}}
         raw = orjson.dumps(block["input"]).decode()
         deltas = [({"type": "input_json_delta", "partial_json": p}, n) for p, n in tok.pieces(raw)]
-    else:  # redacted_thinking arrives whole
+    else:  # redacted_thinking and web_search_tool_result arrive whole
         start_block = block
     events = [
         _event(

@@ -40,6 +40,7 @@ class Faults:
     report_ms: float | None = None
     reasoning_tokens: int | None = None
     ignore_cap: bool | None = None
+    web_searches: int | None = None
 
     def merged(self, over: Faults) -> Faults:
         """These options with every option set in `over` replacing ours."""
@@ -127,6 +128,7 @@ _KEYS: Mapping[str, tuple[str, Callable[[object], object]]] = {
     "report_ms": ("report_ms", _to_ms),
     "reasoning_tokens": ("reasoning_tokens", _to_count),
     "ignore_cap": ("ignore_cap", _to_bool),
+    "web_searches": ("web_searches", _to_count),
 }
 
 FAULT_KEYS: tuple[str, ...] = tuple(_KEYS)

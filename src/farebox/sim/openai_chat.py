@@ -12,7 +12,8 @@ token), and count in `completion_tokens` and `completion_tokens_details.reasonin
 (`max_completion_tokens`, else `max_tokens`) bounds thinking and answer together: the thinking
 stops at the cap and the answer gets what is left (`finish_reason: "length"` when cut).
 `sim.ignore_cap=true` makes the model ignore the cap (an upstream billing beyond what it was sent,
-for operator-loss tests). Every request body is kept for `GET /sim/requests`.
+for operator-loss tests). With `web_search_options` the answer cites web pages, as OpenAI's
+search models do (see farebox.sim.web_search). Every request body is kept for `GET /sim/requests`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from farebox.sim.state import SIM_STATE, SimState
 from farebox.sim.textgen import Completion
 from farebox.sim.tokens import Tokenizer
 from farebox.sim.tool_args import tool_arguments
+from farebox.sim.web_search import openai_annotations
 
 PATHS = ("/v1/chat/completions", "/chat/completions")
 ENDPOINT = "chat.completions"
@@ -82,6 +84,7 @@ class Answer:
     tool: ToolCall | None
     finish_reason: str
     usage_allowed: bool
+    annotations: tuple[dict[str, Any], ...] = ()  # url_citation, with web_search_options
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -178,6 +181,9 @@ def chat_answer(state: SimState, body: dict[str, Any], faults: Faults) -> Answer
         tool=call,
         finish_reason=finish,
         usage_allowed=faults.usage is not False,
+        annotations=tuple(openai_annotations(prompt, faults.web_searches))
+        if isinstance(body.get("web_search_options"), dict) and call is None
+        else (),
     )
 
 
@@ -274,6 +280,8 @@ def completion_json(answer: Answer) -> dict[str, Any]:
         ]
     else:
         message["content"] = answer.text.text if answer.text is not None else ""
+        if answer.annotations:
+            message["annotations"] = list(answer.annotations)
     reply: dict[str, Any] = {
         "id": answer.id,
         "object": "chat.completion",
@@ -333,6 +341,9 @@ def content_events(answer: Answer, with_usage: bool) -> tuple[list[bytes], list[
         deltas = [{"content": piece} for piece in pieces]
         deltas[0] = {"role": "assistant", "content": pieces[0]}
         tokens = list(counts)
+        if answer.annotations:  # the citations come as a delta of their own, before the end
+            deltas.insert(len(deltas) - 1, {"annotations": list(answer.annotations)})
+            tokens.insert(len(tokens) - 1, 0)
     last = len(deltas) - 1
     finish = b'"' + answer.finish_reason.encode() + b'"'
     middle = b',"logprobs":null,"finish_reason":'
