@@ -33,12 +33,16 @@ Faults, per request in the body or per base URL as a path prefix:
   reasoning_tokens=<n>  a reasoning model: n hidden thinking tokens, billed in the usage,
                         never streamed; the token cap (max_tokens) bounds thinking and answer
   ignore_cap=true       the model ignores the token cap it is sent (bills beyond it)
+  web_searches=<n>      searches the model runs when offered its provider's web search
+                        (default 1; Anthropic's max_uses refuses the rest)
 \b
+OpenAI chat: web_search_options makes the answer cite pages (url_citation), as search models do.
 Media endpoints: POST /v1/embeddings, /v1/images/generations, /v1/images/edits,
   /v1/audio/transcriptions, /v1/audio/speech (OpenAI); /v1/listen, /v1/speak (Deepgram);
   /v1/text-to-speech/{voice} (ElevenLabs); /fal/{model} queue (fal)
 \b
-Anthropic: POST /v1/messages (stream or not; tool_use, signed thinking, prompt caching),
+Anthropic: POST /v1/messages (stream or not; tool_use, signed thinking, prompt caching,
+  the web_search server tool),
   /v1/messages/count_tokens (x-api-key, anthropic-version)
 Search: POST /exa/search, POST /serper/search, GET /brave/res/v1/web/search,
   GET /searxng/search?format=json
