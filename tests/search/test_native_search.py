@@ -56,6 +56,18 @@ def native_catalog(sim_url: str) -> Catalog:
                     "web_search": "anthropic",
                     **key,
                 },
+                "pplx": {
+                    "kind": "openai",
+                    "base_url": f"{sim_url}/v1",
+                    "web_search": "perplexity",
+                    **key,
+                },
+                "claude-nokey": {  # its key's env var is not set: not configured
+                    "kind": "anthropic",
+                    "base_url": f"{sim_url}/v1",
+                    "web_search": "anthropic",
+                    "api_key_env": "UNSET_KEY",
+                },
                 "search-exa": {"kind": "exa", "base_url": f"{sim_url}/exa", **key},
             },
             "models": {
@@ -79,6 +91,21 @@ def native_catalog(sim_url: str) -> Catalog:
                     ],
                 },
                 "plain-model": {**base, "routes": [{"provider": "plain", "model": "sim-plain"}]},
+                "sonar-test": {
+                    **base,
+                    "web_search": "perplexity",
+                    "unit_prices": {"web_search": "0.006", "web_search:high": "0.0144"},
+                    "routes": [{"provider": "pplx", "model": "sonar"}],
+                },
+                "claude-unkeyed": {
+                    **base,
+                    "web_search": "anthropic",
+                    "unit_prices": {"web_search": "0.01"},
+                    "routes": [
+                        {"provider": "claude-nokey", "model": "claude-sim"},
+                        {"provider": "plain", "model": "sim-plain"},
+                    ],
+                },
             },
         },
         env={"K": "k"},
@@ -220,6 +247,66 @@ def test_a_model_without_native_search_uses_the_search_backends(
     assert r.status_code == 200, r.text
     assert r.json()["usage"]["web_search"]["engine"] == "search-exa"
     assert "web_search_options" not in upstream_body(sim, mark)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize(("size", "price"), [(None, 6_000_000), ("high", 14_400_000)])
+def test_a_perplexity_model_is_billed_its_request_fee_and_its_sources_become_annotations(
+    gw: Gateway, sim: SimServer, stream: bool, size: str | None, price: int
+) -> None:
+    credit_id, key = gw.create_account(1)
+    mark = marker()
+    body: dict[str, Any] = {"model": "sonar-test", "messages": question(mark), "stream": stream}
+    if size:
+        body["web_search_options"] = {"search_context_size": size}
+    r = chat(gw, key, body)
+    assert r.status_code == 200, r.text
+    assert upstream_body(sim, mark)["web_search_options"] == (
+        {"search_context_size": size} if size else {}
+    )
+    if stream:
+        events = sse(r)
+        cited = [
+            a
+            for e in events
+            for c in e.get("choices") or ()
+            for a in c["delta"].get("annotations") or ()
+        ]
+        usage = events[-1]["usage"]
+    else:
+        cited = r.json()["choices"][0]["message"]["annotations"]
+        usage = r.json()["usage"]
+    assert [c["url_citation"]["url"][:8] for c in cited] == ["https://"] * 3
+    assert usage["web_search"]["requests"] == 1 and usage["web_search"]["results"] == 3
+    cost = round(usage["cost"] * NANOS)
+    assert cost == token_cost(usage) + price
+    assert settled(gw, credit_id) == cost
+
+
+def test_an_unknown_search_context_size_is_a_free_400(gw: Gateway) -> None:
+    credit_id, key = gw.create_account(1)
+    body = {
+        "model": "sonar-test",
+        "messages": question("x"),
+        "web_search_options": {"search_context_size": "huge"},
+    }
+    r = chat(gw, key, body)
+    assert r.status_code == 400 and "search_context_size" in r.json()["error"]["message"]
+    assert gw.nanos(credit_id) == (NANOS, 0)
+
+
+def test_without_a_configured_native_provider_the_backends_search(
+    gw: Gateway, sim: SimServer
+) -> None:
+    _, key = gw.create_account(1)
+    mark = marker()
+    r = chat(gw, key, {"model": "claude-unkeyed", "messages": question(mark), "plugins": web()})
+    assert r.status_code == 200, r.text
+    assert r.json()["usage"]["web_search"]["engine"] == "search-exa"
+    assert upstream_body(sim, mark)["model"] == "sim-plain"
+    body = {"model": "claude-unkeyed", "messages": question("x"), "plugins": web(engine="native")}
+    r = chat(gw, key, body)
+    assert r.status_code == 400 and "is configured" in r.json()["error"]["message"]
 
 
 # --- engine overrides ------------------------------------------------------------------------

@@ -12,8 +12,11 @@ does it (native for OpenAI, Anthropic and Perplexity models, Exa for the rest):
 - "perplexity": its models search on every request: one search per answered request; its
   top-level `citations` / `search_results` become `url_citation` annotations.
 
-The request goes only to the model's routes whose provider offers that search (a fallback that
-cannot search natively would answer unsearched, or search in a way farebox does not bill).
+The request goes only to the model's routes whose provider offers that search and has its key (a
+fallback that cannot search natively would answer unsearched, or search in a way farebox does not
+bill). A model that searches only when asked (Anthropic) with no such route configured uses
+farebox's backends instead. One search's price may depend on `search_context_size`
+(`unit_prices["web_search:high"]`, Perplexity's request fee), else `unit_prices.web_search`.
 The reply keeps the upstream's `url_citation` annotations, and `usage.web_search` says
 {requests, results, cost, engine: "native"}.
 """
@@ -21,14 +24,15 @@ The reply keeps the upstream's `url_citation` annotations, and `usage.web_search
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
 
 from farebox.billing.pricing import quote_input_cost
-from farebox.catalog.model import ProviderConfig, Route
+from farebox.catalog.model import WEB_SEARCH_UNIT, ProviderConfig, Route
 from farebox.chat.sse import SseSplitter, data_event, event_data
+from farebox.errors import InvalidRequest
 from farebox.money import nanos_to_usd
 
 ALWAYS_SEARCHES = frozenset({"openai", "perplexity"})
@@ -41,13 +45,40 @@ OPTIONS = "web_search_options"
 adapter turns it into the `web_search` tool, reading `max_uses` and the domain lists here)."""
 
 
+CONTEXT_SIZES = ("low", "medium", "high")
+DEFAULT_SIZE = {"openai": "medium", "perplexity": "low"}
+"""`web_search_options.search_context_size` when the request sets none (OpenAI's and
+Perplexity's defaults); a catalog may price each size as `web_search:<size>`."""
+
+
 def native_routes(
-    routes: tuple[Route, ...], providers: dict[str, ProviderConfig], search: str
+    routes: tuple[Route, ...],
+    providers: Mapping[str, ProviderConfig],
+    search: str,
+    configured: bool = True,
 ) -> tuple[Route, ...]:
-    """The routes whose provider offers `search`."""
+    """The routes whose provider offers `search` (and, if `configured`, has its key or needs
+    none)."""
     return tuple(
-        r for r in routes if (p := providers.get(r.provider)) is not None and p.web_search == search
+        r
+        for r in routes
+        if (p := providers.get(r.provider)) is not None
+        and p.web_search == search
+        and (not configured or p.api_key or not p.api_key_env)
     )
+
+
+def search_price(search: str, unit_prices: Mapping[str, int], options: object) -> int:
+    """One search's price: `web_search:<size>` for the request's search_context_size (or the
+    provider's default size), else `web_search`. Raises InvalidRequest for an unknown size."""
+    size = options.get("search_context_size") if isinstance(options, dict) else None
+    if size is not None and size not in CONTEXT_SIZES:
+        raise InvalidRequest(
+            f"web_search_options.search_context_size must be one of {', '.join(CONTEXT_SIZES)}",
+            param="web_search_options.search_context_size",
+        )
+    size = size or DEFAULT_SIZE.get(search)
+    return unit_prices.get(f"{WEB_SEARCH_UNIT}:{size}", unit_prices[WEB_SEARCH_UNIT])
 
 
 def _citation(url: str, title: str) -> dict[str, Any]:

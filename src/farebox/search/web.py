@@ -19,12 +19,18 @@ from typing import Any
 import orjson
 
 from farebox.billing.pricing import quote_input_cost
-from farebox.catalog.model import WEB_SEARCH_UNIT, Catalog, ProviderConfig, TokenPrices
+from farebox.catalog.model import Catalog, ProviderConfig, Route, TokenPrices
 from farebox.chat.sse import SseSplitter, data_event, event_data
 from farebox.errors import InvalidRequest
 from farebox.money import nanos_to_usd, usd_to_nanos
 from farebox.search.backends import build_backend
-from farebox.search.native import ALWAYS_SEARCHES, NativeSearchAddon, native_routes
+from farebox.search.native import (
+    ALWAYS_SEARCHES,
+    OPTIONS,
+    NativeSearchAddon,
+    native_routes,
+    search_price,
+)
 from farebox.search.options import DEFAULT_RESULTS, MAX_RESULTS, NATIVE, WebOptions
 from farebox.search.results import SearchBackend, SearchFailed, SearchQuery, SearchResult
 
@@ -180,26 +186,44 @@ class WebSearch:
         if native is not None and (native in ALWAYS_SEARCHES or engine in (None, NATIVE)):
             if options is None and asked is None and native not in ALWAYS_SEARCHES:
                 return None
-            wanted = asked or (options.max_results if options is not None else DEFAULT_RESULTS)
-            domains = (options.include_domains, options.exclude_domains) if options else ((), ())
-            if native == "openai" and any(domains):
+            # a model that always searches keeps its unconfigured routes (the router says what
+            # is missing): any other route would search in a way farebox does not bill
+            always = native in ALWAYS_SEARCHES
+            routes = native_routes(model.routes, self.providers, native, configured=not always)
+            if routes:
+                return self._native(call, native, options, asked, routes)
+            if engine == NATIVE or asked is not None:
                 raise InvalidRequest(
-                    f"{model.id}'s own search takes no domain filters; leave include_domains "
-                    "and exclude_domains out.",
-                    param="plugins",
+                    f"No provider with {model.id}'s own web search is configured on this "
+                    "gateway; leave engine out to search with farebox's search backends.",
+                    param="plugins.engine",
                 )
-            return NativeSearchAddon(
-                native,
-                model.unit_prices[WEB_SEARCH_UNIT],
-                min(wanted, MAX_RESULTS),
-                native_routes(model.routes, self.providers, native),
-                model.price,
-                domains,
-            )
         if options is None:
             return None
         price = model.unit_prices.get(PRICE_UNIT, self.default_price_nanos)
         return WebSearchAddon(self, options, price, model.price)
+
+    def _native(
+        self,
+        call: Any,
+        native: str,
+        options: WebOptions | None,
+        asked: int | None,
+        routes: tuple[Route, ...],
+    ) -> NativeSearchAddon:
+        model = call.model
+        wanted = asked or (options.max_results if options is not None else DEFAULT_RESULTS)
+        domains = (options.include_domains, options.exclude_domains) if options else ((), ())
+        if native != "anthropic" and any(domains):
+            raise InvalidRequest(
+                f"{model.id}'s own search takes no domain filters; leave include_domains "
+                "and exclude_domains out.",
+                param="plugins",
+            )
+        price = search_price(native, model.unit_prices, call.body.get(OPTIONS))
+        return NativeSearchAddon(
+            native, price, min(wanted, MAX_RESULTS), routes, model.price, domains
+        )
 
     async def search(
         self, query: SearchQuery, kind: str | None = None

@@ -41,7 +41,7 @@ from farebox.sim.state import SIM_STATE, SimState
 from farebox.sim.textgen import Completion
 from farebox.sim.tokens import Tokenizer
 from farebox.sim.tool_args import tool_arguments
-from farebox.sim.web_search import openai_annotations
+from farebox.sim.web_search import PERPLEXITY_PREFIX, openai_annotations, perplexity_sources
 
 PATHS = ("/v1/chat/completions", "/chat/completions")
 ENDPOINT = "chat.completions"
@@ -85,6 +85,7 @@ class Answer:
     finish_reason: str
     usage_allowed: bool
     annotations: tuple[dict[str, Any], ...] = ()  # url_citation, with web_search_options
+    sources: dict[str, Any] | None = None  # Perplexity's top-level citations and search_results
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -182,8 +183,11 @@ def chat_answer(state: SimState, body: dict[str, Any], faults: Faults) -> Answer
         finish_reason=finish,
         usage_allowed=faults.usage is not False,
         annotations=tuple(openai_annotations(prompt, faults.web_searches))
-        if isinstance(body.get("web_search_options"), dict) and call is None
+        if isinstance(body.get("web_search_options"), dict)
+        and call is None
+        and not body["model"].startswith(PERPLEXITY_PREFIX)
         else (),
+        sources=perplexity_sources(prompt) if body["model"].startswith(PERPLEXITY_PREFIX) else None,
     )
 
 
@@ -297,6 +301,8 @@ def completion_json(answer: Answer) -> dict[str, Any]:
             }
         ],
     }
+    if answer.sources is not None:
+        reply.update(answer.sources)
     if answer.usage_allowed:
         reply["usage"] = usage_json(answer)
     return reply
@@ -351,6 +357,10 @@ def content_events(answer: Answer, with_usage: bool) -> tuple[list[bytes], list[
         head + orjson.dumps(delta) + middle + (finish if i == last else b"null") + tail
         for i, delta in enumerate(deltas)
     ]
+    if answer.sources is not None:  # Perplexity's sources, top-level on the last chunk
+        events[-1] = (
+            events[-1][: -len(b"}\n\n")] + b"," + orjson.dumps(answer.sources)[1:] + b"\n\n"
+        )
     return events, tokens
 
 

@@ -2,6 +2,8 @@
 
 - OpenAI chat completions with `web_search_options` (OpenAI's search models): the answer carries
   `url_citation` annotations (a delta of its own when streamed); usage has no search count.
+- Perplexity (an upstream model id starting with `sonar`): every answer lists its sources in
+  top-level `citations` and `search_results` (on the last chunk when streamed).
 - Anthropic Messages with a `web_search_*` server tool: before the text, a `server_tool_use`
   block (the query) and a `web_search_tool_result` block (the pages) per search; the text cites
   the pages (`citations`, or `citations_delta` when streamed); the pages count as input tokens,
@@ -40,6 +42,21 @@ def openai_annotations(prompt: str, searches: int | None) -> list[dict[str, Any]
         }
         for r in results_for(" ".join(prompt.split()[:8]), RESULTS, [], [])
     ]
+
+
+PERPLEXITY_PREFIX = "sonar"
+"""Upstream model ids answered as Perplexity does: every request searches, and the reply lists
+its sources top-level (`citations`, `search_results`) rather than as annotations."""
+
+
+def perplexity_sources(prompt: str) -> dict[str, Any]:
+    found = results_for(" ".join(prompt.split()[:8]), RESULTS, [], [])
+    return {
+        "citations": [r["url"] for r in found],
+        "search_results": [
+            {"title": r["title"], "url": r["url"], "date": r["date"]} for r in found
+        ],
+    }
 
 
 def search_tool(body: dict[str, Any]) -> dict[str, Any] | None:
