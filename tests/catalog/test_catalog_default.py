@@ -71,6 +71,7 @@ def test_providers_are_real_services(catalog: Catalog) -> None:
 
 VISIBLE = {
     "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "llama-3.3-70b",
+    "gpt-4o-search-preview", "gpt-4o-mini-search-preview",
     "llama-4-maverick", "llama-4-scout", "kimi-k2", "qwen3-235b-a22b-2507", "qwen3-coder",
 }  # fmt: skip
 
@@ -80,6 +81,32 @@ def test_only_models_without_reasoning_are_marked_all_output_visible(catalog: Ca
     # GLM, Grok, Kimi K2.5) can think: its streams hold the whole cap sent upstream.
     assert {m.id for m in catalog.models.values() if m.all_output_visible} == VISIBLE
     assert catalog.providers["openai"].max_tokens_field == "max_completion_tokens"
+
+
+def test_web_search_follows_the_model_as_ppq_describes(catalog: Catalog) -> None:
+    """Native search for the OpenAI (search), Anthropic and Perplexity models, priced per
+    search from a named public price list; every other model (Grok included: xAI retired its
+    chat-completions search) searches with farebox's backends."""
+    native = {m.id: m.web_search for m in catalog.models.values() if m.web_search}
+    claude = {m.id for m in catalog.models.values() if m.provider == "Anthropic"}
+    assert {i for i, s in native.items() if s == "anthropic"} == claude
+    assert {i for i, s in native.items() if s == "openai"} == {
+        "gpt-4o-search-preview",
+        "gpt-4o-mini-search-preview",
+    }
+    assert {i for i, s in native.items() if s == "perplexity"} == {"sonar", "sonar-pro"}
+    assert not any(m.web_search for m in catalog.models.values() if m.provider == "xAI")
+    for model_id in native:
+        model = catalog.models[model_id]
+        assert model.unit_prices["web_search"] > 0
+        assert any(
+            catalog.providers[r.provider].web_search == model.web_search for r in model.routes
+        )
+    assert catalog.models["claude-sonnet-4.5"].unit_prices["web_search"] == 12_000_000
+    assert catalog.models["sonar"].unit_prices["web_search:high"] == 14_400_000
+    raw = orjson.loads(DEFAULT_CATALOG_PATH.read_bytes())
+    for model_id in native:
+        assert "$" in raw["models"][model_id]["price_source"], model_id
 
 
 def test_api_keys_come_from_env(at: datetime) -> None:
