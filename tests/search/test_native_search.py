@@ -217,7 +217,8 @@ def test_an_openai_search_model_is_billed_one_search_per_request_plugin_or_not(
     )
     assert r.status_code == 200, r.text
     sent = upstream_body(sim, mark)
-    assert sent["model"] == "sim-search-preview" and sent["web_search_options"] == {}
+    assert sent["model"] == "sim-search-preview"
+    assert sent["web_search_options"] == {"search_context_size": "medium"}  # OpenAI's default
     if stream:
         events = sse(r)
         cited = [
@@ -261,9 +262,8 @@ def test_a_perplexity_model_is_billed_its_request_fee_and_its_sources_become_ann
         body["web_search_options"] = {"search_context_size": size}
     r = chat(gw, key, body)
     assert r.status_code == 200, r.text
-    assert upstream_body(sim, mark)["web_search_options"] == (
-        {"search_context_size": size} if size else {}
-    )
+    sent = upstream_body(sim, mark)["web_search_options"]
+    assert sent == {"search_context_size": size or "low"}  # the size priced, always sent
     if stream:
         events = sse(r)
         cited = [
@@ -515,7 +515,7 @@ def test_messages_front_on_an_openai_search_model(gw: Gateway, sim: SimServer) -
     mark = marker()
     r = messages(gw, key, {"model": "search-gpt", "max_tokens": 100, "messages": question(mark)})
     assert r.status_code == 200, r.text
-    assert upstream_body(sim, mark)["web_search_options"] == {}
+    assert upstream_body(sim, mark)["web_search_options"] == {"search_context_size": "medium"}
     message = r.json()
     assert message["usage"]["server_tool_use"] == {"web_search_requests": 1}
     (text,) = [b for b in message["content"] if b["type"] == "text"]

@@ -137,6 +137,8 @@ class NativeSearchAddon:
         call.model = dataclasses.replace(call.model, routes=self.routes)
         options = call.body.get(OPTIONS)
         options = dict(options) if isinstance(options, dict) else {}
+        if self.search in DEFAULT_SIZE:  # sent, so the upstream's fee is the one held for
+            options.setdefault("search_context_size", DEFAULT_SIZE[self.search])
         if self.search == "anthropic":
             options["max_uses"] = self.max_searches
             if self.include:
