@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from farebox.anthropic.front_response import anthropic_usage
+from farebox.anthropic.front_response import anthropic_usage, web_citations
 from farebox.anthropic.reasoning import anthropic_stop, reasoning_text
 from farebox.chat.sse import DONE, SseSplitter, event_data
 
@@ -156,6 +156,16 @@ class StreamTranslator:
                 out.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
         return out
 
+    def _citations(self, annotations: object) -> list[bytes]:
+        """Web search citations (`url_citation` annotations) as `citations_delta`s of a text
+        block (the open one, else a new empty one, as Anthropic cites within text blocks)."""
+        out: list[bytes] = []
+        for citation in web_citations(annotations):
+            if self.open != "text":
+                out += self._begin({"type": "text", "text": ""})
+            out.append(self._delta({"type": "citations_delta", "citation": citation}))
+        return out
+
     def feed(self, chunk: dict[str, Any]) -> list[bytes]:
         if "error" in chunk:
             error = chunk["error"]
@@ -178,6 +188,7 @@ class StreamTranslator:
                 calls = delta.get("tool_calls")
                 if isinstance(calls, list):
                     out += self._tool_calls(calls)
+                out += self._citations(delta.get("annotations"))
             if choice.get("finish_reason"):
                 self.finish = choice["finish_reason"]
                 self.matched = choice.get("stop_reason")

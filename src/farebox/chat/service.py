@@ -135,7 +135,7 @@ class ChatService:
             output_count=0,
             query_type="chat",
             query_source=buyer.source if buyer is not None else source,
-            is_online=call.web is not None,
+            is_online=call.web is not None or call.addon is not None,  # the addon: a search
             is_free_model=call.model.is_free,
         )
         charge = self._charge(who)
