@@ -442,6 +442,31 @@ def test_the_hold_covers_every_search_and_its_pages_before_the_call(gw: Gateway)
     assert gw.nanos(credit_id)[1] == 0
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_the_cap_sent_upstream_is_lowered_to_what_is_left_after_the_search_hold(
+    gw: Gateway, sim: SimServer, stream: bool
+) -> None:
+    """$0.0205 pays for one search and its pages ($0.02) and about 250 output tokens: the cap
+    sent to Anthropic is lowered to that, never the 4,000 asked."""
+    credit_id, key = gw.create_account("0.0205")
+    mark = marker()
+    body = {
+        "model": "claude-web",
+        "messages": question(mark),
+        "plugins": web(max_results=1),
+        "max_tokens": 4000,
+        "stream": stream,
+    }
+    r = chat(gw, key, body)
+    assert r.status_code == 200, r.text
+    sent = upstream_body(sim, mark)
+    assert sent["tools"][0]["max_uses"] == 1
+    assert sent_cap(sent) < 250
+    assert_bounded_by_hold(gw, sent, r.headers["x-farebox-request-id"], extra=CLAUDE_SEARCH)
+    balance, reserved = gw.nanos(credit_id)
+    assert reserved == 0 and balance >= 0
+
+
 # --- the Anthropic surface -------------------------------------------------------------------
 
 
@@ -539,7 +564,6 @@ def test_the_openai_sdk_reads_native_annotations(gw: Gateway) -> None:
     )
     (annotation,) = reply.choices[0].message.annotations or []
     assert annotation.type == "url_citation" and annotation.url_citation.url.startswith("https")
-    assert sent_cap  # (imported for the caps checks above)
 
 
 # --- the catalog -----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from farebox.billing.pricing import quote_input_cost
-from farebox.catalog.model import WEB_SEARCH_UNIT, ProviderConfig, Route
+from farebox.catalog.model import WEB_SEARCH_UNIT, ProviderConfig, Route, TokenPrices
 from farebox.chat.sse import SseSplitter, data_event, event_data
 from farebox.errors import InvalidRequest
 from farebox.money import nanos_to_usd
@@ -119,7 +119,7 @@ class NativeSearchAddon:
         price_nanos: int,
         max_searches: int,
         routes: tuple[Route, ...],
-        input_price: Any,
+        input_price: TokenPrices,
         domains: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
     ) -> None:
         self.search = search
