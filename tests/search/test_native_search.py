@@ -413,6 +413,25 @@ def test_searches_are_bounded_by_max_uses_and_billed_as_reported(
     assert settled(gw, credit_id) == cost
 
 
+def test_a_stream_cut_after_its_searches_bills_the_searches_seen(gw: Gateway) -> None:
+    credit_id, key = gw.create_account(1)
+    body = {
+        "model": "claude-web",
+        "messages": question(marker()),
+        "plugins": web(max_results=3),
+        "stream": True,
+        "sim": {"error_after": 60, "output_tokens": 200},  # cut in the middle of the text
+    }
+    r = chat(gw, key, body)
+    assert r.status_code == 200, r.text
+    events = sse(r)
+    assert "error" in events[-1]
+    usage = events[-2]["usage"]
+    assert usage["web_search"]["requests"] == 1  # the one search that ran, not the three held
+    assert round(usage["cost"] * NANOS) == token_cost(usage) + CLAUDE_SEARCH
+    settled(gw, credit_id)
+
+
 def test_a_stream_cut_before_usage_bills_the_searches_held(gw: Gateway) -> None:
     """The upstream broke off before reporting its searches: they may have run (Anthropic bills
     the operator for them), so the held most is billed, never more."""
@@ -422,7 +441,7 @@ def test_a_stream_cut_before_usage_bills_the_searches_held(gw: Gateway) -> None:
         "messages": question(marker()),
         "plugins": web(max_results=2),
         "stream": True,
-        "sim": {"error_after": 12},
+        "sim": {"error_after": 4},  # inside the search call, before its results
     }
     r = chat(gw, key, body)
     assert r.status_code == 200, r.text

@@ -2,7 +2,9 @@
 
 The chat pipeline meters and settles OpenAI chunks, so an Anthropic upstream is read through this:
 thinking text arrives as `reasoning_content`, signatures and redacted blocks as
-`reasoning_details`, tool input as `tool_calls[].function.arguments` pieces. Usage maps
+`reasoning_details`, tool input as `tool_calls[].function.arguments` pieces, web search
+citations as `url_citation` annotations and each finished web search as a usage-only chunk
+(`server_tool_use.web_search_requests` so far). Usage maps
 Anthropic's three input counts onto `prompt_tokens` (their sum) with
 `prompt_tokens_details.cached_tokens` (cache reads) and `cache_write_tokens` (cache writes), so the
 catalog's cache rates price them; thinking is part of `output_tokens`, billed as output.
@@ -135,6 +137,7 @@ class ChunkTranslator:
         self.tools = 0  # tool_use blocks seen (their OpenAI index)
         self.kinds: dict[int, str] = {}  # block index -> type
         self.done = False
+        self.searches = 0  # web searches whose results have arrived
 
     def _chunk(
         self, delta: dict[str, Any] | None, finish: str | None = None, **extra: Any
@@ -154,6 +157,12 @@ class ChunkTranslator:
     def _start(self, index: int, block: dict[str, Any]) -> list[bytes]:
         kind = block.get("type")
         self.kinds[index] = kind if isinstance(kind, str) else ""
+        if kind == "web_search_tool_result" and isinstance(block.get("content"), list):
+            # A search ran: said at once in a usage-only chunk, so a stream cut before the
+            # final usage is still billed the searches seen (the relay keeps the last usage).
+            self.searches += 1
+            searched = {"server_tool_use": {"web_search_requests": self.searches}}
+            return [data_event({"id": self.id, "choices": [], "usage": searched})]
         if kind == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
         if kind == "thinking" and block.get("thinking"):

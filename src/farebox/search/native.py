@@ -153,7 +153,8 @@ class NativeSearchAddon:
             count = 1
         else:
             reported = _reported_searches(usage)
-            # No usage at all (a stream cut short): the searches are unknown, bill the held most.
+            # No usage at all (a stream cut before any search reported): the searches are
+            # unknown, and the provider bills what it ran: bill the held most.
             count = self.max_searches if reported is None else reported
         self.requests = min(count, self.max_searches)
         self.actual_nanos = self.requests * self.price_nanos
