@@ -244,6 +244,15 @@ def test_an_openai_search_model_is_billed_one_search_per_request_plugin_or_not(
     assert_bounded_by_hold(gw, sent, r.headers["x-farebox-request-id"], extra=GPT_SEARCH)
 
 
+def test_the_model_list_says_which_models_search_natively_and_the_price(gw: Gateway) -> None:
+    with gw.client() as c:
+        claude = c.get("/v1/models/claude-web").json()
+        plain = c.get("/v1/models/plain-model").json()
+    assert claude["web_search"] == "anthropic"
+    assert claude["unit_pricing_usd"]["web_search"] == 0.01
+    assert "web_search" not in plain
+
+
 def test_a_model_without_native_search_uses_the_search_backends(
     gw: Gateway, sim: SimServer
 ) -> None:

@@ -95,6 +95,8 @@ def media_attributes(model: CatalogModel) -> dict[str, Any]:
         extra["attestation_url"] = "/private/attestation"
     if model.image_tokens is not None:
         extra["image_tokens"] = model.image_tokens
+    if model.web_search is not None:  # the web plugin uses the provider's own search
+        extra["web_search"] = model.web_search
     return extra
 
 
