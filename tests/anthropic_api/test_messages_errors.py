@@ -54,6 +54,20 @@ def history_rows(gw: Gateway, credit_id: str) -> int:
 
 
 BAD_BODIES: list[tuple[str, Any, str]] = [
+    # Anthropic-run tools that add input nobody held for (fetched pages, code output, MCP)
+    ("web_fetch tool", {**OK, "tools": [{"type": "web_fetch_20250910", "name": "f"}]}, "web_fetch"),
+    (
+        "code execution tool",
+        {**OK, "tools": [{"type": "code_execution_20250825", "name": "c"}]},
+        "tools.0.type",
+    ),
+    ("tool type a list", {**OK, "tools": [{"type": ["x"], "name": "c"}]}, "tools.0.type"),
+    (
+        "mcp servers",
+        {**OK, "mcp_servers": [{"type": "url", "url": "https://example.com", "name": "m"}]},
+        "mcp_servers",
+    ),
+    ("container", {**OK, "container": "container_011"}, "container"),
     ("not json", b"{not json", "JSON"),
     ("not an object", [1, 2], "object"),
     ("no model", {"max_tokens": 10, "messages": HI}, "model"),

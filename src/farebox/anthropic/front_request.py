@@ -59,6 +59,17 @@ _USER_BLOCKS = ("text", "image", "document", "search_result", "tool_result", "to
 _ASSISTANT_BLOCKS = ("text", "tool_use", "thinking", "redacted_thinking")
 _SERVER_BLOCKS = ("server_tool_use", "mcp_tool_use", "mcp_tool_result", "container_upload")
 """Blocks of Anthropic-run tools: kept for an Anthropic upstream, left out of the OpenAI body."""
+_BOUNDED_TOOL_TYPES = (
+    "web_search_",  # billed per search, bounded by max_uses (search/native.py)
+    "tool_search_tool_",  # picks among the request's own deferred tools
+    "bash_",  # the rest run on the client: the next turn's input, held for then
+    "text_editor_",
+    "computer_",
+    "memory_",
+)
+"""Anthropic-defined tool types farebox can hold for. The others (web_fetch, code_execution,
+and MCP servers) would make Anthropic fetch or compute more input than was held, unbilled."""
+_UNBOUNDED_FIELDS = ("mcp_servers", "container")
 _THINKING_TYPES = ("enabled", "disabled", "adaptive")
 _TOOL_CHOICES = ("auto", "any", "tool", "none")
 
@@ -426,7 +437,15 @@ def _tools(body: dict[str, Any], loaded: set[str]) -> list[dict[str, Any]] | Non
         tool = _object(tool, where)
         kind = tool.get("type")
         if kind not in (None, "custom"):
-            continue  # an Anthropic-run tool (web search, code execution): native upstreams only
+            if not isinstance(kind, str) or not kind.startswith(_BOUNDED_TOOL_TYPES):
+                shown = kind[:40] if isinstance(kind, str) else type(kind).__name__
+                raise _bad(
+                    f"{where}.type: {shown!r} is not supported here: Anthropic would add input "
+                    "this gateway cannot hold for (custom tools, web_search and client-run "
+                    "tools are)",
+                    f"{where}.type",
+                )
+            continue  # an Anthropic-defined tool: native upstreams only
         name = _string(tool.get("name"), f"{where}.name")
         schema = _object(tool.get("input_schema"), f"{where}.input_schema")
         if tool.get("defer_loading") is True and name not in loaded:
@@ -515,6 +534,13 @@ def translate(body: dict[str, Any], max_output: int) -> FrontRequest:
         raise _bad("stream: Input should be a valid boolean", "stream")
     if body.get("metadata") is not None:
         _object(body["metadata"], "metadata")
+    for name in _UNBOUNDED_FIELDS:
+        if body.get(name):
+            raise _bad(
+                f"{name}: not supported here: Anthropic would add input this gateway cannot "
+                "hold for",
+                name,
+            )
     omit = _omit_thinking(body)
     stops = _stop_sequences(body)
     loaded: set[str] = set()
