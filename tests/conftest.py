@@ -45,6 +45,7 @@ SLOW_PATHS: dict[str, str] = {
     "private/test_canary.py": "runs `farebox serve` processes and scans what they write",
     "private/test_demo.py": "runs `farebox serve --demo` and `farebox private-proxy` processes",
     "dashboard/test_browser.py": "drives Chromium (installed by .ci/run) against `serve --demo`",
+    "net/test_egress_proxy.py": "starts Debian's tinyproxy (installed by .ci/run)",
 }
 """Paths under tests/ whose every test is slow, and why. Add a folder or file here, or mark
 single tests with @pytest.mark.slow."""

@@ -42,6 +42,7 @@ from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
 from farebox.net.connections import raise_open_file_limit, uvicorn_options
 from farebox.net.drain_server import serve_draining
+from farebox.net.egress import EgressProxies
 from farebox.payments import invoices as topup_invoices
 from farebox.payments.config import PaymentsConfig
 from farebox.private.cli import private_proxy_command
@@ -132,6 +133,10 @@ def serve(
     if default_max_tokens:
         os.environ["FAREBOX_DEFAULT_MAX_TOKENS"] = str(default_max_tokens)
     settings = _settings().with_overrides(host=host, port=port, workers=workers)
+    try:  # HTTPS_PROXY and friends: a proxy URL we cannot use stops the start, named
+        EgressProxies.from_environ()
+    except ValueError as exc:
+        raise click.ClickException(f"egress proxy: {exc}") from exc
     if demo and workers > 1:
         raise click.UsageError(
             "--demo runs in one process (its simulator and demo account live there): drop "

@@ -104,7 +104,9 @@ class S3Storage:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300))
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=300), trust_env=True
+            )
         return self._session
 
     def _url(self, key: str) -> str:

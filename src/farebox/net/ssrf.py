@@ -204,7 +204,10 @@ async def fetch(url: str, policy: FetchPolicy, param: str = "image_url") -> Fetc
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy, param), use_dns_cache=False)
     timeout = aiohttp.ClientTimeout(total=policy.timeout_s)
     try:
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        # trust_env stays off: never through the egress proxy, which would resolve the host again
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, trust_env=False
+        ) as session:
             return await _follow(session, url, policy, param)
     except FetchRefused:
         raise

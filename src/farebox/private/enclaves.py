@@ -145,7 +145,7 @@ class Enclaves:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None), auto_decompress=False
+                timeout=aiohttp.ClientTimeout(total=None), auto_decompress=False, trust_env=True
             )
         return self._session
 

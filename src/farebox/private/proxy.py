@@ -71,7 +71,9 @@ class PrivateProxy:
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30), auto_decompress=False
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+            auto_decompress=False,
+            trust_env=True,
         )
         self.attester = Attester(self.gateway_url, self.policy, self._session)
         try:

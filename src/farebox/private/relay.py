@@ -30,6 +30,7 @@ from farebox.ledger.service import Ledger
 from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import KeyBudget, QueryRecord
 from farebox.money import format_usd, nanos_to_usd
+from farebox.net.egress import EgressProxies
 from farebox.net.stream_cut import StreamCut
 from farebox.private import bounds
 from farebox.private.ehbp import (
@@ -98,7 +99,7 @@ class PrivateRelay:
         self.hold_timeout_s = hold_timeout_s
         self.leases = leases
         self.losses = losses
-        self.pool = H1Pool(connect_timeout_s=10.0)
+        self.pool = H1Pool(connect_timeout_s=10.0, proxies=EgressProxies.from_environ())
         self._ids = RequestIds()
 
     async def close(self) -> None:

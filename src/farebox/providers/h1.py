@@ -5,7 +5,8 @@ cookie jar, tracing hooks, per-read timers); this client spends ~20 µs on the s
 (measured in one process against ../shared/bench/fake_upstream.py, 16 concurrent). It does only
 what an upstream chat call needs: POST a body, read a status, headers and a body (whole or as it
 arrives; chunked, sized or until close; gzip/deflate decoded), keep connections alive per origin,
-TLS for https. Everything else (multipart uploads, media) stays on aiohttp.
+TLS for https, and the operator's egress proxy (net/egress.py): a CONNECT tunnel for https, the
+absolute URL for http. Everything else (multipart uploads, media) stays on aiohttp.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from farebox.net.egress import EgressProxies, Proxy
+
 IDLE_KEEPALIVE_S = 30.0
+MAX_TUNNEL_ANSWER = 16 * 1024  # a proxy's answer to CONNECT, status line and headers
 _PAUSE_AT = 1 << 20  # stop reading from the socket while this much is unread
 
 
@@ -52,10 +56,13 @@ class Origin:
         return Origin(parts.scheme, parts.hostname, port), target
 
     @property
+    def host_address(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal in brackets
+
+    @property
     def host_header(self) -> str:
         default = 443 if self.scheme == "https" else 80
-        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
-        return host if self.port == default else f"{host}:{self.port}"
+        return self.host_address if self.port == default else f"{self.host_address}:{self.port}"
 
 
 class H1Connection(asyncio.Protocol):
@@ -301,12 +308,55 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(TimeoutError())
 
 
+class _Tunnel(asyncio.Protocol):
+    """Asks an HTTP proxy to CONNECT to the upstream; `answered` resolves once it agrees."""
+
+    def __init__(self, request: bytes) -> None:
+        self._request = request
+        self._buffer = b""
+        self.answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(self._request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if self.answered.done():
+            return
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buffer) > MAX_TUNNEL_ANSWER:
+                self._refuse("the egress proxy's answer to CONNECT is too long")
+            return
+        status_line = self._buffer[: self._buffer.find(b"\r\n")].decode("latin-1")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].startswith("2"):
+            self._refuse(f"the egress proxy refused the tunnel: {status_line[:100]!r}")
+        elif end + 4 != len(self._buffer):
+            self._refuse("the egress proxy sent data after agreeing to CONNECT")
+        else:
+            self.answered.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._refuse(f"the egress proxy closed the connection ({exc or 'EOF'})")
+
+    def _refuse(self, message: str) -> None:
+        if not self.answered.done():
+            self.answered.set_exception(H1Error(message))
+
+
 class H1Pool:
     """Keep-alive connections per origin, reused most recently used first."""
 
-    def __init__(self, connect_timeout_s: float, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        connect_timeout_s: float,
+        ssl_context: ssl.SSLContext | None = None,
+        proxies: EgressProxies | None = None,
+    ) -> None:
         self._connect_timeout_s = connect_timeout_s
         self._ssl = ssl_context
+        self._proxies = proxies
         self._idle: dict[Origin, list[H1Connection]] = {}
         self._closed = False
 
@@ -327,17 +377,28 @@ class H1Pool:
             connection.close()
         return None
 
+    def _proxy(self, origin: Origin) -> Proxy | None:
+        return (
+            None if self._proxies is None else self._proxies.for_origin(origin.scheme, origin.host)
+        )
+
     async def _connect(self, origin: Origin) -> H1Connection:
         loop = asyncio.get_running_loop()
         context = None
         if origin.scheme == "https":
             context = self._ssl or ssl.create_default_context()
+        proxy = self._proxy(origin)
         try:
             async with asyncio.timeout(self._connect_timeout_s):
+                if proxy is not None and context is not None:
+                    return await self._tunnel(origin, proxy, context)
+                host, port = (
+                    (origin.host, origin.port) if proxy is None else (proxy.host, proxy.port)
+                )
                 _, protocol = await loop.create_connection(
                     lambda: H1Connection(self, origin),
-                    origin.host,
-                    origin.port,
+                    host,
+                    port,
                     ssl=context,
                     server_hostname=origin.host if context else None,
                 )
@@ -347,12 +408,42 @@ class H1Pool:
             raise H1Error(f"cannot connect to {origin.host}:{origin.port}: {exc}") from exc
         return protocol
 
+    async def _tunnel(self, origin: Origin, proxy: Proxy, context: ssl.SSLContext) -> H1Connection:
+        """TLS to the origin inside a CONNECT tunnel through the proxy."""
+        loop = asyncio.get_running_loop()
+        authority = f"{origin.host_address}:{origin.port}"
+        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+        if proxy.authorization is not None:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        transport, tunnel = await loop.create_connection(
+            lambda: _Tunnel(request), proxy.host, proxy.port
+        )
+        try:
+            await tunnel.answered
+            connection = H1Connection(self, origin)
+            tls = await loop.start_tls(transport, connection, context, server_hostname=origin.host)
+        except BaseException:
+            transport.close()
+            raise
+        if tls is None:  # the transport closed during the handshake
+            transport.close()
+            raise H1Error(f"the TLS handshake with {origin.host} through the proxy failed")
+        connection.connection_made(tls)
+        return connection
+
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> H1Response:
         """Send the request and wait for the response's status and headers."""
         if self._closed:
             raise H1Error("the client is closed")
         origin, target = Origin.of(url)
-        lines = [f"POST {target} HTTP/1.1", f"Host: {origin.host_header}"]
+        extra: list[str] = []
+        proxy = self._proxy(origin) if origin.scheme == "http" else None
+        if proxy is not None:  # plain http through a proxy: the absolute URL, to the proxy
+            target = f"http://{origin.host_header}{target}"
+            if proxy.authorization is not None:
+                extra.append(f"Proxy-Authorization: {proxy.authorization}")
+        lines = [f"POST {target} HTTP/1.1", f"Host: {origin.host_header}", *extra]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
         text = "\r\n".join(lines)

@@ -1,7 +1,8 @@
 """Pooled keep-alive HTTP to upstreams.
 
 Chat calls (`HttpUpstream.post`) go through farebox.providers.h1, a lean HTTP/1.1 client (the hot
-path); everything else (multipart uploads, media downloads) through aiohttp.
+path); everything else (multipart uploads, media downloads) through aiohttp. Both honour the
+operator's HTTPS_PROXY, HTTP_PROXY and NO_PROXY (net/egress.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from farebox.catalog.model import ProviderConfig
+from farebox.net.egress import EgressProxies
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.h1 import H1Error, H1Pool, H1Response
 
@@ -178,8 +180,10 @@ class H1Reply(PrimedReply):
 class HttpUpstream:
     """One pooled client for one provider."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, proxies: EgressProxies | None = None) -> None:
+        """`proxies`: the egress proxies (by default, from the environment now)."""
         self.config = config
+        self._proxies = proxies if proxies is not None else EgressProxies.from_environ()
         self._session: aiohttp.ClientSession | None = None
         self._h1: H1Pool | None = None
 
@@ -192,7 +196,7 @@ class HttpUpstream:
                 sock_read=max(self.config.first_byte_timeout_s, self.config.idle_timeout_s),
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, auto_decompress=True
+                connector=connector, timeout=timeout, auto_decompress=True, trust_env=True
             )
         return self._session
 
@@ -222,7 +226,7 @@ class HttpUpstream:
         name = self.config.name
         url = self.config.base_url.rstrip("/") + path
         if self._h1 is None:
-            self._h1 = H1Pool(self.config.connect_timeout_s)
+            self._h1 = H1Pool(self.config.connect_timeout_s, proxies=self._proxies)
         try:
             response = await self._h1.post(url, payload, {"User-Agent": USER_AGENT, **headers})
         except H1Error as exc:

@@ -47,7 +47,7 @@ class JsonClient:
             timeout = aiohttp.ClientTimeout(
                 total=self.config.first_byte_timeout_s, sock_connect=self.config.connect_timeout_s
             )
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=True)
         return self._session
 
     async def request(

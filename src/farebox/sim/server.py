@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -80,12 +81,20 @@ def create_sim_app(config: SimConfig) -> web.Application:
 class SimServer:
     """A running simulator; `await close()` stops it (or use it as an async context manager)."""
 
-    def __init__(self, runner: web.AppRunner, app: web.Application, host: str, port: int) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        app: web.Application,
+        host: str,
+        port: int,
+        scheme: str = "http",
+    ) -> None:
         self._runner = runner
         self.app = app
         self.host = host
         self.port = port
-        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"{scheme}://{shown}:{port}"
 
     @property
     def state(self) -> SimState:
@@ -111,20 +120,26 @@ def _runner_options() -> dict[str, object]:
     }
 
 
-async def start_sim(config: SimConfig, host: str = "127.0.0.1", port: int = 0) -> SimServer:
-    """Start a simulator on `host:port` (port 0 picks a free one) in the running loop."""
+async def start_sim(
+    config: SimConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> SimServer:
+    """Start a simulator on `host:port` (port 0 picks a free one) in the running loop; over TLS
+    with `ssl_context` (the egress proxy's tests)."""
     await asyncio.to_thread(load_encoding)  # the first load takes ~0.5 s; keep the loop free
     app = create_sim_app(config)
     runner = web.AppRunner(app, **_runner_options())  # type: ignore[arg-type]
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024)
+    site = web.TCPSite(runner, host, port, backlog=1024, ssl_context=ssl_context)
     try:
         await site.start()
     except BaseException:
         await runner.cleanup()
         raise
     bound_port = runner.addresses[0][1]
-    return SimServer(runner, app, host, bound_port)
+    return SimServer(runner, app, host, bound_port, "https" if ssl_context else "http")
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
