@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import bpe_openai
 import pytest
 
@@ -87,3 +90,42 @@ def test_text_longer_than_the_tokenizer_takes_at_once_is_counted_in_pieces() -> 
     words = count_text(enc, "lorem ipsum " * 1_000)
     assert count_text(enc, "lorem ipsum " * 100_000) == pytest.approx(100 * words, rel=0.001)
     assert count_text(enc, "\u00e9\U0001f600" * 300_000) >= 300_000
+
+
+SAMPLES = [
+    "hello world",
+    "say <|endoftext|> twice <|endoftext|> and <|fim_prefix|>",
+    "Ünïcödé, emoji 🎉🎉 and Ελληνικά, 日本語のテキスト, مرحبا بالعالم, Привет мир",
+    "def f(x):\n    return x  # code\n\n\n\t\t  trailing   \n",
+    "1234567890 " * 50 + "x" * 5000,
+    "a" * 1_200_000,  # longer than bpe_openai's Python wrapper encodes at once
+]
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_counts_are_exactly_what_the_wrapper_encodes(name: str) -> None:
+    """The lean path (the Rust extension's count) gives the wrapper's encode_ordinary length."""
+    wrapper = bpe_openai.get_encoding(name)
+    enc = encoder(name)
+    for text in SAMPLES:
+        if len(text) < 1_000_000:
+            assert count_text(enc, text) == len(wrapper.encode_ordinary(text)), text[:40]
+        else:
+            pieces = [text[i : i + 40_000] for i in range(0, len(text), 40_000)]
+            assert count_text(enc, text) == sum(len(wrapper.encode_ordinary(p)) for p in pieces)
+
+
+def test_counting_never_imports_the_wrapper_or_its_python_tables() -> None:
+    """Importing the bpe_openai package decodes every encoding's table into Python dicts
+    (~65 MB): the gateway loads the Rust extension alone."""
+    code = (
+        "import sys\n"
+        "from farebox.billing.tokens import count_text, encoder\n"
+        "assert count_text(encoder('o200k_base'), 'hello world') == 2\n"
+        "assert count_text(encoder('cl100k_base'), 'hello world') == 2\n"
+        "print(sorted(m for m in sys.modules if m.startswith('bpe_openai')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "['bpe_openai._bindings']"

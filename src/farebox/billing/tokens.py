@@ -1,13 +1,15 @@
-"""Counting tokens with a real tokenizer (bpe-openai ships its tables, so it works offline)."""
+"""Counting tokens with a real tokenizer (bpe-openai ships its tables, so it works offline; see
+billing/bpe.py for how they are loaded)."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, Protocol
+
+from farebox.billing.bpe import tokenizer
 
 # OpenAI's chat format adds a few tokens per message and for priming the reply.
 TOKENS_PER_MESSAGE = 3
@@ -25,40 +27,29 @@ KNOWN_ENCODINGS = (
 )
 
 
-# bpe_openai encodes at most 200,000 tokens (and under 1,000,000 characters) at once; longer
-# texts are counted in pieces this long (at most 4 tokens a character).
-PIECE_CHARS = 40_000
-
-
 class Encoder(Protocol):
-    def encode_ordinary(self, text: str) -> list[int]: ...
+    def count(self, text: str) -> int: ...
 
 
 def encoded_length(enc: Encoder, text: str) -> int:
-    """Tokens in `text`. Text that spells a special token ("<|endoftext|>") counts as the plain
-    text it is. A text too long to encode at once is counted in pieces, which may differ from
-    the whole by about a token per cut (a few in a million)."""
-    try:
-        return len(enc.encode_ordinary(text))
-    except ValueError:  # bpe_openai's TokenLimitError, or its length guard
-        pieces = range(0, len(text), PIECE_CHARS)
-        return sum(len(enc.encode_ordinary(text[i : i + PIECE_CHARS])) for i in pieces)
+    """Tokens in `text`, as `encode_ordinary` would give them: text that spells a special token
+    ("<|endoftext|>") counts as the plain text it is (the Rust tokenizer knows no special
+    tokens), and any length is counted whole."""
+    return enc.count(text)
 
 
 @lru_cache(maxsize=16)
 def encoder(name: str) -> Encoder:
     """The named encoding (the default one for a name it does not know).
 
-    bpe_openai builds every encoding's tables when imported (about 2 s of CPU), so it is loaded
-    on first use, not at import: commands that never count tokens start fast. The server warms
-    it at start (see app.py).
+    An encoding's tables are built on first use (about 0.1 s), so commands that never count
+    tokens skip them; the server builds those its catalog names at start (see app.py), and no
+    others.
     """
-    bpe_openai = importlib.import_module("bpe_openai")
     try:
-        enc: Encoder = bpe_openai.get_encoding(name)
-    except Exception:
-        enc = bpe_openai.get_encoding(DEFAULT_ENCODING)
-    return enc
+        return tokenizer(name)
+    except ValueError:
+        return tokenizer(DEFAULT_ENCODING)
 
 
 class _CountCache:
