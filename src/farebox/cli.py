@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 import os
-import socket
 import sys
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import ClassVar
 
 import click
 import orjson
@@ -22,14 +22,7 @@ from farebox.catalog.errors import CatalogError
 from farebox.catalog.loader import load_catalog
 from farebox.db.cli import db_command
 from farebox.db.database import Database
-from farebox.demo import (
-    build_demo_catalog,
-    build_demo_data_catalog,
-    create_demo_account,
-    demo_banner,
-    enable_dashboard,
-    enable_dev_wallet,
-)
+from farebox.db.migrate import upgrade_in_child
 from farebox.devpay import DEFAULT_URL, DevPayError, pay_through_gateway
 from farebox.keys.credentials import account_named
 from farebox.keys.instance_secret import SecretSetupError, instance_secret
@@ -45,17 +38,10 @@ from farebox.net.drain_server import serve_draining
 from farebox.net.egress import EgressProxies
 from farebox.payments import invoices as topup_invoices
 from farebox.payments.config import PaymentsConfig
-from farebox.private.cli import private_proxy_command
-from farebox.private.demo import demo_private_banner, write_demo_policy
 from farebox.settings import Settings
-from farebox.sim.cli import sim_command
-from farebox.sim.config import SimConfig
-from farebox.sim.enclave import start_enclave
-from farebox.sim.server import start_sim
 from farebox.startup import (
     PortBusy,
     check_port_free,
-    farebox_command,
     listen_socket,
     startup_summary,
 )
@@ -80,7 +66,27 @@ def _open(settings: Settings) -> tuple[Database, str]:
         raise click.ClickException(f"instance secret: {exc}") from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Subcommands whose modules load only when they run (or --help lists them): `farebox sim`
+    pulls in the whole simulator (PyAV, Pillow), which `farebox serve` must not carry."""
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "sim": "farebox.sim.cli:sim_command",
+        "private-proxy": "farebox.private.cli:private_proxy_command",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY:
+            module, name = self.LAZY[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), name)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="farebox")
 def main() -> None:
     """farebox: a self-hostable pay-per-query AI API.
@@ -148,11 +154,18 @@ def serve(
             check_port_free(host, port)
     except PortBusy as exc:
         raise click.ClickException(str(exc)) from exc
+    try:  # in a child process: the serving one never imports Alembic
+        upgrade_in_child(settings.database_url)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
     _open(settings)[0].close()
     if sock is not None:
         generated = not settings.admin_token  # enable_dashboard makes one for the demo if unset
-        demo_settings = enable_dashboard(enable_dev_wallet(settings))
-        asyncio.run(_serve_demo(demo_settings, log_level, sock, generated))
+        # the demo's simulator, enclave and catalogs: imported only for --demo (about 28 MB
+        # that a production process would otherwise keep)
+        demo_module = importlib.import_module("farebox.demo_serve")
+        demo_settings = demo_module.enable_dashboard(demo_module.enable_dev_wallet(settings))
+        asyncio.run(demo_module.serve_demo(demo_settings, log_level, sock, generated))
         return
     try:
         models = load_catalog(settings.catalog_path, env=settings.extra_env)
@@ -182,56 +195,8 @@ def serve(
     serve_draining(config, settings.drain_s, settings.drain_notice_s)
 
 
-async def _serve_demo(
-    settings: Settings, log_level: str, sock: socket.socket, generated: bool
-) -> None:
-    sim = await start_sim(SimConfig(tokens_per_second=200.0))
-    enclave = await start_enclave(SimConfig(tokens_per_second=200.0))
-    try:
-        catalog = build_demo_catalog(sim.url, enclave.url, settings.catalog_path)
-    except CatalogError as exc:
-        sock.close()
-        await enclave.close()
-        await sim.close()
-        raise click.ClickException(f"catalog: {exc}") from exc
-    app = create_app(settings, catalog=catalog, data_catalog=build_demo_data_catalog(sim.url))
-    services = app.state.services
-    account = await create_demo_account(services)
-    policy = write_demo_policy(enclave.identity.policy_json(), Path.cwd())
-    click.echo(
-        demo_banner(
-            settings,
-            sim.url,
-            account.credit_id,
-            account.api_key,
-            account.account_id,
-            farebox_command(),
-            generated,
-        )
-    )
-    gateway = f"http://{settings.host}:{settings.port}"
-    click.echo("\n".join(demo_private_banner(gateway, account.api_key, policy)))
-    raise_open_file_limit()
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="none",
-        log_level=log_level,
-        **uvicorn_options(settings),
-    )
-    try:
-        await uvicorn.Server(config).serve(sockets=[sock])
-    finally:
-        sock.close()
-        await enclave.close()
-        await sim.close()
-
-
-main.add_command(sim_command, "sim")
 main.add_command(secret_command, "secret")
 main.add_command(db_command, "db")
-main.add_command(private_proxy_command, "private-proxy")
 
 
 @main.group()

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import IO
 
-import av
-
+from farebox import optional
 from farebox.errors import InvalidRequest
 
 EXTENSIONS = frozenset({"mp3", "mp4", "mpeg", "mpga", "m4a", "wav", "webm", "ogg", "oga", "flac"})
@@ -50,6 +49,7 @@ def check_extension(filename: str | None) -> str | None:
 
 def decoded_seconds(source: IO[bytes]) -> float:
     """Seconds of audio in the first audio stream, counted from decoded samples."""
+    av = optional.av()
     source.seek(0)
     try:
         with av.open(source, mode="r") as container:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 
-from PIL import Image, UnidentifiedImageError
-
+from farebox import optional
 from farebox.errors import InvalidRequest
 from farebox.images.request import InputImage
 from farebox.net.ssrf import FetchPolicy, fetch
@@ -16,11 +15,12 @@ FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF"
 
 
 def _decode(data: bytes, param: str) -> InputImage:
+    Image = optional.pil_image()  # the module, by its usual name
     try:
         with Image.open(io.BytesIO(data)) as picture:
             picture.load()
             kind = picture.format or ""
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (Image.UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidRequest(
             f"The {param} is not an image we can read (PNG, JPEG, WebP or GIF).", param=param
         ) from exc

@@ -7,8 +7,7 @@ import asyncio
 import subprocess
 from typing import Any
 
-import av
-
+from farebox import optional
 from farebox.audio.transcripts import Transcript
 from farebox.audio.types import SPEECH_CONTENT_TYPES, AudioInput, SpeechJob, SpeechReply
 from farebox.catalog.model import ProviderConfig
@@ -61,7 +60,7 @@ class LocalProvider:
                 return await asyncio.to_thread(
                     self._transcriber.transcribe, audio.data, audio.language
                 )
-            except av.FFmpegError as exc:
+            except optional.av().FFmpegError as exc:
                 raise UpstreamFailure(
                     "local transcription could not decode the audio",
                     provider=self.config.name,

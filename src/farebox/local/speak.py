@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 
-import av
-
+from farebox import optional
 from farebox.local.availability import TTS_COMMAND
 
 CODECS = {
@@ -35,16 +34,17 @@ def convert(wav: bytes, fmt: str) -> bytes:
     if fmt == "pcm":
         return wav[44:]
     codec, container = CODECS[fmt]
+    av = optional.av()
     out = io.BytesIO()
     with av.open(io.BytesIO(wav), mode="r") as source, av.open(out, "w", format=container) as sink:
         rate = 48_000 if codec == "libopus" else source.streams.audio[0].rate
         stream = sink.add_stream(codec, rate=rate)
-        stream.layout = "mono"  # type: ignore[union-attr]
+        stream.layout = "mono"
         for frame in source.decode(audio=0):
             frame.pts = None
-            for packet in stream.encode(frame):  # type: ignore[union-attr, arg-type]
+            for packet in stream.encode(frame):
                 sink.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
+        for packet in stream.encode(None):
             sink.mux(packet)
     return out.getvalue()
 

@@ -7,8 +7,7 @@ import importlib
 import io
 from typing import Any
 
-import av
-
+from farebox import optional
 from farebox.audio.transcripts import Segment, Transcript
 from farebox.local.availability import STT_PACKAGE
 
@@ -18,6 +17,7 @@ FRAMES_PER_SECOND = 100  # pocketsphinx segment times are in 10 ms frames
 
 def pcm16k(data: bytes) -> bytes:
     """Mono 16-bit 16 kHz PCM of the first audio stream."""
+    av = optional.av()
     out = bytearray()
     resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
     with av.open(io.BytesIO(data), mode="r") as box:

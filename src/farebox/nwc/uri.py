@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from nostr_sdk import NostrWalletConnectUri
-
+from farebox import optional
 from farebox.errors import InvalidRequest
 
 SCHEMES = ("nostr+walletconnect", "nostrwalletconnect")
@@ -67,7 +66,7 @@ def parse_nwc_url(value: object) -> NwcUri:
     if len(secrets) != 1 or not _HEX64.match(secrets[0].lower()):
         raise _bad("the secret must be 64 hex characters")
     try:
-        NostrWalletConnectUri.parse(raw)
+        optional.nostr_sdk().NostrWalletConnectUri.parse(raw)
     except Exception:
         raise _bad("the Nostr library cannot read it") from None
     return NwcUri(raw, pubkey, relays, secrets[0].lower())

@@ -12,14 +12,7 @@ import contextlib
 from datetime import timedelta
 from typing import Protocol
 
-from nostr_sdk import (
-    NostrWalletConnectBuilder,
-    NostrWalletConnectUri,
-    PayInvoiceRequest,
-    Proxy,
-    RelayOptions,
-)
-
+from farebox import optional
 from farebox.net.socks import VettingSocksProxy
 
 
@@ -45,17 +38,18 @@ class NostrWallet:
         await self.proxy.close()
 
     async def pay_invoice(self, uri: str, bolt11: str, timeout_s: float) -> str:
+        nostr = optional.nostr_sdk()
         try:
-            parsed = NostrWalletConnectUri.parse(uri)
+            parsed = nostr.NostrWalletConnectUri.parse(uri)
             secret = parsed.secret().to_hex()
         except Exception as exc:
             raise WalletError("the stored connection string cannot be read") from exc
-        relays = RelayOptions().proxy(Proxy.all(await self.proxy.address()))
-        builder = NostrWalletConnectBuilder(parsed).relay(relays)
+        relays = nostr.RelayOptions().proxy(nostr.Proxy.all(await self.proxy.address()))
+        builder = nostr.NostrWalletConnectBuilder(parsed).relay(relays)
         nwc = builder.timeout(timedelta(seconds=timeout_s)).build()
         try:
             reply = await asyncio.wait_for(
-                nwc.pay_invoice(PayInvoiceRequest(id=None, invoice=bolt11, amount=None)),
+                nwc.pay_invoice(nostr.PayInvoiceRequest(id=None, invoice=bolt11, amount=None)),
                 timeout_s + 1,
             )
         except TimeoutError as exc:

@@ -12,8 +12,7 @@ import math
 import time
 from typing import Any
 
-import av
-
+from farebox import optional
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import QueryRecord, Settlement
 from farebox.media.store import MediaFile, MediaStore
@@ -31,6 +30,7 @@ MAX_TRANSIENT_FAILURES = 60
 
 def video_seconds(data: bytes) -> float:
     """The video's length from its decoded frames' timestamps (FFmpeg)."""
+    av = optional.av()
     with av.open(io.BytesIO(data), mode="r") as box:
         if not box.streams.video:
             raise ValueError("no video stream")
@@ -161,7 +161,7 @@ class VideoWorker:
     async def _complete(self, job: JobRow, file: MediaFile) -> None:
         try:
             seconds = await asyncio.to_thread(video_seconds, file.data)
-        except (ValueError, av.FFmpegError):
+        except (ValueError, optional.av().FFmpegError):
             await self._fail(job, "The upstream provider sent a video that does not decode.")
             return
         per_second = job.estimated // max(job.seconds, 1)

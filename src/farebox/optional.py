@@ -1,0 +1,29 @@
+"""Heavy libraries that only some requests need, imported when one first does.
+
+The serving process starts without them: PyAV (FFmpeg; about 16 MB resident) measures uploaded
+audio and finished videos, Pillow checks input images, nostr-sdk (a Rust library; about 9 MB)
+speaks to customers' NWC wallets. A gateway whose customers never send audio never carries
+FFmpeg. The first request that needs one waits for its import once (tens of milliseconds; the
+decoders run in a worker thread anyway); chat, the hot path, needs none of them. After that,
+each call is a dictionary lookup in `sys.modules`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+def av() -> ModuleType:
+    """PyAV (FFmpeg)."""
+    return importlib.import_module("av")
+
+
+def pil_image() -> ModuleType:
+    """Pillow's `PIL.Image`."""
+    return importlib.import_module("PIL.Image")
+
+
+def nostr_sdk() -> ModuleType:
+    """nostr-sdk's Python bindings."""
+    return importlib.import_module("nostr_sdk")

@@ -1,0 +1,60 @@
+"""What a serving process does not carry: the optional heavy libraries (PyAV, Pillow, nostr-sdk),
+the simulator and Alembic load only when something needs them (bench/memory.py measures the
+RSS this keeps off; docs/performance/memory.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from farebox.db.database import Database
+from farebox.db.migrate import at_head, heads_on_disk, upgrade_in_child
+
+from support import database_url, require_db
+
+NOT_AT_START = ("av", "PIL", "nostr_sdk", "alembic", "mako", "farebox.sim", "bpe_openai.tokenizer")
+
+
+def test_a_built_gateway_has_not_imported_the_optional_libraries(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fb.db'}"
+    upgrade_in_child(url)  # as `farebox serve` does, before it builds the app
+    code = (
+        "import sys\n"
+        "import farebox.cli\n"
+        "from farebox.app import create_app\n"
+        "from farebox.settings import Settings\n"
+        f"create_app(Settings(database_url={url!r}))\n"
+        f"print(sorted(m for m in {NOT_AT_START!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migrating_in_a_child_process_brings_the_schema_to_head(kind: str, tmp_path: Path) -> None:
+    require_db(kind)
+    with database_url(kind, tmp_path) as url:
+        db = Database(url, threads=1)
+        try:
+            assert not at_head(db.engine)  # a new database: no alembic_version yet
+            upgrade_in_child(url)
+            assert at_head(db.engine)
+            with db.engine.connect() as conn:
+                rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+            assert {row[0] for row in rows} == heads_on_disk()
+            upgrade_in_child(url)  # at head: nothing to do
+        finally:
+            db.close()
+
+
+def test_the_heads_read_from_the_files_are_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    from farebox.db.migrate import alembic_config
+
+    assert heads_on_disk() == frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
