@@ -129,3 +129,15 @@ def test_counting_never_imports_the_wrapper_or_its_python_tables() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "['bpe_openai._bindings']"
+
+
+def test_the_count_cache_is_bounded_in_entries_too() -> None:
+    """Short texts under a character budget alone once filled it with 168,000 entries (64 MB)."""
+    from farebox.billing.tokens import _CountCache
+
+    cache = _CountCache(max_chars=1_000_000, max_entries=100)
+    enc = encoder("o200k_base")
+    for i in range(1000):
+        assert cache.count(enc, f"text number {i}") == count_text(enc, f"text number {i}")
+    assert len(cache._counts) == 100
+    assert cache._chars == sum(len(text) for _, text in cache._counts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from farebox.billing.tokens import Encoder, count_text
+from farebox.billing.tokens import Encoder, encoded_length
 
 _TEXT_FIELDS = ("content", "reasoning", "reasoning_content", "refusal")
 
@@ -63,10 +63,16 @@ class OutputMeter:
     def count(self) -> int:
         """The exact count of everything added."""
         if self._pending:
-            self.exact += count_text(self._enc, "".join(self._pending))
+            self.exact += _uncached(self._enc, "".join(self._pending))
             self._pending.clear()
             self._pending_bytes = 0
         return self.exact
 
     def measure(self, texts: list[str]) -> int:
-        return count_text(self._enc, "".join(texts))
+        return _uncached(self._enc, "".join(texts))
+
+
+def _uncached(enc: Encoder, text: str) -> int:
+    """Streamed output is counted without the prompt cache: answers rarely repeat, and each one
+    would push a prompt out of it."""
+    return encoded_length(enc, text) if text else 0
