@@ -37,6 +37,7 @@ from farebox.api import nwc as nwc_api
 from farebox.api import private as private_api
 from farebox.api import topup as topup_api
 from farebox.api import videos as videos_api
+from farebox.api.openapi import routes as openapi_api
 from farebox.api.responses import JSONResponse, error_response
 from farebox.api.services import Services
 from farebox.billing.leases import LeaseKeeper
@@ -307,6 +308,7 @@ def create_app(
         *private_api.routes(services),
         *cashu_api.routes(services),
         *_health_routes(services),
+        *openapi_api.routes(services),
         *dashboard.routes(services),
     ]
     app = Gateway(

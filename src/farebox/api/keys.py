@@ -10,21 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from farebox.api.requests import query_bool, read_json
+from farebox.api.requests import read_json
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.errors import InvalidRequest
-from farebox.keys.store import (
-    ApiKey,
-    KeyStore,
-    parse_expire_at,
-    parse_limit,
-    parse_name,
-    parse_reset_period,
-)
+from farebox.api.wire.accounts import KeyCreate, KeyListQuery, KeyPatch
+from farebox.api.wire.validate import validate
+from farebox.keys.store import ApiKey, KeyStore
 from farebox.money import nanos_to_usd
-
-_PATCHABLE = {"name", "usage_limit_usd", "reset_period", "expire_at"}
 
 
 def iso(ts: float | None) -> str | None:
@@ -65,26 +57,19 @@ def routes(services: Services) -> list[Route]:
 
     async def list_keys(request: Request) -> Response:
         account_id = await account(request)
-        include_disabled = query_bool(request, "include_disabled")
-        show = query_bool(request, "show_key")
+        query = validate(KeyListQuery, request.query_params)
+        show = bool(query.show_key)
         await services.ledger.flush()
-        keys = await store.list(account_id, include_disabled)
+        keys = await store.list(account_id, bool(query.include_disabled))
         return JSONResponse(
             {"status": "success", "data": [key_payload(k, store, show) for k in keys]}
         )
 
     async def create_key(request: Request) -> Response:
         account_id = await account(request)
-        body = await read_json(request, limit)
-        unknown = set(body) - _PATCHABLE
-        if unknown:
-            raise InvalidRequest(f"Unknown field(s): {', '.join(sorted(unknown))}")
+        new = validate(KeyCreate, await read_json(request, limit))
         key, raw = await store.create(
-            account_id,
-            parse_name(body.get("name")),
-            parse_limit(body.get("usage_limit_usd")),
-            parse_reset_period(body.get("reset_period")),
-            parse_expire_at(body.get("expire_at"), time.time()),
+            account_id, new.name, new.usage_limit_usd, new.reset_period, new.expire_at
         )
         data = key_payload(key, store, show_key=False)
         data["api_key"] = raw
@@ -92,26 +77,14 @@ def routes(services: Services) -> list[Route]:
 
     async def get_key(request: Request) -> Response:
         account_id = await account(request)
-        show = query_bool(request, "show_key")
+        show = bool(validate(KeyListQuery, request.query_params).show_key)
         await services.ledger.flush()
         key = await store.get(account_id, request.path_params["key_id"])
         return JSONResponse({"status": "success", "data": key_payload(key, store, show)})
 
     async def patch_key(request: Request) -> Response:
         account_id = await account(request)
-        body = await read_json(request, limit)
-        unknown = set(body) - _PATCHABLE
-        if unknown:
-            raise InvalidRequest(f"Unknown field(s): {', '.join(sorted(unknown))}")
-        changes: dict[str, Any] = {}
-        if "name" in body:
-            changes["name"] = parse_name(body["name"])
-        if "usage_limit_usd" in body:
-            changes["usage_limit"] = parse_limit(body["usage_limit_usd"])
-        if "reset_period" in body:
-            changes["reset_period"] = parse_reset_period(body["reset_period"])
-        if "expire_at" in body:
-            changes["expire_at"] = parse_expire_at(body["expire_at"], time.time())
+        changes = validate(KeyPatch, await read_json(request, limit)).changes()
         await services.ledger.flush()  # the usage shown includes our own settlements
         key = await store.patch(account_id, request.path_params["key_id"], changes)
         return JSONResponse({"status": "success", "data": key_payload(key, store, False)})

@@ -1,0 +1,91 @@
+"""Chat (OpenAI) and messages (Anthropic): the fields we read. Everything else passes through
+to the upstream unchanged (`extra="allow"`), so a new upstream parameter needs no release."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from farebox.api.wire.types import PassThroughBody
+from farebox.chat.request import MAX_N
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool | None = None
+
+
+class ChatCompletionRequest(PassThroughBody):
+    """POST /v1/chat/completions. Without max_tokens, the operator's default is held and sent."""
+
+    model: Annotated[str, Field(min_length=1, description="A model id from GET /v1/models.")]
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    stream: StrictBool | None = None
+    stream_options: StreamOptions | None = None
+    max_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
+    n: Annotated[StrictInt, Field(ge=1, le=MAX_N)] | None = None
+    tools: list[dict[str, Any]] | None = None
+    response_format: dict[str, Any] | None = None
+    plugins: list[dict[str, Any]] | None = Field(None, description="[{'id': 'web'}]: web search.")
+
+
+class ChatCompletion(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+
+
+class AnthropicMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["user", "assistant"]
+    content: str | list[dict[str, Any]]
+
+
+class MessagesRequest(PassThroughBody):
+    """POST /v1/messages (Anthropic's shape)."""
+
+    model: Annotated[str, Field(min_length=1)]
+    messages: Annotated[list[AnthropicMessage], Field(min_length=1)]
+    max_tokens: Annotated[StrictInt, Field(ge=1)]
+    system: str | list[dict[str, Any]] | None = None
+    stream: StrictBool | None = None
+    thinking: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class CountTokensRequest(PassThroughBody):
+    """POST /v1/messages/count_tokens (free)."""
+
+    model: Annotated[str, Field(min_length=1)]
+    messages: Annotated[list[AnthropicMessage], Field(min_length=1)]
+    system: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class AnthropicAnswer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: Literal["message"]
+    role: Literal["assistant"]
+    content: list[dict[str, Any]]
+    model: str
+    usage: dict[str, Any]
