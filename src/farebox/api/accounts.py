@@ -14,6 +14,8 @@ from farebox.api.keys import key_payload
 from farebox.api.requests import bearer_key, read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
+from farebox.api.wire.accounts import CreditsBalanceBody
+from farebox.api.wire.validate import validate
 from farebox.errors import InvalidRequest, NotFound
 from farebox.inputs import parse_json_object
 from farebox.ledger.types import Balance
@@ -54,13 +56,10 @@ def routes(services: Services) -> list[Route]:
 
     async def credits_balance(request: Request) -> Response:
         raw = await read_body(request, limit)
-        credit_id: str | None = None
+        body = CreditsBalanceBody()
         if raw.strip():
-            body = parse_json_object(raw)
-            value = body.get("credit_id")
-            if value is not None and not isinstance(value, str):
-                raise InvalidRequest("credit_id must be a string", param="credit_id")
-            credit_id = value
+            body = validate(CreditsBalanceBody, parse_json_object(raw))
+        credit_id = body.credit_id
         if credit_id is not None:
             account_id = await services.keys.account_for_credit(credit_id)
             if account_id is None:

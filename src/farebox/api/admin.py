@@ -14,23 +14,14 @@ from farebox.api.admin_auth import require_admin as check_admin_token
 from farebox.api.requests import read_json
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
+from farebox.api.wire.accounts import AdminGrant, parse_grant_amount
+from farebox.api.wire.validate import validate
 from farebox.errors import InvalidRequest, NotFound
 from farebox.inputs import plausible_id
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import GRANTS, Code, Transfer
-from farebox.money import read_usd
 
-MAX_GRANT_NANOS = 1_000_000 * 1_000_000_000  # $1M per grant, a typo guard
-MAX_IDEMPOTENCY_KEY = 200
-
-
-def parse_grant_amount(value: object) -> int:
-    nanos = read_usd(value, "amount_usd")
-    if nanos <= 0:
-        raise InvalidRequest("amount_usd must be greater than zero", param="amount_usd")
-    if nanos > MAX_GRANT_NANOS:
-        raise InvalidRequest("amount_usd is larger than one grant may be", param="amount_usd")
-    return nanos
+__all__ = ["account_filter", "grant", "granted_account", "parse_grant_amount", "routes"]
 
 
 async def grant(ledger: Ledger, account_id: str, nanos: int, idempotency_key: str | None) -> str:
@@ -92,20 +83,12 @@ def routes(services: Services) -> list[Route]:
 
     async def admin_credits(request: Request) -> Response:
         require_admin(request)
-        body = await read_json(request, limit)
-        nanos = parse_grant_amount(body.get("amount_usd"))
-        idem = body.get("idempotency_key")
-        if idem is not None and (
-            not isinstance(idem, str) or not idem.strip() or len(idem) > MAX_IDEMPOTENCY_KEY
-        ):
-            # An empty key would silently grant again on every retry: refuse it.
-            raise InvalidRequest(
-                f"idempotency_key must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY} "
-                "characters (for example the invoice or ticket id), or left out",
-                param="idempotency_key",
-            )
-        account_id = await granted_account(services, body)
-        transfer_id = await grant(services.ledger, account_id, nanos, idem)
+        body = validate(AdminGrant, await read_json(request, limit))
+        named: dict[str, object] = {"account_id": body.account_id, "credit_id": body.credit_id}
+        account_id = await granted_account(services, named)
+        transfer_id = await grant(
+            services.ledger, account_id, body.amount_usd, body.idempotency_key
+        )
         balance = await services.ledger.balance(account_id)
         assert balance is not None
         return JSONResponse(

@@ -16,9 +16,10 @@ from starlette.routing import Route
 
 from farebox.api.admin import account_filter
 from farebox.api.admin_auth import require_admin
-from farebox.api.requests import query_int
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
+from farebox.api.wire.payments import LossesQuery
+from farebox.api.wire.validate import validate
 from farebox.money import nanos_to_usd
 
 _SECONDS_PER_DAY = 86_400
@@ -50,8 +51,8 @@ def routes(services: Services) -> list[Route]:
 
     async def losses(request: Request) -> Response:
         require_admin(request, token)
-        days = query_int(request, "days", 0, 0, 36_500)
-        limit = query_int(request, "limit", 100, 1, 1000)
+        query = validate(LossesQuery, request.query_params)
+        days, limit = query.days, query.limit
         account_id = await account_filter(services, request)
         since = time.time() - days * _SECONDS_PER_DAY if days else None
         totals = await services.losses.totals(since)

@@ -19,12 +19,13 @@ from farebox.api.admin_auth import require_admin
 from farebox.api.requests import read_json
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
-from farebox.errors import Forbidden, InvalidRequest, NotFound
+from farebox.api.wire.payments import DevPay
+from farebox.api.wire.validate import validate
+from farebox.errors import Forbidden, NotFound
 from farebox.money import format_usd
 from farebox.payments.devwallet import DevWallet
 
 FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
-MAX_BOLT11 = 4096
 
 
 def _require_local(request: Request, services: Services) -> None:
@@ -47,9 +48,7 @@ def routes(services: Services) -> list[Route]:
                 "This farebox has no dev wallet: it runs only with `farebox serve --demo` or "
                 "FAREBOX_DEV_WALLET=1."
             )
-        bolt11 = (await read_json(request, 16 * 1024)).get("bolt11")
-        if not isinstance(bolt11, str) or not bolt11.strip() or len(bolt11) > MAX_BOLT11:
-            raise InvalidRequest('Send {"bolt11": "lnbcrt..."}.', param="bolt11")
+        bolt11 = validate(DevPay, await read_json(request, 16 * 1024)).bolt11
         preimage, invoice, credited = await wallet.pay_and_credit(bolt11)
         topup = None
         if invoice is not None:

@@ -11,12 +11,13 @@ from starlette.routing import Route
 from farebox.api.requests import read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
+from farebox.api.wire.accounts import NwcConnect
+from farebox.api.wire.validate import validate
 from farebox.errors import InvalidRequest
 from farebox.inputs import parse_exact_json_object
 from farebox.isotime import iso_utc as iso
 from farebox.money import NANOS_PER_USD, format_usd, nanos_to_usd, read_amount
 from farebox.nwc.store import NwcAttempt, NwcConnection
-from farebox.nwc.uri import parse_nwc_url
 from farebox.payments.amounts import METHODS
 from farebox.payments.errors import MethodUnavailable
 from farebox.payments.types import Method
@@ -32,9 +33,8 @@ CONNECT_EXAMPLE = (
 )
 
 
-def parse_usd(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    """A whole-cent USD amount from `body[name]` as nanodollars, within [low, high]."""
-    raw = body.get(name)
+def parse_usd(raw: object, name: str, default: int, low: int, high: int) -> int:
+    """A whole-cent USD amount (`raw`, the field `name`) as nanodollars, within [low, high]."""
     if raw is None:
         return default
     cents = read_amount(raw, name, CENT_PLACES, "USD")
@@ -92,13 +92,14 @@ def routes(services: Services) -> list[Route]:
                 "Auto top-up needs Lightning, and this server has no Lightning payment backend.",
                 param="nwc_url",
             )
-        body = parse_exact_json_object(await read_body(request, 16 * 1024), CONNECT_EXAMPLE)
-        uri = parse_nwc_url(body.get("nwc_url"))
+        raw = parse_exact_json_object(await read_body(request, 16 * 1024), CONNECT_EXAMPLE)
+        body = validate(NwcConnect, raw)
+        uri = body.nwc_url
         threshold = parse_usd(
-            body, "threshold_usd", DEFAULT_THRESHOLD, MIN_THRESHOLD, MAX_THRESHOLD
+            body.threshold_usd, "threshold_usd", DEFAULT_THRESHOLD, MIN_THRESHOLD, MAX_THRESHOLD
         )
         topup = parse_usd(
-            body,
+            body.topup_amount_usd,
             "topup_amount_usd",
             DEFAULT_TOPUP,
             int(lightning.min_usd * NANOS_PER_USD),

@@ -11,9 +11,11 @@ from starlette.routing import Route
 
 from farebox.api.admin import account_filter
 from farebox.api.admin_auth import require_admin
-from farebox.api.requests import bearer_key, query_int, read_body
+from farebox.api.requests import bearer_key, read_body
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
+from farebox.api.wire.payments import AdminListQuery, TopupCreate
+from farebox.api.wire.validate import validate
 from farebox.errors import InvalidRequest, Unauthorized
 from farebox.inputs import parse_exact_json_object
 from farebox.isotime import iso_utc as iso
@@ -81,8 +83,9 @@ def routes(services: Services) -> list[Route]:
     async def create(request: Request) -> Response:
         method = parse_method(request.path_params["method"])
         account_id = await account_of(services, request)
-        body = parse_exact_json_object(await read_body(request, BODY_LIMIT), TOPUP_EXAMPLE)
-        invoice = await topups.create(account_id, method, body.get("amount"), body.get("currency"))
+        raw = parse_exact_json_object(await read_body(request, BODY_LIMIT), TOPUP_EXAMPLE)
+        body = validate(TopupCreate, raw)
+        invoice = await topups.create(account_id, method, body.amount, body.currency)
         return JSONResponse(invoice_payload(invoice), status_code=201)
 
     async def status(request: Request) -> Response:
@@ -116,11 +119,12 @@ def routes(services: Services) -> list[Route]:
 
     async def admin_list(request: Request) -> Response:
         require_admin_token(request, services.settings.admin_token)
-        status = request.query_params.get("status") or None
+        query = validate(AdminListQuery, request.query_params)
+        status = query.status or None
         if status is not None and status not in STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", param="status")
         account_id = await account_filter(services, request)
-        limit = query_int(request, "limit", 100, 1, 1000)
+        limit = query.limit
         rows = await services.db.read(
             lambda conn: invoices.list_invoices(
                 conn, account_id=account_id, status=status, limit=limit

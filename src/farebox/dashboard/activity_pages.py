@@ -16,15 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from farebox.api.history import date_param, text_param
 from farebox.api.keys import iso
-from farebox.api.requests import query_int
+from farebox.api.wire.payments import ActivityQuery
+from farebox.api.wire.validate import validate
 from farebox.dashboard.account_pages import key_names
 from farebox.dashboard.charts import stacked_bars, top_series
 from farebox.dashboard.sessions import CUSTOMER, Session
 from farebox.dashboard.web import NO_STORE, SECURITY_HEADERS, Web
 from farebox.errors import InvalidRequest
-from farebox.history.store import MAX_PAGE_COUNT, HistoryFilter
+from farebox.history.store import HistoryFilter
 from farebox.history.usage import MAX_REPORT_DAYS, SECONDS_PER_DAY, DailyUsage, daily_usage
 from farebox.money import format_usd
 
@@ -78,21 +78,21 @@ def routes(web: Web) -> list[Route]:
     ) -> tuple[HistoryFilter, dict[str, str]]:
         assert session.account_id is not None
         q = {name: request.query_params.get(name, "")[:200] for name in FILTERS}
-        key_id = text_param(request, "api_key_id")
+        query = validate(ActivityQuery, request.query_params)
+        key_id = query.api_key_id
         if key_id is not None and key_id not in await key_names(web, session.account_id):
             raise InvalidRequest("That key is not one of this account's keys.", param="api_key_id")
-        page_count = query_int(request, "page_count", 20, 1, MAX_PAGE_COUNT)
-        q["page_count"] = str(page_count)
+        q["page_count"] = str(query.page_count)
         f = HistoryFilter(
             account_id=session.account_id,
             key_id=key_id,
-            start=date_param(request, "start_date", False),
-            end=date_param(request, "end_date", True),
-            model=text_param(request, "model"),
-            query_source=text_param(request, "query_source"),
-            query_type=text_param(request, "query_type"),
-            page=query_int(request, "page", 1, 1, 10**6),
-            page_count=page_count,
+            start=query.start_date,
+            end=query.end_date,
+            model=query.model,
+            query_source=query.query_source,
+            query_type=query.query_type,
+            page=query.page,
+            page_count=query.page_count,
         )
         return f, q
 

@@ -446,7 +446,7 @@ OPERATIONS: list[Op] = [
         "Operator losses (usage above what was charged)",
         "admin",
         "admin",
-        query=pay.AdminListQuery,
+        query=pay.LossesQuery,
         errors=(400, 401, 403),
     ),
     Op(

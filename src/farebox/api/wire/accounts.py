@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, InstanceOf, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, InstanceOf, WithJsonSchema
 
 from farebox.api.wire.types import AMOUNT_SCHEMA, Amount, Body, Query, QueryFlag, StrictBody
 from farebox.errors import InvalidRequest
@@ -17,6 +17,7 @@ from farebox.keys.store import (
     parse_name,
     parse_reset_period,
 )
+from farebox.money import read_usd
 from farebox.nwc.uri import MAX_LENGTH as NWC_MAX_LENGTH
 from farebox.nwc.uri import NwcUri, parse_nwc_url
 
@@ -139,6 +140,18 @@ class Rotated(BaseModel):
     account_id: str
 
 
+MAX_GRANT_NANOS = 1_000_000 * 1_000_000_000  # $1M per grant, a typo guard
+
+
+def parse_grant_amount(value: object) -> int:
+    nanos = read_usd(value, "amount_usd")
+    if nanos <= 0:
+        raise InvalidRequest("amount_usd must be greater than zero", param="amount_usd")
+    if nanos > MAX_GRANT_NANOS:
+        raise InvalidRequest("amount_usd is larger than one grant may be", param="amount_usd")
+    return nanos
+
+
 def _idempotency_key(value: Any) -> Any:
     if value is not None and (
         not isinstance(value, str) or not value.strip() or len(value) > MAX_IDEMPOTENCY_KEY
@@ -158,7 +171,13 @@ MAX_IDEMPOTENCY_KEY = 200
 class AdminGrant(Body):
     """POST /admin/credits: name the account by account_id or credit_id, exactly one."""
 
-    amount_usd: Amount = None
+    model_config = ConfigDict(json_schema_extra={"required": ["amount_usd"]})
+
+    amount_usd: Annotated[
+        int,
+        BeforeValidator(parse_grant_amount),
+        WithJsonSchema({**AMOUNT_SCHEMA, "description": "USD, at most 1,000,000 per grant."}),
+    ] = Field(None, validate_default=True)  # None: a 400 from the reader
     idempotency_key: Annotated[
         str | None,
         BeforeValidator(_idempotency_key),

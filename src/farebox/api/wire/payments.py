@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from farebox.api.wire.types import Amount, Body, Query, QueryFlag
+from farebox.api.wire.types import (
+    AMOUNT_SCHEMA,
+    Body,
+    FilterText,
+    IsoDate,
+    Query,
+    QueryFlag,
+    QueryWhole,
+)
+from farebox.errors import InvalidRequest
+from farebox.history.store import MAX_PAGE_COUNT
+from farebox.money import read_decimal
 
-FilterText = Annotated[str, StringConstraints(max_length=200)]
+
+def _decimal(value: Any) -> Decimal | None:
+    """A bounded, finite decimal (the one money reader), or None; the currency's own places
+    are checked by the top-up service."""
+    return None if value is None else read_decimal(value, "amount")
 
 
 class TopupCreate(Body):
     """POST /topup/create/{method}. The amount is exact (JSON numbers are read as decimals)."""
 
-    amount: Amount = None
-    currency: Annotated[Any, WithJsonSchema({"type": "string", "enum": ["SATS", "BTC", "USD"]})] = (
-        None
-    )
+    model_config = ConfigDict(json_schema_extra={"required": ["amount", "currency"]})
+
+    amount: Annotated[Any, BeforeValidator(_decimal), WithJsonSchema(AMOUNT_SCHEMA)] = None
+    currency: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "enum": ["SATS", "BTC", "USD", "sats", "btc", "usd"]}),
+    ] = None
 
 
 class Invoice(BaseModel):
@@ -51,15 +70,26 @@ class HistoryQuery(Query):
     credit_id: str | None = Field(None, description="PPQ's form; prefer the x-credit-id header.")
     api_key: str | None = Field(None, description="With a credit_id: one key's history.")
     all_keys: QueryFlag = None
-    page: Annotated[str | None, WithJsonSchema({"type": "integer", "minimum": 1})] = None
-    page_count: Annotated[
-        str | None, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 100})
-    ] = None
-    start_date: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date"})] = None
-    end_date: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date"})] = None
-    model: FilterText | None = None
-    query_source: FilterText | None = None
-    query_type: FilterText | None = None
+    page: Annotated[int, QueryWhole(1, 1, 10**9)] = 1
+    page_count: Annotated[int, QueryWhole(20, 1, MAX_PAGE_COUNT)] = 20
+    start_date: Annotated[float | None, IsoDate(end_of_day=False)] = None
+    end_date: Annotated[float | None, IsoDate(end_of_day=True)] = None
+    model: FilterText = None
+    query_source: FilterText = None
+    query_type: FilterText = None
+
+
+class ActivityQuery(Query):
+    """The dashboard's activity filters (the same reading as the history API's)."""
+
+    api_key_id: FilterText = None
+    page: Annotated[int, QueryWhole(1, 1, 10**6)] = 1
+    page_count: Annotated[int, QueryWhole(20, 1, MAX_PAGE_COUNT)] = 20
+    start_date: Annotated[float | None, IsoDate(end_of_day=False)] = None
+    end_date: Annotated[float | None, IsoDate(end_of_day=True)] = None
+    model: FilterText = None
+    query_source: FilterText = None
+    query_type: FilterText = None
 
 
 class HistoryPage(BaseModel):
@@ -72,13 +102,35 @@ class AdminListQuery(Query):
     account_id: str | None = None
     credit_id: str | None = None
     status: str | None = None
-    limit: Annotated[
-        str | None, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 1000})
-    ] = None
+    limit: Annotated[int, QueryWhole(100, 1, 1000)] = 100
+
+
+class LossesQuery(Query):
+    """GET /admin/losses: the last `days` (0: all time), at most `limit` rows."""
+
+    account_id: str | None = None
+    credit_id: str | None = None
+    days: Annotated[int, QueryWhole(0, 0, 36_500)] = 0
+    limit: Annotated[int, QueryWhole(100, 1, 1000)] = 100
+
+
+MAX_BOLT11 = 4096
+
+
+def _bolt11(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_BOLT11:
+        raise InvalidRequest('Send {"bolt11": "lnbcrt..."}.', param="bolt11")
+    return value
 
 
 class DevPay(Body):
-    bolt11: str
+    model_config = ConfigDict(json_schema_extra={"required": ["bolt11"]})
+
+    bolt11: Annotated[
+        str,
+        BeforeValidator(_bolt11),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_BOLT11}),
+    ] = Field(None, validate_default=True)
 
 
 class ModelsQuery(Query):
