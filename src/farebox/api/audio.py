@@ -12,6 +12,8 @@ from farebox.api.requests import read_json, require_key
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
 from farebox.api.uploads import read_multipart
+from farebox.api.wire.media import SpeechRequest, TranscriptionForm
+from farebox.api.wire.validate import validate
 from farebox.audio.listing import audio_models, audio_voices
 
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
@@ -26,7 +28,8 @@ def routes(services: Services) -> list[Route]:
         key = await services.keys.authenticate(require_key(request))
         upload = await read_multipart(request, MAX_AUDIO_BYTES, max_files=2)
         try:
-            fields = {n: v for n in TEXT_FIELDS if (v := upload.text(n)) is not None}
+            texts = {n: v for n in TEXT_FIELDS if (v := upload.text(n)) is not None}
+            fields = validate(TranscriptionForm, texts).model_dump(exclude_unset=True)
             files = upload.files("file")
             result = await media.transcription.transcribe(key, fields, files[0] if files else None)
         finally:
@@ -35,8 +38,8 @@ def routes(services: Services) -> list[Route]:
 
     async def speech(request: Request) -> Response:
         key = await services.keys.authenticate(require_key(request))
-        body = await read_json(request, limit)
-        return paid_response(await media.speech.speak(key, body))
+        body = validate(SpeechRequest, await read_json(request, limit))
+        return paid_response(await media.speech.speak(key, body.model_dump(exclude_unset=True)))
 
     async def models(request: Request) -> Response:
         return JSONResponse(audio_models(services.catalog))

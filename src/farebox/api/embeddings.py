@@ -7,8 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from farebox.api.paid import paid_response
-from farebox.api.requests import read_body, require_key
+from farebox.api.requests import read_json, require_key
 from farebox.api.services import Services
+from farebox.api.wire.media import EmbeddingsRequest
+from farebox.api.wire.validate import validate
 
 
 def routes(services: Services) -> list[Route]:
@@ -16,8 +18,8 @@ def routes(services: Services) -> list[Route]:
 
     async def embeddings(request: Request) -> Response:
         key = await services.keys.authenticate(require_key(request))
-        raw = await read_body(request, limit)
-        return paid_response(await services.media.embeddings.embed(key, raw))
+        body = validate(EmbeddingsRequest, await read_json(request, limit))
+        return paid_response(await services.media.embeddings.embed(key, body.ask()))
 
     return [
         Route("/v1/embeddings", embeddings, methods=["POST"]),

@@ -12,6 +12,8 @@ from farebox.api.pay402 import key_or_keyless, purchase_for
 from farebox.api.requests import read_json
 from farebox.api.services import Services
 from farebox.api.uploads import read_multipart
+from farebox.api.wire.media import ImageEditForm, ImageGenerationRequest
+from farebox.api.wire.validate import validate
 from farebox.images.service import ImageOrder
 from farebox.pay402.types import Offer
 
@@ -32,8 +34,8 @@ def routes(services: Services) -> list[Route]:
 
     async def generations(request: Request) -> Response:
         key = await key_or_keyless(services, request)
-        body = await read_json(request, limit)
-        order = media.images.read_generation(body)
+        body = validate(ImageGenerationRequest, await read_json(request, limit))
+        order = media.images.read_generation(body.model_dump(exclude_unset=True))
         base = media.base_url(str(request.base_url))
         offer = _offer(GENERATIONS, order)
         async with await purchase_for(services, request, key, offer) as paid:
@@ -54,7 +56,8 @@ def routes(services: Services) -> list[Route]:
             mask = await masks[0].read() if masks else None
         finally:
             await upload.close()
-        order = await media.images.read_edit(fields, image, mask)
+        form = validate(ImageEditForm, fields).model_dump(exclude_unset=True)
+        order = await media.images.read_edit(form, image, mask)
         base = media.base_url(str(request.base_url))
         async with await purchase_for(services, request, key, _offer(EDITS, order)) as paid:
             result = await media.images.run(paid.buyer, order, base)

@@ -11,6 +11,8 @@ from farebox.api.pay402 import key_or_keyless, purchase_for
 from farebox.api.requests import bearer_key, read_json, require_key
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
+from farebox.api.wire.media import VideoRequest
+from farebox.api.wire.validate import validate
 from farebox.money import format_usd
 from farebox.pay402.types import Offer
 
@@ -23,8 +25,8 @@ def routes(services: Services) -> list[Route]:
 
     async def submit(request: Request) -> Response:
         key = await key_or_keyless(services, request)
-        body = await read_json(request, limit)
-        call = media.videos.read_submission(body)
+        body = validate(VideoRequest, await read_json(request, limit))
+        call = media.videos.read_submission(body.model_dump(exclude_unset=True))
         what = f"POST {SUBMIT} ({call.job.seconds} s of {call.model.id})"
         async with await purchase_for(
             services, request, key, Offer(SUBMIT, call.quote, what)

@@ -8,11 +8,9 @@ from typing import Any
 from farebox.billing.tokens import count_text, encoder
 from farebox.catalog.model import Catalog, CatalogModel
 from farebox.errors import InvalidRequest
-from farebox.inputs import parse_json_object
 from farebox.modalities.paid import require_type
 
 MAX_INPUTS = 2048
-ENCODINGS = ("float", "base64")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,55 +33,25 @@ class EmbeddingCall:
         return body
 
 
-def _inputs(value: Any) -> list[str] | list[list[int]]:
-    def bad() -> InvalidRequest:
-        return InvalidRequest(
-            "input must be a non-empty string, a list of non-empty strings, or token ids "
-            "(a list of integers, or a list of such lists).",
-            param="input",
-        )
+@dataclass(frozen=True, slots=True)
+class EmbeddingInput:
+    """What a customer asked for, already in shape (the API's wire model checks that)."""
 
-    if isinstance(value, str):
-        if not value:
-            raise bad()
-        return [value]
-    if not isinstance(value, list) or not value:
-        raise bad()
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return [list(value)]
-    if all(isinstance(v, str) and v for v in value):
-        strings: list[str] = list(value)
-        return strings
-    if all(
-        isinstance(v, list) and v and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
-        for v in value
-    ):
-        ids: list[list[int]] = [list(v) for v in value]
-        return ids
-    raise bad()
+    model: str
+    inputs: list[str] | list[list[int]]
+    encoding_format: str = "float"
+    dimensions: int | None = None
 
 
-def parse_embeddings(raw: bytes, catalog: Catalog) -> EmbeddingCall:
-    body = parse_json_object(raw)
-    model_id = body.get("model")
-    if not isinstance(model_id, str) or not model_id:
-        raise InvalidRequest(
-            "model is required (e.g. openai/text-embedding-3-small).", param="model"
-        )
-    model = catalog.resolve(model_id)
+def embedding_call(ask: EmbeddingInput, catalog: Catalog) -> EmbeddingCall:
+    """Check `ask` against its model (type, dimensions, context) and count its tokens."""
+    model = catalog.resolve(ask.model)
     require_type(model, "embedding", endpoint="/v1/embeddings")
-    inputs = _inputs(body.get("input"))
+    inputs = ask.inputs
     if len(inputs) > MAX_INPUTS:
         raise InvalidRequest(f"input may hold at most {MAX_INPUTS} items.", param="input")
-    encoding_format = body.get("encoding_format") or "float"
-    if encoding_format not in ENCODINGS:
-        raise InvalidRequest(
-            "encoding_format must be 'float' or 'base64'.", param="encoding_format"
-        )
-    dimensions = body.get("dimensions")
+    dimensions = ask.dimensions
     if dimensions is not None:
-        if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
-            raise InvalidRequest("dimensions must be a positive integer.", param="dimensions")
         if model.dimensions is None:
             raise InvalidRequest(
                 f"The model {model.id!r} does not accept dimensions.", param="dimensions"
@@ -101,4 +69,4 @@ def parse_embeddings(raw: bytes, catalog: Catalog) -> EmbeddingCall:
                 f"input[{i}] is {count} tokens; {model.id!r} takes at most {model.context}.",
                 param="input",
             )
-    return EmbeddingCall(model, inputs, encoding_format, dimensions, sum(counts))
+    return EmbeddingCall(model, inputs, ask.encoding_format, dimensions, sum(counts))

@@ -8,7 +8,7 @@ import orjson
 
 from farebox.billing.pricing import input_cost
 from farebox.catalog.model import Catalog, Route
-from farebox.embeddings.request import EmbeddingCall, parse_embeddings
+from farebox.embeddings.request import EmbeddingCall, EmbeddingInput, embedding_call
 from farebox.errors import UpstreamError
 from farebox.keys.store import ApiKey
 from farebox.ledger.types import QueryRecord
@@ -22,8 +22,8 @@ class EmbeddingService:
         self.router = router
         self.payer = payer
 
-    async def embed(self, key: ApiKey, raw: bytes, source: str = "api") -> PaidResult:
-        call = parse_embeddings(raw, self.catalog)
+    async def embed(self, key: ApiKey, ask: EmbeddingInput, source: str = "api") -> PaidResult:
+        call = embedding_call(ask, self.catalog)
         quote = input_cost(call.model.price, call.tokens)
         charge = self.payer.charge(key)
         # The upstream counts with its own tokenizer: hold half again as much (at least the

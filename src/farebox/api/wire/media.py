@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, StrictInt, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
-from farebox.api.wire.types import Body, PassThroughBody, Query
-from farebox.embeddings.request import MAX_INPUTS
+from farebox.api.wire.types import Body, PassThroughBody, Query, StrictBody
+from farebox.embeddings.request import MAX_INPUTS, EmbeddingInput
 from farebox.errors import InvalidRequest
 from farebox.images.request import MAX_IMAGES
 
@@ -20,7 +29,7 @@ TokenIds = Annotated[list[StrictInt], Field(min_length=1)]
 T = TypeVar("T")
 NonEmpty = Annotated[list[T], Field(min_length=1)]
 Text = Annotated[str, StringConstraints(min_length=1)]
-Loose = str | int | float
+Loose = str | StrictInt | StrictFloat
 """A choice parameter's value: a string, though a number (a size, a duration) is read as text."""
 
 
@@ -53,6 +62,18 @@ class EmbeddingsRequest(Body):
         except ValueError:  # a union's many failures: one sentence about what input may be
             raise _input_error() from None
 
+    def ask(self) -> EmbeddingInput:
+        """The request in the domain's terms: input as a list (of texts or of token-id lists)."""
+        value = self.input
+        inputs: list[str] | list[list[int]]
+        if isinstance(value, str):
+            inputs = [value]
+        elif isinstance(value[0], int):
+            inputs = [list(value)]  # one list of token ids
+        else:
+            inputs = value  # texts, or token-id lists
+        return EmbeddingInput(self.model, inputs, self.encoding_format or "float", self.dimensions)
+
 
 class ImageGenerationRequest(PassThroughBody):
     """POST /v1/images/generations. Other parameters (quality, resolution, output_format,
@@ -60,10 +81,12 @@ class ImageGenerationRequest(PassThroughBody):
 
     model: ModelId
     prompt: str | None = None
-    n: Annotated[int, Field(ge=1, le=MAX_IMAGES)] | Annotated[str, Field(max_length=2)] | None = (
-        None
-    )
-    num_images: int | str | None = Field(None, description="PPQ's name for n.")
+    n: (
+        Annotated[StrictInt, Field(ge=1, le=MAX_IMAGES)]
+        | Annotated[str, Field(max_length=2)]
+        | None
+    ) = None
+    num_images: StrictInt | str | None = Field(None, description="PPQ's name for n.")
     size: Loose | None = None
     aspect_ratio: Loose | None = Field(None, description="PPQ's name for size.")
     response_format: Literal["url", "b64_json"] | None = None
@@ -71,34 +94,43 @@ class ImageGenerationRequest(PassThroughBody):
     user: str | None = None
 
 
-class ImageEditForm(BaseModel):
-    """POST /v1/images/edits (multipart/form-data): the image file and text fields."""
+Binary = Annotated[Any, WithJsonSchema({"type": "string", "format": "binary"})]
+"""An uploaded file: read from the multipart body, not from these text fields."""
 
-    image: bytes = Field(json_schema_extra={"format": "binary"})
-    mask: bytes | None = Field(None, json_schema_extra={"format": "binary"})
-    model: ModelId
+
+class ImageEditForm(PassThroughBody):
+    """POST /v1/images/edits (multipart/form-data): the image file, and text fields as for
+    generations (n as text)."""
+
+    model_config = ConfigDict(json_schema_extra={"required": ["image", "model"]})
+
+    image: Binary = None
+    mask: Binary = None
+    model: ModelId | None = None
     prompt: str | None = None
-    n: str | None = None
+    n: Annotated[str, Field(max_length=2)] | None = None
     size: str | None = None
     response_format: Literal["url", "b64_json"] | None = None
 
 
-class SpeechRequest(Body):
+class SpeechRequest(StrictBody):
     """POST /v1/audio/speech (OpenAI's shape); the answer is the audio, streamed."""
 
-    model: ModelId | None = None
+    model: str | None = Field(None, description="Default: aura-2-arcas-en.")
     input: str
     voice: str | None = None
     response_format: str | None = Field(None, description="mp3, opus, aac, flac, wav or pcm.")
-    speed: Annotated[float, Field(ge=0.25, le=4)] | None = None
+    speed: Annotated[float, Field(strict=True, ge=0.25, le=4)] | None = None
     instructions: str | None = None
 
 
-class TranscriptionForm(BaseModel):
+class TranscriptionForm(Body):
     """POST /v1/audio/transcriptions (multipart/form-data)."""
 
-    file: bytes = Field(json_schema_extra={"format": "binary"})
-    model: ModelId | None = None
+    model_config = ConfigDict(json_schema_extra={"required": ["file"]})
+
+    file: Binary = None
+    model: str | None = None
     response_format: str | None = None
     language: str | None = None
     prompt: str | None = None

@@ -34,10 +34,20 @@ _KINDS = {
 }
 
 
-def param_of(loc: tuple[int | str, ...]) -> str:
-    """A pydantic location as the dotted/indexed name a customer wrote: `messages[0].role`."""
+def param_of(loc: tuple[int | str, ...], data: Any = None) -> str:
+    """A pydantic location as the dotted/indexed name a customer wrote: `messages[0].role`.
+
+    Below the top-level field, a part is kept only where `data` (what was validated) has it:
+    pydantic's locations also name the member of a union that failed (`int`, `str`...)."""
     text = ""
-    for part in loc:
+    current = data
+    for depth, part in enumerate(loc):
+        present = (isinstance(current, Mapping) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        )
+        if depth > 0 and data is not None and not present:
+            continue
+        current = current[part] if present else None
         if isinstance(part, int):
             text += f"[{part}]"
         elif not text:
@@ -66,17 +76,17 @@ def _message(error: ErrorDetails, param: str) -> str:
     return f"{param}: {error['msg']}"
 
 
-def as_invalid_request(exc: ValidationError) -> FareboxError:
-    """The one error a customer sees for a failed validation."""
+def as_invalid_request(exc: ValidationError, data: Any = None) -> FareboxError:
+    """The one error a customer sees for a failed validation of `data`."""
     errors = exc.errors(include_url=False, include_input=False)
-    unknown = [param_of(e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
+    unknown = [param_of(e["loc"], data) for e in errors if e["type"] == "extra_forbidden"]
     if unknown:
         return InvalidRequest(f"Unknown field(s): {', '.join(sorted(unknown))}", param=unknown[0])
     first = errors[0]
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, FareboxError):  # a validator's own error (e.g. a MoneyError)
         return cause
-    param = param_of(first["loc"])
+    param = param_of(first["loc"], data)
     return InvalidRequest(_message(first, param), param=param)
 
 
@@ -85,4 +95,4 @@ def validate(model: type[M], body: Mapping[str, Any]) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        raise as_invalid_request(exc) from None
+        raise as_invalid_request(exc, body) from None
