@@ -10,13 +10,11 @@ import orjson
 from farebox.billing.tokens import count_json, count_messages, encoder
 from farebox.catalog.model import Catalog, CatalogModel, model_kind
 from farebox.chat.addons import RequestAddon
+from farebox.chat.fields import read_fields
 from farebox.errors import InvalidRequest
 from farebox.inputs import parse_json_object
 from farebox.providers.native import NativeRequests
 from farebox.search.options import WebOptions, take_web_options
-
-MAX_N = 8
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
 @dataclass(slots=True)
@@ -42,38 +40,10 @@ class ChatCall:
         return self.addon.actual_nanos if self.addon is not None else 0
 
 
-def _positive_int(body: dict[str, Any], name: str, upper: int) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"{name} must be a whole number", param=name)
-    if value < 1:
-        raise InvalidRequest(f"{name} must be at least 1", param=name)
-    if value > upper:
+def _within(value: int | None, name: str, upper: int) -> int | None:
+    if value is not None and value > upper:
         raise InvalidRequest(f"{name} must be at most {upper} for this model", param=name)
     return value
-
-
-def _check_messages(messages: Any) -> list[Any]:
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("messages must be a non-empty array of messages", param="messages")
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict):
-            raise InvalidRequest(f"messages[{i}] must be an object", param=f"messages[{i}]")
-        role = msg.get("role")
-        if not isinstance(role, str) or role not in _ROLES:
-            raise InvalidRequest(
-                f"messages[{i}].role must be one of {', '.join(sorted(_ROLES))}",
-                param=f"messages[{i}].role",
-            )
-        content = msg.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise InvalidRequest(
-                f"messages[{i}].content must be a string or an array of content parts",
-                param=f"messages[{i}].content",
-            )
-    return messages
 
 
 def parse_chat(raw: bytes, catalog: Catalog) -> ChatCall:
@@ -97,19 +67,14 @@ def chat_call(body: dict[str, Any], catalog: Catalog) -> ChatCall:
             "`farebox private-proxy` beside your app and send it there (see the README).",
             param="model",
         )
-    messages = _check_messages(body.get("messages"))
-    stream = body.get("stream", False)
-    if stream is None:
-        stream = False
-    if not isinstance(stream, bool):
-        raise InvalidRequest("stream must be true or false", param="stream")
+    fields = read_fields(body)
+    messages = body["messages"]  # the customer's own list, sent on unchanged
+    stream = bool(fields.stream)
     options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise InvalidRequest("stream_options must be an object", param="stream_options")
     include_usage = bool(options and options.get("include_usage"))
     field = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-    max_tokens = _positive_int(body, field, model.max_output)
-    n = _positive_int(body, "n", MAX_N) or 1
+    max_tokens = _within(getattr(fields, field), field, model.max_output)
+    n = fields.n or 1
     enc = encoder(model.tokenizer)
     prompt_tokens = count_messages(enc, messages)
     for extra in ("tools", "functions", "response_format"):

@@ -8,34 +8,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from farebox.api.wire.types import PassThroughBody
-from farebox.chat.request import MAX_N
-
-Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+from farebox.chat.fields import ChatFields
 
 
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    role: Role
-    content: str | list[dict[str, Any]] | None = None
-
-
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    include_usage: bool | None = None
-
-
-class ChatCompletionRequest(PassThroughBody):
-    """POST /v1/chat/completions. Without max_tokens, the operator's default is held and sent."""
+class ChatCompletionRequest(ChatFields):
+    """POST /v1/chat/completions: the fields farebox reads (validated, chat/fields.py) and a
+    few it passes on; any other field passes through to the upstream unchanged. Without
+    max_tokens, the operator's default is held and sent."""
 
     model: Annotated[str, Field(min_length=1, description="A model id from GET /v1/models.")]
-    messages: Annotated[list[ChatMessage], Field(min_length=1)]
-    stream: StrictBool | None = None
-    stream_options: StreamOptions | None = None
-    max_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
-    max_completion_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
-    n: Annotated[StrictInt, Field(ge=1, le=MAX_N)] | None = None
     tools: list[dict[str, Any]] | None = None
     response_format: dict[str, Any] | None = None
     plugins: list[dict[str, Any]] | None = Field(None, description="[{'id': 'web'}]: web search.")
