@@ -46,6 +46,7 @@ SLOW_PATHS: dict[str, str] = {
     "private/test_demo.py": "runs `farebox serve --demo` and `farebox private-proxy` processes",
     "dashboard/test_browser.py": "drives Chromium (installed by .ci/run) against `serve --demo`",
     "net/test_egress_proxy.py": "starts Debian's tinyproxy (installed by .ci/run)",
+    "fuzz": "schemathesis against a live gateway from its /openapi.json (about a minute)",
 }
 """Paths under tests/ whose every test is slow, and why. Add a folder or file here, or mark
 single tests with @pytest.mark.slow."""
