@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from farebox.errors import FareboxError, InvalidRequest
+from farebox.errors import ECHO_CHARS, FareboxError, InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
+MAX_NAMED = 5  # unknown fields named in one error
 
 _KINDS = {
     "string_type": "a string",
@@ -84,7 +85,9 @@ def as_invalid_request(exc: ValidationError, data: Any = None) -> FareboxError:
     errors = exc.errors(include_url=False, include_input=False)
     unknown = [param_of(e["loc"], data) for e in errors if e["type"] == "extra_forbidden"]
     if unknown:
-        return InvalidRequest(f"Unknown field(s): {', '.join(sorted(unknown))}", param=unknown[0])
+        names = sorted(name[:ECHO_CHARS] for name in unknown)
+        shown = ", ".join(names[:MAX_NAMED]) + (", …" if len(names) > MAX_NAMED else "")
+        return InvalidRequest(f"Unknown field(s): {shown}", param=names[0])
     first = errors[0]
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, FareboxError):  # a validator's own error (e.g. a MoneyError)

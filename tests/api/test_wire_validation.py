@@ -74,3 +74,9 @@ def test_chat_fields_are_read_without_touching_the_body() -> None:
     fields = read_fields(body)
     assert fields.max_tokens == 5 and fields.stream is None
     assert repr(body) == before  # passed through unchanged, unknown fields included
+
+
+def test_unknown_field_names_are_cut_short() -> None:
+    body = {"name": "k", **{f"{i}" + "x" * 10_000: 1 for i in range(100)}}
+    err = refused(KeyCreate, body)
+    assert err.message.startswith("Unknown field(s): ") and len(err.message) < 400
