@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -69,6 +69,7 @@ from farebox.net.ssrf import FetchPolicy
 from farebox.net.stream_cut import quiet_stream_cuts
 from farebox.nwc.auto import AutoTopup, AutoTopupConfig
 from farebox.nwc.wallet import NostrWallet
+from farebox.observe.install import Observability
 from farebox.pay402.build import build_pay_per_request
 from farebox.pay402.config import Pay402Config
 from farebox.payments.config import PaymentsConfig, build_topups
@@ -285,6 +286,7 @@ def create_app(
             await services.cashu.close()
             services.db.close()
 
+    observability = Observability(services)  # /metrics, access lines, request ids
     chat_routes = chat.routes(services)
     route_list = [
         *chat_routes,
@@ -310,6 +312,7 @@ def create_app(
         *_health_routes(services),
         *openapi_api.routes(services),
         *dashboard.routes(services),
+        *observability.routes(),
     ]
     app = Gateway(
         hot={route.path: route.app for route in chat_routes},  # the same endpoint, unrouted
@@ -323,6 +326,7 @@ def create_app(
         },
     )
     app.state.services = services
+    app.wrap(lambda inner: observability.middleware(inner, app.hot_paths))
     return app
 
 
@@ -336,8 +340,20 @@ class Gateway(Starlette):
     def __init__(self, hot: Mapping[str, ASGIApp], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._hot = dict(hot)
+        self._entry: ASGIApp = self._dispatch
+
+    @property
+    def hot_paths(self) -> list[str]:
+        return list(self._hot)
+
+    def wrap(self, layer: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Put `layer` around everything, the hot routes included (observe/middleware.py)."""
+        self._entry = layer(self._entry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self._hot.get(scope["path"]) if scope["type"] == "http" else None
         if endpoint is None or scope["method"] != "POST":
             await super().__call__(scope, receive, send)

@@ -28,6 +28,7 @@ from farebox.ledger.types import (
     SettleResult,
 )
 from farebox.money import format_usd, nanos_to_usd
+from farebox.observe.context import note_settled
 
 # Reloads a key whose limits changed since it was cached; returns its fresh budget.
 KeyReloader = Callable[[], Awaitable[KeyBudget]]
@@ -141,6 +142,7 @@ class Charge:
         self.settled = True
         if self.leases is not None:
             self.leases.untrack(self.request_id)
+        note_settled(query.model if query is not None else None, max(0, min(actual, self.held)))
         if not self.holds and query is None:
             done: asyncio.Future[SettleResult] = asyncio.get_running_loop().create_future()
             done.set_result(SettleResult(self.request_id, 0))

@@ -34,6 +34,7 @@ from farebox.nwc.relays import vet_relays
 from farebox.nwc.store import NwcAttempt, NwcConnection
 from farebox.nwc.uri import NwcUri
 from farebox.nwc.wallet import WalletClient, WalletError
+from farebox.observe.hooks import CountEvents
 from farebox.payments.invoices import TopupInvoice
 from farebox.payments.service import TopupService
 from farebox.payments.types import Method
@@ -94,6 +95,7 @@ class AutoTopup:
         self._scheduled: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self.events = CountEvents()  # attempts by outcome (observe.install sets the metrics')
 
     # -- customer settings -----------------------------------------------------------------
 
@@ -223,6 +225,7 @@ class AutoTopup:
                         account_id,
                     )
                 )
+            self.events.nwc_attempt(outcome)
             if outcome == "paid":
                 log.info(
                     "auto top-up paid for an account (invoice %s)", invoice.id if invoice else ""

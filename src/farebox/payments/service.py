@@ -14,6 +14,7 @@ from decimal import Decimal
 from farebox.db.database import Database
 from farebox.errors import NotFound, quoted
 from farebox.inputs import plausible_id
+from farebox.observe.hooks import CountEvents
 from farebox.payments import invoices
 from farebox.payments.amounts import (
     METHODS,
@@ -56,6 +57,7 @@ class TopupService:
         self.expiry_s = expiry_s
         self.offers = self._route_methods(backends, lightning_backend)
         self._inflight: dict[str, asyncio.Future[TopupInvoice]] = {}
+        self.events = CountEvents()  # top-ups by outcome (observe.install sets the metrics')
 
     @staticmethod
     def _route_methods(
@@ -127,6 +129,7 @@ class TopupService:
             paid_at=None,
         )
         await self.db.write(invoices.insert_invoice, row)
+        self.events.topup("created")
         log.info(
             "top-up invoice %s opened with %s for %s (%s %s)",
             invoice_id,
@@ -202,6 +205,9 @@ class TopupService:
         after, credited = await self.db.write(invoices.apply_status, invoice.id, status)
         if credited:
             log.info("top-up invoice %s paid: credited %s", invoice.id, invoice.account_id)
+            self.events.topup("paid")
+        elif after.status != invoice.status and after.status != invoices.PAID:
+            self.events.topup(after.status)
         return after
 
     async def webhook(

@@ -15,6 +15,7 @@ import aiohttp
 
 from farebox.catalog.model import ProviderConfig
 from farebox.net.egress import EgressProxies
+from farebox.observe.context import request_id_header
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.h1 import H1Error, H1Pool, H1Response
 
@@ -203,6 +204,9 @@ class HttpUpstream:
     async def request(self, method: str, url: str, **kwargs: Any) -> aiohttp.ClientResponse:
         """Send a request; a 2xx response comes back, anything else is an UpstreamFailure."""
         name = self.config.name
+        traced = request_id_header()  # the customer's request id, for the provider's logs
+        if traced:
+            kwargs["headers"] = {**traced, **(kwargs.get("headers") or {})}
         try:
             response = await self._client().request(method, url, **kwargs)
         except TimeoutError as exc:
@@ -228,7 +232,8 @@ class HttpUpstream:
         if self._h1 is None:
             self._h1 = H1Pool(self.config.connect_timeout_s, proxies=self._proxies)
         try:
-            response = await self._h1.post(url, payload, {"User-Agent": USER_AGENT, **headers})
+            sent = {"User-Agent": USER_AGENT, **request_id_header(), **headers}
+            response = await self._h1.post(url, payload, sent)
         except H1Error as exc:
             raise UpstreamFailure(
                 f"{name} could not be reached", provider=name, detail=str(exc)

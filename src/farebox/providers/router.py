@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -12,6 +13,8 @@ import orjson
 
 from farebox.catalog.model import Catalog, CatalogModel, ProviderConfig, Route
 from farebox.errors import FareboxError, UpstreamError, UpstreamUnavailable
+from farebox.observe.context import note_model, note_upstream_wait
+from farebox.observe.hooks import RouteEvents
 from farebox.providers.anthropic import AnthropicMessages
 from farebox.providers.base import ChatProvider, UpstreamFailure, UpstreamReply
 from farebox.providers.breaker import RouteHealth, RoutingPolicy
@@ -66,6 +69,7 @@ class Router:
         self.providers = dict(providers)
         self.health = RouteHealth(policy or RoutingPolicy())
         self._rng = random.Random()
+        self.events = RouteEvents()  # attempts, failures, fallbacks (observe.install: metrics)
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, policy: RoutingPolicy | None = None) -> Router:
@@ -95,6 +99,9 @@ class Router:
         """
         failures: list[UpstreamFailure] = []
         resting = False
+        events = self.events
+        failed_route: Route | None = None  # the last route that failed retryably
+        note_model(model.id)
         passes = 1 + (self.health.policy.retries if resilient else 0)
         for retry in range(passes):
             if retry:
@@ -111,9 +118,17 @@ class Router:
                     resting = True
                     continue
                 tried = True
+                if failed_route is not None:
+                    events.fallback(failed_route.provider, model.id)
+                    failed_route = None
+                started = time.perf_counter()
                 try:
                     result = await attempt(provider, route)
                 except UpstreamFailure as failure:
+                    waited = time.perf_counter() - started
+                    note_upstream_wait(waited)
+                    events.attempt(route.provider, model.id, waited)
+                    events.failed(route.provider, model.id, failure.status, failure.message)
                     log.warning(
                         "route %s/%s failed: %s", route.provider, model.id, failure.for_log()
                     )
@@ -127,14 +142,20 @@ class Router:
                         ) from failure
                     if resilient:
                         breaker.failure(self.health.clock(), failure.for_log())
+                        events.breaker(route.provider, route.upstream_model, breaker.state)
                     failures.append(failure)
+                    failed_route = route
                     continue
                 except BaseException:
                     if resilient:
                         breaker.release()
                     raise
+                waited = time.perf_counter() - started
+                note_upstream_wait(waited)
+                events.attempt(route.provider, model.id, waited)
                 if resilient:
                     breaker.success()
+                    events.breaker(route.provider, route.upstream_model, breaker.state)
                 return result
             if not tried:
                 break  # every route is resting: retrying now would not reach any
