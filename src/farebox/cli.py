@@ -36,6 +36,7 @@ from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
 from farebox.net.connections import raise_open_file_limit, uvicorn_options
 from farebox.net.drain_server import serve_draining
 from farebox.net.egress import EgressProxies
+from farebox.observe.multiproc import prepare_for_workers
 from farebox.payments import invoices as topup_invoices
 from farebox.payments.config import PaymentsConfig
 from farebox.settings import Settings
@@ -174,6 +175,7 @@ def serve(
     click.echo(startup_summary(settings, models, PaymentsConfig.from_env(settings.extra_env)))
     raise_open_file_limit()  # before the connection cap is worked out from it
     if workers > 1:
+        prepare_for_workers()  # the workers' shared metrics directory (observe/multiproc.py)
         uvicorn.run(
             "farebox.app:app_from_env",
             factory=True,

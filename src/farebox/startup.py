@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 
 from farebox import __version__
 from farebox.catalog.model import Catalog
+from farebox.observe.config import ObserveConfig
 from farebox.payments.config import PaymentsConfig
 from farebox.settings import Settings
 
@@ -113,6 +114,18 @@ def _notes(settings: Settings) -> list[str]:
     return notes
 
 
+def _observe_line(settings: Settings) -> str:
+    config = ObserveConfig.from_env(settings.extra_env)
+    if config.metrics_public:
+        metrics = "GET /metrics open to all (FAREBOX_METRICS_PUBLIC)"
+    elif settings.admin_token:
+        metrics = "GET /metrics with the admin token"
+    else:
+        metrics = "GET /metrics off (no admin token)"
+    logs = f"access lines as {config.log_format}" if config.access_log else "no access lines"
+    return f"{metrics}; {logs} on stdout"
+
+
 def startup_summary(settings: Settings, catalog: Catalog, payments: PaymentsConfig) -> str:
     """One short block: where it listens, its database, catalog, upstreams, payment backends
     and whether the admin API is on."""
@@ -129,6 +142,7 @@ def startup_summary(settings: Settings, catalog: Catalog, payments: PaymentsConf
         f"  upstreams: {_upstreams_line(catalog)}",
         f"  payments:  {_payments_line(payments)}",
         f"  admin API: {admin}",
+        f"  observe:   {_observe_line(settings)}",
     ]
     lines += [f"  note:      {note}" for note in _notes(settings)]
     return "\n".join(lines)

@@ -47,6 +47,7 @@ def test_the_start_block_says_what_runs_and_never_a_secret() -> None:
     assert f"shipped: {len(catalog.models)} models" in text
     assert "keys set for openai" in text and "without a key: anthropic" in text
     assert "LNbits" in text and "admin API: on" in text
+    assert "GET /metrics with the admin token; access lines as text on stdout" in text
     assert "FAREBOX_REDIS_URL is set but not used yet" in text
     for secret in (
         "sk-upstream-secret",
@@ -61,6 +62,7 @@ def test_the_start_block_says_what_runs_and_never_a_secret() -> None:
     bare = startup_summary(Settings(), load_catalog(None, env={}), PaymentsConfig.from_env({}))
     assert "sqlite:///farebox.db" in bare and "admin API: off (set FAREBOX_ADMIN_TOKEN" in bare
     assert "payments:  none" in bare and "no provider key set" in bare and "note:" not in bare
+    assert "GET /metrics off (no admin token)" in bare
 
 
 @pytest.fixture

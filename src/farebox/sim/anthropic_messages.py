@@ -563,7 +563,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         k.lower(): v for k, v in request.headers.items() if k.lower().startswith("anthropic")
     }
     sim.recent.append(({**headers, "query": request.query_string}, body))
-    state.receive(ENDPOINT, body)
+    state.receive(ENDPOINT, body, request.headers.get("X-Request-Id"))
     try:
         _validate(body)
     except BadRequest as exc:

@@ -20,15 +20,16 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def received(request: web.Request) -> web.Response:
-    """The last chat request bodies received, oldest first: `{"data": [{"endpoint", "body"}]}`;
+    """The last chat requests received, oldest first: `{"data": [{"endpoint", "body",
+    "request_id"}]}` (`request_id`: the X-Request-Id header, or null);
     `?endpoint=messages` keeps one endpoint's, `?last=N` the last N."""
     state = request.app[SIM_STATE]
     endpoint = request.query.get("endpoint")
     raw_last = request.query.get("last", "")
     last = int(raw_last) if raw_last.isascii() and raw_last.isdigit() and len(raw_last) < 6 else 0
     rows = [
-        {"endpoint": name, "body": body}
-        for name, body in state.received
+        {"endpoint": name, "body": body, "request_id": request_id}
+        for (name, body), request_id in zip(state.received, state.request_ids, strict=True)
         if endpoint is None or name == endpoint
     ]
     return json_response({"data": rows[-last:] if last else rows})
@@ -39,6 +40,7 @@ async def reset(request: web.Request) -> web.Response:
     state = request.app[SIM_STATE]
     state.stats.reset()
     state.received.clear()
+    state.request_ids.clear()
     return json_response({"status": "reset"})
 
 

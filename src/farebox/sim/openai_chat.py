@@ -99,7 +99,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json_object(request)
     if isinstance(body, web.Response):
         return body
-    state.receive(ENDPOINT, body)
+    state.receive(ENDPOINT, body, request.headers.get("X-Request-Id"))
     try:
         faults = parse_prefix(prefix).merged(parse_body(body.get("sim")))
         validate_chat(body)

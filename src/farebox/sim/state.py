@@ -20,10 +20,19 @@ RECEIVED_BODIES = 4096
 
 class SimState:
     """Config, counters, the random source for `fault_rate`, the tokenizer and id sequence, and
-    the last chat request bodies received (`GET /sim/requests`, for tests that check what an
-    upstream was sent)."""
+    the last chat request bodies received with their X-Request-Id headers (`GET /sim/requests`,
+    for tests that check what an upstream was sent)."""
 
-    __slots__ = ("_ids", "config", "received", "rng", "stats", "textgen", "tokenizer")
+    __slots__ = (
+        "_ids",
+        "config",
+        "received",
+        "request_ids",
+        "rng",
+        "stats",
+        "textgen",
+        "tokenizer",
+    )
 
     def __init__(self, config: SimConfig, tokenizer: Tokenizer | None = None) -> None:
         self.config = config
@@ -33,10 +42,12 @@ class SimState:
         self.textgen = TextGen(self.tokenizer)
         self._ids = itertools.count(1)
         self.received: deque[tuple[str, dict[str, Any]]] = deque(maxlen=RECEIVED_BODIES)
+        self.request_ids: deque[str | None] = deque(maxlen=RECEIVED_BODIES)  # beside `received`
 
-    def receive(self, endpoint: str, body: dict[str, Any]) -> None:
-        """Keep a chat request's body (the last RECEIVED_BODIES of them)."""
+    def receive(self, endpoint: str, body: dict[str, Any], request_id: str | None = None) -> None:
+        """Keep a chat request's body and X-Request-Id (the last RECEIVED_BODIES of them)."""
         self.received.append((endpoint, body))
+        self.request_ids.append(request_id)
 
     def next_id(self) -> int:
         """A number unique within this simulator, for response and tool-call ids."""
