@@ -31,7 +31,6 @@ def test_one_text_line_per_request_with_route_status_model_cost(
 ) -> None:
     with make_gateway() as gw, gw.client() as c:
         credit_id, key = new_account(c, usd=1)
-        capsys.readouterr()
         r = c.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200
         cost = r.headers["x-farebox-cost"]
@@ -41,17 +40,18 @@ def test_one_text_line_per_request_with_route_status_model_cost(
         c.get(f"/queries/history?credit_id={credit_id}&api_key={key}")
         c.get("/no/such/path/sk-abc?sig=123")
     out = capsys.readouterr().out
-    lines = _lines(out)
-    assert len(lines) == 5, out
-    chat = _fields(lines[0])
+    # The line is written once the response is sent: order them by request, not by arrival.
+    lines = sorted(_lines(out), key=lambda line: _fields(line)["request_id"])
+    assert len(lines) == 7, out  # create, grant, then the five above
+    chat = _fields(lines[2])
     assert chat["request_id"] == rid and chat["method"] == "POST"
     assert chat["route"] == "/v1/chat/completions" and chat["status"] == "200"
     assert chat["model"] == "test-model" and chat["cost_usd"] == cost and cost != "0"
     assert float(chat["duration_ms"]) > 0 and float(chat["upstream_ms"]) > 0
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", lines[0].split()[0])
-    routes = [_fields(line)["route"] for line in lines[1:]]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", lines[2].split()[0])
+    routes = [_fields(line)["route"] for line in lines[3:]]
     assert routes == ["/keys/{key_id}", "/credits/balance", "/queries/history", "unmatched"]
-    assert _fields(lines[4])["status"] == "404" and _fields(lines[2])["model"] == "none"
+    assert _fields(lines[6])["status"] == "404" and _fields(lines[4])["model"] == "none"
     # Never the content, the key or the credit_id, whatever the request carried.
     for secret in (key, credit_id, "a secret prompt", "sk-abc", "sig=123"):
         assert secret not in out
@@ -71,12 +71,12 @@ def test_json_format_is_one_object_per_line(
     out = capsys.readouterr().out
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(records) == 3  # create, grant, chat
-    chat = records[-1]
+    chat = next(rec for rec in records if rec["request_id"] == r.headers["x-request-id"])
     assert chat["event"] == "request" and chat["route"] == "/v1/chat/completions"
     assert chat["status"] == 200 and chat["model"] == "test-model"
-    assert chat["request_id"] == r.headers["x-request-id"]
     assert float(chat["cost_usd"]) > 0 and chat["ttfb_ms"] <= chat["duration_ms"]
-    assert records[1]["route"] == "/admin/credits" and records[0]["status"] == 201
+    routes = {(rec["route"], rec["status"]) for rec in records}
+    assert {("/admin/credits", 200), ("/accounts/create", 201)} < routes
     assert key not in out and credit_id not in out
 
 
