@@ -47,6 +47,7 @@ SLOW_PATHS: dict[str, str] = {
     "dashboard/test_browser.py": "drives Chromium (installed by .ci/run) against `serve --demo`",
     "net/test_egress_proxy.py": "starts Debian's tinyproxy (installed by .ci/run)",
     "fuzz": "schemathesis against a live gateway from its /openapi.json (about a minute)",
+    "observe/test_workers.py": "runs `farebox serve --workers 2` and `farebox sim` processes",
 }
 """Paths under tests/ whose every test is slow, and why. Add a folder or file here, or mark
 single tests with @pytest.mark.slow."""

@@ -36,6 +36,7 @@ from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
 from farebox.net.connections import raise_open_file_limit, uvicorn_options
 from farebox.net.drain_server import serve_draining
 from farebox.net.egress import EgressProxies
+from farebox.observe.multiproc import ENV as MULTIPROC_ENV
 from farebox.observe.multiproc import prepare_for_workers
 from farebox.payments import invoices as topup_invoices
 from farebox.payments.config import PaymentsConfig
@@ -174,8 +175,9 @@ def serve(
         raise click.ClickException(f"catalog: {exc}") from exc
     click.echo(startup_summary(settings, models, PaymentsConfig.from_env(settings.extra_env)))
     raise_open_file_limit()  # before the connection cap is worked out from it
-    if workers > 1:
+    if workers > 1 or os.environ.get(MULTIPROC_ENV):
         prepare_for_workers()  # the workers' shared metrics directory (observe/multiproc.py)
+    if workers > 1:
         uvicorn.run(
             "farebox.app:app_from_env",
             factory=True,
