@@ -116,7 +116,9 @@ def _notes(settings: Settings) -> list[str]:
 
 def _observe_line(settings: Settings) -> str:
     config = ObserveConfig.from_env(settings.extra_env)
-    if config.metrics_public:
+    if not config.metrics:
+        metrics = "no metrics (FAREBOX_METRICS=off)"
+    elif config.metrics_public:
         metrics = "GET /metrics open to all (FAREBOX_METRICS_PUBLIC)"
     elif settings.admin_token:
         metrics = "GET /metrics with the admin token"

@@ -132,3 +132,13 @@ def test_label_helpers() -> None:
     assert failure_reason(429, "") == "http_429" and failure_reason(503, "") == "http_5xx"
     assert failure_reason(401, "") == "http_4xx" and failure_reason(None, "timed out") == "timeout"
     assert failure_reason(None, "could not be reached") == "network"
+
+
+def test_metrics_can_be_turned_off(make_gateway: GatewayFactory) -> None:
+    env = {"FAREBOX_METRICS": "off", "FAREBOX_ACCESS_LOG": "off"}
+    with make_gateway(env=env) as gw, gw.client() as c:
+        assert c.get("/metrics", headers=ADMIN).status_code == 404
+        assert "x-request-id" not in c.get("/healthz").headers  # no layer at all
+    with make_gateway(env={"FAREBOX_METRICS": "off"}) as gw, gw.client() as c:
+        assert c.get("/metrics", headers=ADMIN).status_code == 404
+        assert "x-request-id" in c.get("/healthz").headers

@@ -1,4 +1,5 @@
-"""The observability settings (FAREBOX_ACCESS_LOG, FAREBOX_LOG_FORMAT, FAREBOX_METRICS_PUBLIC)."""
+"""The observability settings: FAREBOX_ACCESS_LOG, FAREBOX_LOG_FORMAT, FAREBOX_METRICS and
+FAREBOX_METRICS_PUBLIC (docs/operators/metrics-and-logs.md)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def _format(raw: str) -> str:
 class ObserveConfig:
     access_log: bool = True  # one line per request on standard output
     log_format: str = "text"  # "text" (key=value) or "json" (one object per line)
+    metrics: bool = True  # count, and answer GET /metrics
     metrics_public: bool = False  # GET /metrics without the admin token
 
     @classmethod
@@ -27,5 +29,6 @@ class ObserveConfig:
         return cls(
             access_log=_setting(env, "FAREBOX_ACCESS_LOG", True, _parse_bool, _BOOL),
             log_format=_setting(env, "FAREBOX_LOG_FORMAT", "text", _format, "text or json"),
+            metrics=_setting(env, "FAREBOX_METRICS", True, _parse_bool, _BOOL),
             metrics_public=_setting(env, "FAREBOX_METRICS_PUBLIC", False, _parse_bool, _BOOL),
         )

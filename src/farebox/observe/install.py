@@ -27,6 +27,8 @@ class Observability:
         models = [*services.catalog.models, *_data_ids(services)]
         directory = active_dir()
         self.metrics = Metrics(models, directory)
+        if not self.config.metrics:
+            return  # nothing counted (the request ids and access lines may still be on)
         if directory is not None:
             forget_on_exit(directory)
         services.router.events = MetricRouteEvents(self.metrics)
@@ -50,6 +52,8 @@ class Observability:
 
     def routes(self) -> list[Route]:
         settings = self.services.settings
+        if not self.config.metrics:
+            return []
         return [
             metrics_route(
                 self.metrics, self.services.db, settings.admin_token, self.config.metrics_public
@@ -57,8 +61,13 @@ class Observability:
         ]
 
     def middleware(self, app: ASGIApp, hot_paths: Iterable[str]) -> ASGIApp:
+        """The request layer; with metrics and access lines both off, none at all (no
+        X-Request-Id either): the gateway as it was before this layer, for benchmarks."""
         log = AccessLog(self.config.log_format) if self.config.access_log else None
-        return Observed(app, self.metrics, log, hot_paths)
+        if log is None and not self.config.metrics:
+            return app
+        counting = self.metrics if self.config.metrics else None
+        return Observed(app, counting, log, hot_paths, self.metrics.model_label)
 
 
 def _data_ids(services: Services) -> list[str]:

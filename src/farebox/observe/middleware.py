@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from farebox.observe.access_log import AccessLog
 from farebox.observe.context import CURRENT, Observation
-from farebox.observe.labels import UNMATCHED_ROUTE
+from farebox.observe.labels import UNMATCHED_ROUTE, ModelLabels
 from farebox.observe.metrics import Metrics
 from farebox.observe.request_id import RequestIds, accepted
 
@@ -36,12 +36,16 @@ class Observed:
     def __init__(
         self,
         app: ASGIApp,
-        metrics: Metrics,
+        metrics: Metrics | None,
         access_log: AccessLog | None,
         hot_paths: Iterable[str] = (),
+        model_label: ModelLabels | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        if model_label is None:
+            model_label = metrics.model_label if metrics is not None else ModelLabels(())
+        self.model_label = model_label
         self.access_log = access_log
         self.hot = frozenset(hot_paths)
         self.ids = RequestIds()
@@ -79,16 +83,17 @@ class Observed:
             ended = time.perf_counter()
             route = route_template(scope, self.hot)
             ttfb = first - started if first is not None else None
-            self.metrics.request_done(
-                route, status, obs.model, ttfb, ended - started, obs.upstream_s
-            )
+            if self.metrics is not None:
+                self.metrics.request_done(
+                    route, status, obs.model, ttfb, ended - started, obs.upstream_s
+                )
             if self.access_log is not None:
                 self.access_log.write(
                     request_id,
                     scope["method"],
                     route,
                     status,
-                    self.metrics.model_label(obs.model),
+                    self.model_label(obs.model),
                     obs.cost_nanos,
                     ended - started,
                     ttfb,
