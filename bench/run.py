@@ -56,6 +56,9 @@ ALL_CELLS = ("direct", "lean_proxy", "farebox-sqlite", "farebox-postgres", "lite
 DEFAULT_CELLS = ALL_CELLS[:4]
 """litellm runs only when asked for (`--cells …,litellm --litellm PATH`): it lives in a venv
 of its own (`pip install 'litellm[proxy]==1.108.7'`)."""
+# farebox without its request layer (no metrics, no access lines: FAREBOX_METRICS=off and
+# FAREBOX_ACCESS_LOG=off), run beside the default cells by bench/observe_cost.py.
+BARE_CELLS = ("farebox-sqlite-bare", "farebox-postgres-bare")
 LEAN_KEY = "sk-bench-lean"
 LITELLM_KEY = "sk-bench-litellm"
 PG_ADMIN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -230,9 +233,13 @@ def start_target(
         with litellm_target(args, procs, tmp, port, upstream_port) as target:
             yield target
         return
-    kind = name.split("-", 1)[1]
+    kind = name.split("-")[1]
+    tmp = tmp / name  # each farebox cell its own SQLite file
+    tmp.mkdir(exist_ok=True)
     with database(kind, tmp, args.pg_url) as db_url:
         env = farebox_env(db_url, catalog)
+        if name.endswith("-bare"):
+            env.update(FAREBOX_METRICS="off", FAREBOX_ACCESS_LOG="off")
         made = subprocess.run(
             [args.farebox, "admin", "create-account", "--usd", "1000000"],
             env=env,
@@ -356,7 +363,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--cells",
         default=",".join(DEFAULT_CELLS),
-        help=f"targets, comma-separated, of {', '.join(ALL_CELLS)}",
+        help=f"targets, comma-separated, of {', '.join(ALL_CELLS + BARE_CELLS)}",
     )
     ap.add_argument("--litellm", default=None, help="the litellm CLI, for the litellm cell")
     ap.add_argument("--conc", default="1,16,64", help="concurrencies, comma-separated")
@@ -411,8 +418,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.conc = [int(c) for c in args.conc.split(",") if c.strip()]
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for c in args.cells:
-        if c not in ALL_CELLS:
-            ap.error(f"unknown cell {c!r} (known: {', '.join(ALL_CELLS)})")
+        if c not in ALL_CELLS + BARE_CELLS:
+            ap.error(f"unknown cell {c!r} (known: {', '.join(ALL_CELLS + BARE_CELLS)})")
     for m in args.modes:
         if m not in ALL_MODES:
             ap.error(f"unknown mode {m!r} (known: {', '.join(ALL_MODES)})")

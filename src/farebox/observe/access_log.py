@@ -1,13 +1,17 @@
 """One line per request on standard output: text (key=value) or JSON (one object per line).
 
 A line holds the request id, method, route template, status, model, cost and timings, never a
-body, a key, a credit_id or a raw URL (a path may carry ids; the route template does not). Each
-line is written with one write call and is far below PIPE_BUF, so lines from several worker
-processes sharing one pipe never interleave.
+body, a key, a credit_id or a raw URL (a path may carry ids; the route template does not).
+
+Lines are gathered and written at the end of the event loop's current turn (call_soon), so
+under load one write call carries many lines, and at rest a line goes out at once. A write is
+at most PIPE_BUF bytes of whole lines, so lines from several worker processes sharing one pipe
+never interleave.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from typing import TextIO
@@ -16,6 +20,8 @@ import orjson
 
 from farebox.money import format_usd
 
+CHUNK = 4096  # PIPE_BUF on Linux: a write this size or less to a pipe is never split
+
 
 class AccessLog:
     def __init__(self, log_format: str = "text", stream: TextIO | None = None) -> None:
@@ -23,6 +29,8 @@ class AccessLog:
         self.stream = stream
         self._second = -1
         self._stamp = ""
+        self._pending: list[str] = []
+        self._size = 0
 
     def _time(self, now: float) -> str:
         """ISO 8601 UTC with milliseconds; the part up to the second is formatted once a second."""
@@ -45,11 +53,11 @@ class AccessLog:
         upstream_s: float,
     ) -> None:
         stamp = self._time(time.time())
-        cost = format_usd(cost_nanos)
-        duration_ms = round(duration_s * 1000, 2)
-        ttfb_ms = round(ttfb_s * 1000, 2) if ttfb_s is not None else None
-        upstream_ms = round(upstream_s * 1000, 2)
+        cost = format_usd(cost_nanos) if cost_nanos else "0"
         if self.json:
+            duration_ms = round(duration_s * 1000, 2)
+            ttfb_ms = round(ttfb_s * 1000, 2) if ttfb_s is not None else None
+            upstream_ms = round(upstream_s * 1000, 2)
             line = orjson.dumps(
                 {
                     "time": stamp,
@@ -66,11 +74,36 @@ class AccessLog:
                 }
             ).decode()
         else:
+            ttfb = f"{ttfb_s * 1000:.2f}" if ttfb_s is not None else "-"
             line = (
                 f"{stamp} request_id={request_id} method={method} route={route} "
-                f"status={status} model={model} cost_usd={cost} duration_ms={duration_ms} "
-                f"ttfb_ms={ttfb_ms if ttfb_ms is not None else '-'} upstream_ms={upstream_ms}"
+                f"status={status} model={model} cost_usd={cost} duration_ms={duration_s * 1000:.2f} "
+                f"ttfb_ms={ttfb} upstream_ms={upstream_s * 1000:.2f}"
             )
+        self._pending.append(line)
+        self._size += len(line) + 1
+        if self._size >= CHUNK:
+            self.flush()
+        elif len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop (a direct call): write now
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the gathered lines, in calls of at most CHUNK bytes of whole lines."""
+        lines, self._pending, self._size = self._pending, [], 0
+        if not lines:
+            return
         stream = self.stream if self.stream is not None else sys.stdout
-        stream.write(line + "\n")
+        chunk: list[str] = []
+        size = 0
+        for line in lines:
+            if chunk and size + len(line) + 1 > CHUNK:
+                stream.write("\n".join(chunk) + "\n")
+                stream.flush()
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line) + 1
+        stream.write("\n".join(chunk) + "\n")
         stream.flush()

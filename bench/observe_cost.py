@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""What the request layer (metrics, access line, request id: src/farebox/observe/) costs.
+
+Two measures, each against a baseline in the same run:
+
+1. In process, no sockets: CPU µs per request of a bare ASGI app, and of the same app inside
+   the request layer (metrics only; metrics and a text access line; metrics and a JSON line;
+   lines written to /dev/null), in memory and in prometheus_client's multiprocess mode (what
+   `--workers N` uses). Alternating runs, medians.
+2. End to end (unless --no-e2e): bench/run.py's cells `farebox-<db>` (as shipped: metrics and
+   access lines on) and `farebox-<db>-bare` (FAREBOX_METRICS=off, FAREBOX_ACCESS_LOG=off: no
+   layer), interleaved, and the ratios req/s and CPU µs per request, on ÷ off.
+
+    .venv/bin/python bench/observe_cost.py                       # both, c=16, ~4 min
+    .venv/bin/python bench/observe_cost.py --no-e2e              # the in-process part, ~20 s
+    .venv/bin/python bench/observe_cost.py --db postgres --conc 16,64 --duration 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+HEADERS = [
+    (b"host", b"x"),
+    (b"content-type", b"application/json"),
+    (b"authorization", b"Bearer sk-bench"),
+    (b"content-length", b"2"),
+]
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:
+    """A stand-in for a paid chat request: a catalog model noted, a cost settled."""
+    from farebox.observe.context import note_settled
+
+    note_settled("fake-gpt", 12345)
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _per_request_us(app: Any, requests: int) -> float:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": HEADERS,
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    t0 = time.process_time()
+    for _ in range(requests):
+        await app(dict(scope), receive, send)
+    return (time.process_time() - t0) * 1e6 / requests
+
+
+def in_process(requests: int, runs: int) -> dict[str, float]:
+    """µs per request of each variant (medians over `runs` alternating runs)."""
+    import uvloop
+
+    from farebox.observe.access_log import AccessLog
+    from farebox.observe.metrics import Metrics
+    from farebox.observe.middleware import Observed
+    from farebox.observe.multiproc import active_dir
+
+    metrics = Metrics(["fake-gpt"], active_dir())
+    sink = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
+    hot = ["/v1/chat/completions"]
+    variants = {
+        "bare": _app,
+        "metrics": Observed(_app, metrics, None, hot),
+        "metrics+text": Observed(_app, metrics, AccessLog("text", sink), hot),
+        "metrics+json": Observed(_app, metrics, AccessLog("json", sink), hot),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+
+    async def measure() -> None:
+        for app in variants.values():  # warm-up: children bound, code paths hot
+            await _per_request_us(app, 2000)
+        for _ in range(runs):
+            for name, app in variants.items():
+                samples[name].append(await _per_request_us(app, requests))
+
+    uvloop.run(measure())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _layer_report(title: str, us: dict[str, float]) -> list[str]:
+    lines = [f"### {title}", "", "| variant | CPU µs/request | added µs |", "|---|---|---|"]
+    for name, value in us.items():
+        lines.append(f"| {name} | {value:.2f} | {value - us['bare']:+.2f} |")
+    return lines
+
+
+def e2e(args: argparse.Namespace) -> list[str]:
+    import run
+
+    results = HERE / "results"
+    before = set(results.glob("*.json")) if results.exists() else set()
+    cells = f"farebox-{args.db},farebox-{args.db}-bare"
+    argv = ["--cells", cells, "--conc", args.conc, "--modes", args.modes]
+    argv += ["--duration", str(args.duration), "--warmup", str(args.warmup)]
+    code = run.main(argv)
+    made = sorted(set(results.glob("*.json")) - before)
+    if not made:
+        return [f"bench/run.py wrote no results (exit {code})"]
+    data = json.loads(made[-1].read_text())
+    by = {(c["target"], c["mode"], c["conc"]): c for c in data["cells"]}
+    lines = [
+        f"### End to end ({args.db}, {args.duration} s cells, interleaved; {made[-1].name})",
+        "",
+        "| mode | conc | req/s on | req/s off | on ÷ off | CPU µs/req on | off | on ÷ off |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (target, mode, conc), on in by.items():
+        if target != f"farebox-{args.db}":
+            continue
+        off = by.get((f"{target}-bare", mode, conc))
+        if off is None:
+            continue
+        lines.append(
+            f"| {mode} | {conc} | {on['rps']:,.0f} | {off['rps']:,.0f} "
+            f"| {on['rps'] / off['rps']:.3f} | {on['cpu_us_per_req']:.0f} "
+            f"| {off['cpu_us_per_req']:.0f} | {on['cpu_us_per_req'] / off['cpu_us_per_req']:.3f} |"
+        )
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--requests", type=int, default=20000, help="per in-process run")
+    ap.add_argument("--runs", type=int, default=9, help="alternating in-process runs")
+    ap.add_argument("--no-e2e", action="store_true", help="only the in-process measure")
+    ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    ap.add_argument("--conc", default="16")
+    ap.add_argument("--modes", default="nonstream,stream")
+    ap.add_argument("--duration", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:  # one in-process measure, as JSON (run with or without multiprocess mode)
+        print(json.dumps(in_process(args.requests, args.runs)))
+        return 0
+    out: list[str] = []
+    me = [sys.executable, __file__, "--child", "--requests", str(args.requests)]
+    me += ["--runs", str(args.runs)]
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    memory = json.loads(subprocess.run(me, env=env, capture_output=True, check=True).stdout)
+    out += _layer_report("The layer in process, values in memory (--workers 1)", memory)
+    with tempfile.TemporaryDirectory(prefix="farebox-bench-metrics-") as mp:
+        env["PROMETHEUS_MULTIPROC_DIR"] = mp
+        shared = json.loads(subprocess.run(me, env=env, capture_output=True, check=True).stdout)
+    out += ["", *_layer_report("The layer in process, multiprocess files (--workers N)", shared)]
+    if not args.no_e2e:
+        out += ["", *e2e(args)]
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
