@@ -11,7 +11,7 @@ Two measures, each against a baseline in the same run:
    access lines on) and `farebox-<db>-bare` (FAREBOX_METRICS=off, FAREBOX_ACCESS_LOG=off: no
    layer), interleaved, and the ratios req/s and CPU µs per request, on ÷ off.
 
-    .venv/bin/python bench/observe_cost.py                       # both, c=16, ~4 min
+    .venv/bin/python bench/observe_cost.py                       # both, c=16, 5 rounds, ~5 min
     .venv/bin/python bench/observe_cost.py --no-e2e              # the in-process part, ~20 s
     .venv/bin/python bench/observe_cost.py --db postgres --conc 16,64 --duration 20
 """
@@ -115,30 +115,40 @@ def e2e(args: argparse.Namespace) -> list[str]:
     results = HERE / "results"
     before = set(results.glob("*.json")) if results.exists() else set()
     cells = f"farebox-{args.db},farebox-{args.db}-bare"
-    argv = ["--cells", cells, "--conc", args.conc, "--modes", args.modes]
+    concs = ",".join([args.conc] * args.rounds)  # each round: on and off back to back
+    argv = ["--cells", cells, "--conc", concs, "--modes", args.modes]
     argv += ["--duration", str(args.duration), "--warmup", str(args.warmup)]
     code = run.main(argv)
     made = sorted(set(results.glob("*.json")) - before)
     if not made:
         return [f"bench/run.py wrote no results (exit {code})"]
     data = json.loads(made[-1].read_text())
-    by = {(c["target"], c["mode"], c["conc"]): c for c in data["cells"]}
+    on_name, off_name = f"farebox-{args.db}", f"farebox-{args.db}-bare"
+    pairs: dict[tuple[str, int], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    waiting: dict[tuple[str, int], dict[str, Any]] = {}
+    for cell in data["cells"]:  # in run order: an "on" cell, then its "off" twin
+        key = (cell["mode"], cell["conc"])
+        if cell["target"] == on_name:
+            waiting[key] = cell
+        elif cell["target"] == off_name and key in waiting:
+            pairs.setdefault(key, []).append((waiting.pop(key), cell))
     lines = [
-        f"### End to end ({args.db}, {args.duration} s cells, interleaved; {made[-1].name})",
+        f"### End to end ({args.db}, {args.duration} s cells, on and off back to back, "
+        f"{args.rounds} rounds; {made[-1].name})",
         "",
-        "| mode | conc | req/s on | req/s off | on ÷ off | CPU µs/req on | off | on ÷ off |",
-        "|---|---|---|---|---|---|---|---|",
+        "| mode | conc | req/s on ÷ off (median; each round) | CPU µs/req on ÷ off (median; each "
+        "round) | CPU µs/req on, off (medians) |",
+        "|---|---|---|---|---|",
     ]
-    for (target, mode, conc), on in by.items():
-        if target != f"farebox-{args.db}":
-            continue
-        off = by.get((f"{target}-bare", mode, conc))
-        if off is None:
-            continue
+    for (mode, conc), rounds in pairs.items():
+        rps = [on["rps"] / off["rps"] for on, off in rounds]
+        cpu = [on["cpu_us_per_req"] / off["cpu_us_per_req"] for on, off in rounds]
+        cpu_on = statistics.median(on["cpu_us_per_req"] for on, _ in rounds)
+        cpu_off = statistics.median(off["cpu_us_per_req"] for _, off in rounds)
         lines.append(
-            f"| {mode} | {conc} | {on['rps']:,.0f} | {off['rps']:,.0f} "
-            f"| {on['rps'] / off['rps']:.3f} | {on['cpu_us_per_req']:.0f} "
-            f"| {off['cpu_us_per_req']:.0f} | {on['cpu_us_per_req'] / off['cpu_us_per_req']:.3f} |"
+            f"| {mode} | {conc} | {statistics.median(rps):.3f}; "
+            f"{', '.join(f'{r:.2f}' for r in rps)} | {statistics.median(cpu):.3f}; "
+            f"{', '.join(f'{r:.2f}' for r in cpu)} | {cpu_on:.0f}, {cpu_off:.0f} |"
         )
     return lines
 
@@ -151,7 +161,8 @@ def main() -> int:
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--conc", default="16")
     ap.add_argument("--modes", default="nonstream,stream")
-    ap.add_argument("--duration", type=int, default=15)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5, help="on/off pairs per mode and concurrency")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -116,6 +116,7 @@ class Metrics:
         )
         self._request_children: dict[tuple[str, str, str], Callable[..., None]] = {}
         self._route_children: dict[str, tuple[Histogram, Histogram, Histogram]] = {}
+        self._money_children: dict[str | None, tuple[Callable[..., None], ...]] = {}
 
     def request_done(
         self,
@@ -147,8 +148,15 @@ class Metrics:
                 gateway.observe(max(ttfb_s - upstream_s, 0.0))
 
     def settled(self, model: str | None, charged_nanos: int, cost_nanos: int | None) -> None:
-        label = self.model_label(model)
+        """One committed settlement (called for each, in the ledger's batch)."""
+        children = self._money_children.get(model)
+        if children is None:
+            label = self.model_label(model)
+            children = (self.revenue.labels(label).inc, self.upstream_cost.labels(label).inc)
+            if len(self._money_children) < 10_000:  # model ids come from settlements: bounded
+                self._money_children[model] = children
+        revenue, cost = children
         if charged_nanos:
-            self.revenue.labels(label).inc(charged_nanos / NANOS_PER_USD)
+            revenue(charged_nanos / NANOS_PER_USD)
         if cost_nanos:
-            self.upstream_cost.labels(label).inc(cost_nanos / NANOS_PER_USD)
+            cost(cost_nanos / NANOS_PER_USD)
