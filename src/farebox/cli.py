@@ -36,6 +36,7 @@ from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
 from farebox.net.connections import raise_open_file_limit, uvicorn_options
 from farebox.net.drain_server import serve_draining
 from farebox.net.egress import EgressProxies
+from farebox.observe.config import ObserveConfig
 from farebox.observe.multiproc import ENV as MULTIPROC_ENV
 from farebox.observe.multiproc import prepare_for_workers
 from farebox.payments import invoices as topup_invoices
@@ -52,7 +53,9 @@ from farebox.startup import (
 def _settings() -> Settings:
     """The environment's settings; a bad value stops the command with a message naming it."""
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
+        ObserveConfig.from_env(settings.extra_env)  # checked with the others, before anything
+        return settings
     except ValueError as exc:
         raise click.ClickException(f"configuration: {exc}") from exc
 
