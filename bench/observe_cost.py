@@ -19,8 +19,11 @@ Two measures, each against a baseline in the same run:
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -109,6 +112,162 @@ def _layer_report(title: str, us: dict[str, float]) -> list[str]:
     return lines
 
 
+async def _call(app: Any, method: str, path: str, body: bytes, headers: list[Any]) -> bytes:
+    """One request straight into the ASGI app; returns the body (the status must be 2xx)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-length", str(len(body)).encode()), *headers],
+        "client": ("127.0.0.1", 5555),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent = False
+    chunks: list[bytes] = []
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.Event().wait()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    if not 200 <= status < 300:
+        raise RuntimeError(f"{method} {path}: {status} {b''.join(chunks)[:300]!r}")
+    return b"".join(chunks)
+
+
+def whole_gateway(args: argparse.Namespace) -> list[str]:
+    """The whole gateway in this process (no uvicorn, no sockets in: the ASGI app called
+    directly), twice: as shipped and without the layer, against the shared fake upstream (its
+    own process). Alternating batches of requests, `args.app_conc` at a time; this process's
+    CPU per request. Access lines go to a real file."""
+    import uvloop
+    from farebox_target import write_catalog
+    from load import BODY, free_port, wait_port
+
+    from farebox.app import create_app
+    from farebox.catalog.loader import load_catalog
+    from farebox.settings import Settings
+
+    sticks = HERE.parent.parent / "shared" / "bench"
+    port = free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, str(sticks / "fake_upstream.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="farebox-observe-bench-"))
+    real_stdout = sys.stdout
+    try:
+        wait_port(port, upstream)
+        write_catalog(tmp / "catalog.json", port)
+        env = {"FAKE_KEY": "sk-fake-upstream"}
+        catalog = load_catalog(tmp / "catalog.json", env=env)
+        variants: dict[str, dict[str, str]] = {
+            "on": {},
+            "off": {"FAREBOX_METRICS": "off", "FAREBOX_ACCESS_LOG": "off"},
+        }
+        if args.app_split:  # where the cost goes: metrics alone, access lines alone
+            variants["metrics only"] = {"FAREBOX_ACCESS_LOG": "off"}
+            variants["lines only"] = {"FAREBOX_METRICS": "off"}
+            variants["off again (noise)"] = dict(variants["off"])
+        apps = {
+            name: create_app(
+                Settings(
+                    database_url=f"sqlite:///{tmp / name}.db",
+                    admin_token="bench-admin",
+                    signup_per_minute=0,
+                    extra_env={**env, **flags},
+                ),
+                catalog=catalog,
+            )
+            for name, flags in variants.items()
+        }
+        samples: dict[tuple[str, str], list[float]] = {}
+        log_file = (tmp / "access.log").open("w")
+
+        async def batch(app: Any, mode: str, key: str, n: int) -> None:
+            auth = [(b"authorization", f"Bearer {key}".encode())]
+            headers = [(b"content-type", b"application/json"), *auth]
+            todo = iter(range(n))
+
+            async def worker() -> None:
+                for _ in todo:
+                    await _call(app, "POST", "/v1/chat/completions", BODY[mode], headers)
+
+            await asyncio.gather(*(worker() for _ in range(args.app_conc)))
+
+        async def measure() -> None:
+            keys = {}
+            async with contextlib.AsyncExitStack() as stack:
+                for name, app in apps.items():
+                    await stack.enter_async_context(app.router.lifespan_context(app))
+                    made = json.loads(await _call(app, "POST", "/accounts/create", b"", []))
+                    grant = json.dumps({"credit_id": made["credit_id"], "amount_usd": "100000"})
+                    admin = [(b"authorization", b"Bearer bench-admin")]
+                    await _call(app, "POST", "/admin/credits", grant.encode(), admin)
+                    keys[name] = made["api_key"]
+                for mode in args.modes.split(","):
+                    for name, app in apps.items():  # warm-up
+                        await batch(app, mode, keys[name], args.app_requests // 4)
+                    for _ in range(args.app_rounds):
+                        for name, app in apps.items():
+                            t0 = time.process_time()
+                            await batch(app, mode, keys[name], args.app_requests)
+                            cpu = time.process_time() - t0
+                            samples.setdefault((mode, name), []).append(
+                                cpu * 1e6 / args.app_requests
+                            )
+
+        sys.stdout = log_file  # where the access lines go
+        try:
+            uvloop.run(measure())
+        finally:
+            sys.stdout = real_stdout
+            log_file.close()
+        lines = [
+            f"### The whole gateway in process ({args.app_rounds} rounds of "
+            f"{args.app_requests} requests, {args.app_conc} at a time, on and off alternating; "
+            "SQLite)",
+            "",
+            "| mode | variant | CPU µs/req (median) | ÷ off (median; each round) |",
+            "|---|---|---|---|",
+        ]
+        for mode in args.modes.split(","):
+            off = samples[(mode, "off")]
+            for name in variants:
+                got = samples[(mode, name)]
+                ratios = [a / b for a, b in zip(got, off, strict=True)]
+                lines.append(
+                    f"| {mode} | {name} | {statistics.median(got):.0f} | "
+                    f"{statistics.median(ratios):.3f}; {', '.join(f'{r:.2f}' for r in ratios)} |"
+                )
+        written = (tmp / "access.log").read_text().count("\n")
+        lines.append(f"\n(access lines written to a file by the 'on' gateway: {written})")
+        return lines
+    finally:
+        sys.stdout = real_stdout
+        upstream.terminate()
+        upstream.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def e2e(args: argparse.Namespace) -> list[str]:
     import run
 
@@ -157,7 +316,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--requests", type=int, default=20000, help="per in-process run")
     ap.add_argument("--runs", type=int, default=9, help="alternating in-process runs")
-    ap.add_argument("--no-e2e", action="store_true", help="only the in-process measure")
+    ap.add_argument("--no-e2e", action="store_true", help="no bench/run.py cells")
+    ap.add_argument("--no-app", action="store_true", help="no whole gateway in process")
+    ap.add_argument("--app-requests", type=int, default=2000, help="per whole-gateway batch")
+    ap.add_argument("--app-rounds", type=int, default=7)
+    ap.add_argument("--app-conc", type=int, default=16)
+    ap.add_argument("--app-split", action="store_true", help="also metrics alone, lines alone")
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--conc", default="16")
     ap.add_argument("--modes", default="nonstream,stream")
@@ -179,6 +343,8 @@ def main() -> int:
         env["PROMETHEUS_MULTIPROC_DIR"] = mp
         shared = json.loads(subprocess.run(me, env=env, capture_output=True, check=True).stdout)
     out += ["", *_layer_report("The layer in process, multiprocess files (--workers N)", shared)]
+    if not args.no_app:
+        out += ["", *whole_gateway(args)]
     if not args.no_e2e:
         out += ["", *e2e(args)]
     print("\n".join(out))

@@ -252,6 +252,7 @@ def create_app(
     redact_access_logs()  # no credit_id, key or signature from a URL reaches a log
     quiet_stream_cuts()  # a stream broken off on purpose is one warning, not a traceback
     services = build_services(settings, catalog, data_catalog)
+    observability = Observability(services)  # /metrics, access lines, request ids
     sweeper = Sweeper(services.ledger, settings.sweep_interval_s)
     reconciler = Reconciler(services.topups, services.topups.poll_interval_s)
 
@@ -285,8 +286,8 @@ def create_app(
             await services.private.close()
             await services.cashu.close()
             services.db.close()
+            observability.close()
 
-    observability = Observability(services)  # /metrics, access lines, request ids
     chat_routes = chat.routes(services)
     route_list = [
         *chat_routes,

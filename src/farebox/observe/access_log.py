@@ -3,10 +3,10 @@
 A line holds the request id, method, route template, status, model, cost and timings, never a
 body, a key, a credit_id or a raw URL (a path may carry ids; the route template does not).
 
-Lines are gathered and written at the end of the event loop's current turn (call_soon), so
-under load one write call carries many lines, and at rest a line goes out at once. A write is
-at most PIPE_BUF bytes of whole lines, so lines from several worker processes sharing one pipe
-never interleave.
+Lines are gathered and written FLUSH_S after the first of them (or as soon as they fill a
+chunk), and at shutdown: a write system call per request costs more than the rest of the line.
+A write is at most PIPE_BUF bytes of whole lines, so lines from several worker processes
+sharing one pipe never interleave.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import orjson
 from farebox.money import format_usd
 
 CHUNK = 4096  # PIPE_BUF on Linux: a write this size or less to a pipe is never split
+FLUSH_S = 0.1  # the longest a line waits to be written
 
 
 class AccessLog:
@@ -86,7 +87,7 @@ class AccessLog:
             self.flush()
         elif len(self._pending) == 1:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
             except RuntimeError:  # no loop (a direct call): write now
                 self.flush()
 

@@ -24,6 +24,7 @@ class Observability:
     def __init__(self, services: Services, config: ObserveConfig | None = None) -> None:
         self.services = services
         self.config = config or ObserveConfig.from_env(services.settings.extra_env)
+        self.access_log = AccessLog(self.config.log_format) if self.config.access_log else None
         models = [*services.catalog.models, *_data_ids(services)]
         directory = active_dir()
         self.metrics = Metrics(models, directory)
@@ -60,10 +61,15 @@ class Observability:
             )
         ]
 
+    def close(self) -> None:
+        """At shutdown: write the access lines still gathered."""
+        if self.access_log is not None:
+            self.access_log.flush()
+
     def middleware(self, app: ASGIApp, hot_paths: Iterable[str]) -> ASGIApp:
         """The request layer; with metrics and access lines both off, none at all (no
         X-Request-Id either): the gateway as it was before this layer, for benchmarks."""
-        log = AccessLog(self.config.log_format) if self.config.access_log else None
+        log = self.access_log
         if log is None and not self.config.metrics:
             return app
         counting = self.metrics if self.config.metrics else None
