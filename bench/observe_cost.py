@@ -187,6 +187,8 @@ def whole_gateway(args: argparse.Namespace) -> list[str]:
             variants["metrics only"] = {"FAREBOX_ACCESS_LOG": "off"}
             variants["lines only"] = {"FAREBOX_METRICS": "off"}
             variants["off again (noise)"] = dict(variants["off"])
+        log_file = (tmp / "access.log").open("w")
+        sys.stdout = log_file  # where the access lines go (bound when an app is made)
         apps = {
             name: create_app(
                 Settings(
@@ -199,8 +201,8 @@ def whole_gateway(args: argparse.Namespace) -> list[str]:
             )
             for name, flags in variants.items()
         }
+        sys.stdout = real_stdout
         samples: dict[tuple[str, str], list[float]] = {}
-        log_file = (tmp / "access.log").open("w")
 
         async def batch(app: Any, mode: str, key: str, n: int) -> None:
             auth = [(b"authorization", f"Bearer {key}".encode())]
@@ -235,11 +237,9 @@ def whole_gateway(args: argparse.Namespace) -> list[str]:
                                 cpu * 1e6 / args.app_requests
                             )
 
-        sys.stdout = log_file  # where the access lines go
         try:
             uvloop.run(measure())
         finally:
-            sys.stdout = real_stdout
             log_file.close()
         lines = [
             f"### The whole gateway in process ({args.app_rounds} rounds of "

@@ -12,7 +12,6 @@ README = REPO / "README.md"
 PENDING = {
     # Written by other branches that are merged with this one; linked from the operators'
     # index already. Drop each line once its page is on main.
-    "docs/operators/metrics-and-logs.md",
     "docs/operators/rate-limits.md",
     "docs/customers/api-schema.md",
 }

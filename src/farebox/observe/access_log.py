@@ -27,7 +27,9 @@ FLUSH_S = 0.1  # the longest a line waits to be written
 class AccessLog:
     def __init__(self, log_format: str = "text", stream: TextIO | None = None) -> None:
         self.json = log_format == "json"
-        self.stream = stream
+        # Standard output as it is now: a later swap of sys.stdout (a CLI command's output
+        # captured while a gateway runs in the same process) does not catch the lines.
+        self.stream = stream if stream is not None else sys.stdout
         self._second = -1
         self._stamp = ""
         self._pending: list[str] = []
@@ -96,7 +98,7 @@ class AccessLog:
         lines, self._pending, self._size = self._pending, [], 0
         if not lines:
             return
-        stream = self.stream if self.stream is not None else sys.stdout
+        stream = self.stream
         chunk: list[str] = []
         size = 0
         for line in lines:
