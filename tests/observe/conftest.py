@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +11,8 @@ import pytest
 
 from farebox.sim.server import SimServer
 
+from observe_support import DB_KINDS, GatewayFactory
 from support import Gateway, database_url, require_db, running_gateway, test_catalog
-
-DB_KINDS = ["sqlite", "postgresql"]
-GatewayFactory = Callable[..., AbstractContextManager[Gateway]]
 
 
 @pytest.fixture(params=DB_KINDS)

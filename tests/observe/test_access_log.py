@@ -9,10 +9,10 @@ import re
 import httpx
 import pytest
 
-from conftest import GatewayFactory
 from farebox.observe.request_id import accepted
 from farebox.sim.server import SimServer
 
+from observe_support import GatewayFactory
 from support import new_account
 
 CHAT = {"model": "test-model", "messages": [{"role": "user", "content": "a secret prompt"}]}

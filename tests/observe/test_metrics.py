@@ -9,9 +9,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from conftest import GatewayFactory
 from farebox.observe.labels import ModelLabels, failure_reason
 
+from observe_support import GatewayFactory
 from support import ADMIN_TOKEN, new_account
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
