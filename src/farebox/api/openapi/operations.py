@@ -461,6 +461,15 @@ OPERATIONS: list[Op] = [
     Op("GET", "/healthz", "Liveness", "health", errors=()),
     Op("GET", "/readyz", "Readiness (the database answers)", "health", errors=(503,)),
     Op("GET", "/openapi.json", "This schema", "health", errors=()),
+    Op(
+        "GET",
+        "/metrics",
+        "Prometheus metrics (the admin token, unless FAREBOX_METRICS_PUBLIC=true)",
+        "health",
+        auth="admin",
+        media_type="text/plain",
+        errors=(401, 403),
+    ),
     Op("GET", "/docs", "This schema, as a page", "health", media_type=HTML, errors=()),
 ]
 
