@@ -60,6 +60,7 @@ from farebox.keys.instance_secret import SecretSetupError, instance_secret
 from farebox.keys.secrets import KeyCipher
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger, Sweeper
+from farebox.limits.shared import build_limits
 from farebox.modalities.services import build_media_services
 from farebox.net.client_ip import ClientAddress
 from farebox.net.drain import DRAIN_STATE_KEY, Drain
@@ -107,7 +108,13 @@ def build_services(
         db.close()
         raise
     ledger = Ledger(db)
-    key_store = KeyStore(db, KeyCipher(secret), cache_ttl_s=settings.key_cache_ttl_s)
+    limits = build_limits(settings.redis_url, settings.redis_prefix)
+    key_store = KeyStore(
+        db,
+        KeyCipher(secret),
+        cache_ttl_s=settings.key_cache_ttl_s,
+        announce=limits.broadcast.announce if limits.broadcast is not None else None,
+    )
     if catalog is None:
         catalog = load_catalog(settings.catalog_path, env=settings.extra_env)
     router = Router.from_catalog(catalog, RoutingPolicy.from_env(settings.extra_env))
@@ -126,6 +133,7 @@ def build_services(
         default_max_tokens=settings.default_max_tokens,
         losses=losses,
         drain=drain,
+        gate=limits.gate,
     )
     web = WebSearch.from_catalog(catalog, settings.extra_env)
     chat_service.addons = web.addon_for  # the web plugin
@@ -150,6 +158,7 @@ def build_services(
         hold_timeout_s=settings.hold_timeout_s,
         leases=chat_service.leases,
         losses=losses,
+        gate=limits.gate,
     )
     cashu = build_cashu(settings.extra_env, db, ledger, topups.rates, KeyCipher(secret))
     pay402_config = Pay402Config.from_env(settings.extra_env)
@@ -164,7 +173,9 @@ def build_services(
         history=History(db),
         topups=topups,
         nwc=auto_topup,
-        media=build_media_services(settings, catalog, router, ledger, key_store, secret, db),
+        media=build_media_services(
+            settings, catalog, router, ledger, key_store, secret, db, limits.gate
+        ),
         web=web,
         losses=losses,
         pay402=build_pay_per_request(pay402_config, db, topups, secret, cashu),
@@ -177,7 +188,7 @@ def build_services(
             ),
             clients,
         ),
-        data=build_data_service(settings, ledger, key_store, data_catalog),
+        data=build_data_service(settings, ledger, key_store, data_catalog, limits.gate),
         private=private,
         cashu=cashu,
         dashboard=DashboardState(
@@ -193,6 +204,7 @@ def build_services(
             form_key=form_key_from(secret),
         ),
         drain=drain,
+        limits=limits,
     )
 
 
@@ -263,6 +275,7 @@ def create_app(
             services.chat.leases.start()
         reconciler.start()
         services.nwc.start()
+        services.limits.start(services.keys)
         await services.media.start()
         # What start-up built (catalog, tokenizer tables, compiled SQL: ~140k objects) lives as
         # long as the process: keep the cyclic collector from rescanning it in every full
@@ -285,6 +298,7 @@ def create_app(
             await services.data.close()
             await services.private.close()
             await services.cashu.close()
+            await services.limits.close()
             services.db.close()
             observability.close()
 

@@ -101,6 +101,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     redis_url: str | None = None
+    # Names in Redis start with this (several gateways, or tests, may share one Redis).
+    redis_prefix: str = "farebox:"
     max_body_bytes: int = 4 * 1024 * 1024
     hold_timeout_s: float = 300.0
     sweep_interval_s: float = 5.0
@@ -147,6 +149,7 @@ class Settings:
             admin_token=env.get("FAREBOX_ADMIN_TOKEN") or None,
             secret_key=_secret_key(env),
             redis_url=env.get("FAREBOX_REDIS_URL") or None,
+            redis_prefix=env.get("FAREBOX_REDIS_PREFIX") or cls.redis_prefix,
             max_body_bytes=_int(env, "FAREBOX_MAX_BODY_BYTES", cls.max_body_bytes),
             hold_timeout_s=_float(env, "FAREBOX_HOLD_TIMEOUT_S", cls.hold_timeout_s),
             sweep_interval_s=_float(env, "FAREBOX_SWEEP_INTERVAL_S", cls.sweep_interval_s),

@@ -108,7 +108,10 @@ def _upstreams_line(catalog: Catalog) -> str:
 def _notes(settings: Settings) -> list[str]:
     notes = []
     if settings.redis_url:
-        notes.append("FAREBOX_REDIS_URL is set but not used yet: limits and caches are per process")
+        notes.append(
+            "FAREBOX_REDIS_URL is set: per-key rate limits are shared by every replica, and a "
+            "revoked or changed key stops at once on all of them"
+        )
     if settings.log_content:
         notes.append("FAREBOX_LOG_CONTENT has no effect: farebox never logs prompts or replies")
     return notes

@@ -48,7 +48,7 @@ def test_the_start_block_says_what_runs_and_never_a_secret() -> None:
     assert "keys set for openai" in text and "without a key: anthropic" in text
     assert "LNbits" in text and "admin API: on" in text
     assert "GET /metrics with the admin token; access lines as text on stdout" in text
-    assert "FAREBOX_REDIS_URL is set but not used yet" in text
+    assert "FAREBOX_REDIS_URL is set: per-key rate limits are shared" in text
     for secret in (
         "sk-upstream-secret",
         "db-secret",

@@ -42,6 +42,9 @@ def key_payload(key: ApiKey, store: KeyStore, show_key: bool) -> dict[str, Any]:
         "created_at": iso(key.created_at),
         "updated_at": iso(key.updated_at),
         "deleted_at": iso(key.revoked_at),
+        "rpm_limit": key.rpm_limit,
+        "tpm_limit": key.tpm_limit,
+        "allowed_models": None if key.allowed_models is None else list(key.allowed_models),
     }
     if show_key:
         data["api_key"] = store.reveal(key)
@@ -69,7 +72,14 @@ def routes(services: Services) -> list[Route]:
         account_id = await account(request)
         new = validate(KeyCreate, await read_json(request, limit))
         key, raw = await store.create(
-            account_id, new.name, new.usage_limit_usd, new.reset_period, new.expire_at
+            account_id,
+            new.name,
+            new.usage_limit_usd,
+            new.reset_period,
+            new.expire_at,
+            rpm_limit=new.rpm_limit,
+            tpm_limit=new.tpm_limit,
+            allowed_models=new.allowed_models,
         )
         data = key_payload(key, store, show_key=False)
         data["api_key"] = raw

@@ -36,7 +36,7 @@ def anthropic_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except FareboxError as exc:
-            headers = {"retry-after": "1"} if exc.status in (429, 503) else None
+            headers = {"retry-after": str(exc.retry_after_s)} if exc.status in (429, 503) else None
             response = JSONResponse(
                 anthropic_error_body(exc), status_code=exc.status, headers=headers
             )

@@ -14,6 +14,7 @@ from farebox.db.database import Database
 from farebox.history.store import History
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
+from farebox.limits.shared import SharedLimits
 from farebox.modalities.services import MediaServices
 from farebox.net.client_ip import ClientAddress
 from farebox.net.drain import Drain
@@ -54,3 +55,5 @@ class Services:
     dashboard: DashboardState
     drain: Drain
     """SIGTERM's drain (net/drain.py): /readyz says 503 while it runs; streams are cut at its end."""
+    limits: SharedLimits
+    """Keys' rate limits and model scopes; with FAREBOX_REDIS_URL, shared by every replica."""

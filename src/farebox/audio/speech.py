@@ -79,7 +79,7 @@ class SpeechService:
         model, job = read_speech(body, self.catalog)
         per_thousand = unit(model, KCHARS)
         quote = speech_cost(per_thousand, len(job.text))
-        charge = self.payer.charge(key)
+        charge = self.payer.charge(key, model)
         held = await charge.open(quote, quote)
 
         async def attempt(provider: Any, route: Route) -> SpeechReply:

@@ -67,7 +67,7 @@ class TranscriptionService:
             prompt=prompt,
         )
         quote = audio_cost(per_minute, seconds)
-        charge = self.payer.charge(key)
+        charge = self.payer.charge(key, model)
         held = await charge.open(quote, quote)
 
         async def attempt(provider: Any, route: Route) -> Transcript:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from farebox.billing.leases import LeaseKeeper, Progress
 from farebox.errors import InsufficientFunds, KeyLimitReached, Unauthorized
@@ -32,6 +33,18 @@ from farebox.observe.context import note_settled
 
 # Reloads a key whose limits changed since it was cached; returns its fresh budget.
 KeyReloader = Callable[[], Awaitable[KeyBudget]]
+
+
+class Admission(Protocol):
+    """A key's model scope and rate limits (limits/gate.py), checked before the first hold."""
+
+    async def admit(self) -> None:
+        """Raise (403, 429) to refuse the request; nothing has been held yet."""
+        ...
+
+    def settled(self, query: QueryRecord | None) -> None:
+        """The request settled (its tokens count toward the key's tokens per minute)."""
+        ...
 
 
 def _usd(nanos: int) -> str:
@@ -81,6 +94,7 @@ class Charge:
     hold_timeout_s: float
     reload_key: KeyReloader | None = None
     leases: LeaseKeeper | None = None  # renews the holds while the request runs
+    admission: Admission | None = None  # the key's scope and rate limits, if it has any
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     holds: list[tuple[str, int]] = field(default_factory=list)
     settled: bool = False
@@ -120,7 +134,10 @@ class Charge:
         return result
 
     async def open(self, want: int, minimum: int) -> int:
-        """Hold up to `want`, at least `minimum`; 402 if not even the minimum can be held."""
+        """Hold up to `want`, at least `minimum`; 402 if not even the minimum can be held.
+        The key is admitted first (403 outside its models, 429 past its rate limits)."""
+        if self.admission is not None and not self.holds:
+            await self.admission.admit()
         if want <= 0:
             return 0  # a free model: nothing to hold; the settlement still records the query
         result = await self._hold(want, max(minimum, 1), None, None)
@@ -143,6 +160,8 @@ class Charge:
         if self.leases is not None:
             self.leases.untrack(self.request_id)
         note_settled(query.model if query is not None else None, max(0, min(actual, self.held)))
+        if self.admission is not None:
+            self.admission.settled(query)
         if not self.holds and query is None:
             done: asyncio.Future[SettleResult] = asyncio.get_running_loop().create_future()
             done.set_result(SettleResult(self.request_id, 0))

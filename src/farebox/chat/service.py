@@ -13,7 +13,7 @@ from farebox.billing.leases import LeaseKeeper
 from farebox.billing.losses import LossBook, loss_of
 from farebox.billing.pricing import TokenUsage, output_cost, quote_input_cost, usage_cost
 from farebox.billing.tokens import count_text, encoder
-from farebox.catalog.model import Catalog
+from farebox.catalog.model import Catalog, CatalogModel
 from farebox.chat.addons import RequestAddon
 from farebox.chat.caps import affordable_cap, asked_tokens, metered_past_hold, send_cap
 from farebox.chat.request import ChatCall, parse_chat
@@ -24,6 +24,7 @@ from farebox.keys.store import ApiKey, KeyStore
 from farebox.ledger.service import Ledger
 from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import KeyBudget, QueryRecord
+from farebox.limits.gate import KeyGate
 from farebox.modalities.paid import Buyer
 from farebox.net.drain import Drain
 from farebox.providers.base import UpstreamFailure
@@ -65,6 +66,7 @@ class ChatService:
         default_max_tokens: int,
         losses: LossBook | None = None,
         drain: Drain | None = None,
+        gate: KeyGate | None = None,
     ) -> None:
         self.catalog = catalog
         self.drain = drain  # streams still running at the drain deadline are cut (net/drain.py)
@@ -75,12 +77,13 @@ class ChatService:
         self.stream_increment_tokens = stream_increment_tokens
         self.default_max_tokens = default_max_tokens  # FAREBOX_DEFAULT_MAX_TOKENS
         self.losses = losses
+        self.gate = gate  # keys' model scopes and rate limits (limits/gate.py)
         self._request_ids = RequestIds()
         self.leases = leases
         # Makes the addon a call needs (the web plugin's search), if any; set by app.py.
         self.addons: Callable[[ChatCall], RequestAddon | None] | None = None
 
-    def _charge(self, who: ApiKey | Buyer) -> Charge:
+    def _charge(self, who: ApiKey | Buyer, model: CatalogModel) -> Charge:
         """The Charge of one request: for a key (its budget, reloaded if its limits changed),
         or for a Buyer (modalities/paid.py: a key's, or a paid credential's account)."""
         key = who if isinstance(who, ApiKey) else who.key
@@ -100,6 +103,11 @@ class ChatService:
             key=key.budget() if key is not None else None,
             hold_timeout_s=self.hold_timeout_s,
             reload_key=reload,
+            admission=(
+                self.gate.admission(key, (model.id, *model.aliases))
+                if self.gate is not None
+                else None
+            ),
         )
 
     def quote(self, call: ChatCall) -> ChatQuote:
@@ -138,7 +146,7 @@ class ChatService:
             is_online=call.web is not None or call.addon is not None,  # the addon: a search
             is_free_model=call.model.is_free,
         )
-        charge = self._charge(who)
+        charge = self._charge(who, call.model)
 
         async def hold(want: int, least: int) -> int:
             if buyer is not None:

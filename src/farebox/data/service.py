@@ -15,6 +15,7 @@ from farebox.errors import FareboxError
 from farebox.keys.store import ApiKey, KeyStore
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import QueryRecord
+from farebox.limits.gate import KeyGate
 from farebox.modalities.paid import Buyer, PaidResult, Payer
 from farebox.settings import Settings
 
@@ -66,7 +67,7 @@ class DataService:
         """Hold the price on the buyer (a key's account, or a paid 402 credential's), call the
         provider, charge it on success, else void the hold."""
         endpoint = call.endpoint
-        charge = await buyer.open(call.price)
+        charge = await buyer.open(call.price, endpoint.id)
         try:
             body = await self.client.send(call, self.catalog.upstream(endpoint))
         except BaseException:
@@ -90,10 +91,14 @@ class DataService:
 
 
 def build_data_service(
-    settings: Settings, ledger: Ledger, keys: KeyStore, catalog: DataCatalog | None = None
+    settings: Settings,
+    ledger: Ledger,
+    keys: KeyStore,
+    catalog: DataCatalog | None = None,
+    gate: KeyGate | None = None,
 ) -> DataService:
     """The service over `catalog`, else the shipped catalog merged with FAREBOX_DATA_CATALOG
     (upstream keys from the environment)."""
     if catalog is None:
         catalog = load_data_catalog(env=settings.extra_env)
-    return DataService(catalog, Payer(ledger, keys, settings.hold_timeout_s), DataClient())
+    return DataService(catalog, Payer(ledger, keys, settings.hold_timeout_s, gate), DataClient())

@@ -92,6 +92,11 @@ api_keys = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    # Per-key rate limits and model scope (limits/): NULL is none. Nullable so a replica of the
+    # release before them keeps inserting keys while a newer one migrates (0006_key_limits).
+    Column("rpm_limit", Integer, nullable=True),
+    Column("tpm_limit", BigInteger, nullable=True),
+    Column("allowed_models", Text, nullable=True),  # a JSON array of ids and fnmatch patterns
     Index("ix_api_keys_account", "account_id"),
 )
 

@@ -25,7 +25,7 @@ class EmbeddingService:
     async def embed(self, key: ApiKey, ask: EmbeddingInput, source: str = "api") -> PaidResult:
         call = embedding_call(ask, self.catalog)
         quote = input_cost(call.model.price, call.tokens)
-        charge = self.payer.charge(key)
+        charge = self.payer.charge(key, call.model)
         # The upstream counts with its own tokenizer: hold half again as much (at least the
         # quote), then settle on what it reports.
         held = await charge.open(quote + quote // 2, quote)

@@ -91,7 +91,7 @@ class ImageService:
         job = call.job
         if image is not None:
             job = dataclasses.replace(job, image=image, mask=mask)
-        charge = await buyer.open(call.quote)
+        charge = await buyer.open(call.quote, call.model)
         held = charge.held
 
         async def attempt(provider: Any, route: Route) -> list[MediaFile]:

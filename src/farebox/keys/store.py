@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +20,14 @@ from farebox.keys.periods import RESET_PERIODS, next_reset, period_key
 from farebox.keys.secrets import KeyCipher, hash_key, key_hint, new_api_key, new_key_id
 from farebox.ledger import ops as ledger_ops
 from farebox.ledger.types import KeyBudget
+from farebox.limits.scopes import dump_scope, load_scope
 from farebox.money import read_usd
 
 log = logging.getLogger("farebox.keys")
 
 MIN_LIMIT_NANOS = 10_000_000  # $0.01
+RPM_LIMIT_MAX = 1_000_000
+TPM_LIMIT_MAX = 10_000_000_000
 NAME_MAX = 25
 RESET_NEEDS_LIMIT = (
     "reset_period needs a usage_limit_usd: send a limit too, or leave reset_period out"
@@ -48,6 +52,16 @@ class ApiKey:
     period_pending: int = 0
     total_posted: int = 0
     encrypted: str = ""
+    rpm_limit: int | None = None  # requests per minute (limits/), None: no limit
+    tpm_limit: int | None = None  # tokens per minute, counted at settlement
+    allowed_models: tuple[str, ...] | None = None  # ids or fnmatch patterns; None: every model
+
+    @property
+    def restricted(self) -> bool:
+        """True when requests of this key must pass its rate limits or model scope."""
+        return not (
+            self.rpm_limit is None and self.tpm_limit is None and self.allowed_models is None
+        )
 
     def budget(self, now: float | None = None) -> KeyBudget:
         when = datetime.fromtimestamp(now or time.time(), UTC)
@@ -85,6 +99,9 @@ def _row_to_key(row: Row[Any]) -> ApiKey:
         period_pending=int(row.period_pending),
         total_posted=int(row.total_posted),
         encrypted=row.key_encrypted,
+        rpm_limit=None if row.rpm_limit is None else int(row.rpm_limit),
+        tpm_limit=None if row.tpm_limit is None else int(row.tpm_limit),
+        allowed_models=load_scope(row.allowed_models),
     )
 
 
@@ -101,6 +118,28 @@ def parse_limit(value: Any) -> int | None:
     if nanos > 10**18:
         raise InvalidRequest("usage_limit_usd is too large", param="usage_limit_usd")
     return nanos
+
+
+def _per_minute(value: Any, param: str, upper: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(
+            f"{param} must be a whole number from 1 to {upper}, or null", param=param
+        )
+    if not 1 <= value <= upper:
+        raise InvalidRequest(f"{param} must be from 1 to {upper}, or null for none", param=param)
+    return value
+
+
+def parse_rpm_limit(value: Any) -> int | None:
+    """Requests per minute: a whole number, or None for no limit."""
+    return _per_minute(value, "rpm_limit", RPM_LIMIT_MAX)
+
+
+def parse_tpm_limit(value: Any) -> int | None:
+    """Tokens per minute: a whole number, or None for no limit."""
+    return _per_minute(value, "tpm_limit", TPM_LIMIT_MAX)
 
 
 def parse_name(value: Any) -> str:
@@ -176,6 +215,10 @@ def insert_key(
     usage_limit: int | None,
     reset_period: str | None,
     expire_at: float | None,
+    *,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    allowed_models: tuple[str, ...] | None = None,
 ) -> tuple[ApiKey, str]:
     _lock_account(conn, account_id)
     if _name_taken(conn, account_id, name, None):
@@ -201,6 +244,11 @@ def insert_key(
         "updated_at": now,
         "revoked_at": None,
     }
+    if rpm_limit is not None or tpm_limit is not None or allowed_models is not None:
+        # named only when set: a key without them is inserted as the release before wrote it
+        values.update(
+            rpm_limit=rpm_limit, tpm_limit=tpm_limit, allowed_models=dump_scope(allowed_models)
+        )
     conn.execute(insert(api_keys).values(**values))
     row = conn.execute(select(api_keys).where(api_keys.c.id == values["id"])).one()
     return _row_to_key(row), raw
@@ -273,6 +321,11 @@ def _patch(conn: Connection, account_id: str, key_id: str, changes: dict[str, An
         values["usage_limit"] = changes["usage_limit"]
     if "expire_at" in changes:
         values["expire_at"] = changes["expire_at"]
+    for per_minute in ("rpm_limit", "tpm_limit"):
+        if per_minute in changes:
+            values[per_minute] = changes[per_minute]
+    if "allowed_models" in changes:
+        values["allowed_models"] = dump_scope(changes["allowed_models"])
     if "usage_limit" in changes and changes["usage_limit"] is None and key.reset_period:
         # A reset period needs a limit: removing the limit removes the period too.
         changes = {"reset_period": None, **changes}
@@ -319,13 +372,25 @@ def _unknown_credit_id(param: str) -> Unauthorized:
 # ---------------------------------------------------------------------------------------------
 
 
+# Tells the other replicas that cached keys changed ("key:<id>" or "account:<id>"); see
+# keys/broadcast.py. None: a single process, whose own cache is dropped at once anyway.
+Announce = Callable[[str], Awaitable[None]]
+
+
 class KeyStore:
     """Keys for the request path (cached by hash) and for account management."""
 
-    def __init__(self, db: Database, cipher: KeyCipher, cache_ttl_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cipher: KeyCipher,
+        cache_ttl_s: float = 1.0,
+        announce: Announce | None = None,
+    ) -> None:
         self.db = db
         self.cipher = cipher
         self.cache_ttl_s = cache_ttl_s
+        self.announce = announce
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
 
     async def authenticate(self, raw: str) -> ApiKey:
@@ -360,6 +425,26 @@ class KeyStore:
             if key is not None and key.id == key_id:
                 del self._cache[digest]
 
+    def invalidate_account(self, account_id: str) -> None:
+        for digest, (_, key) in list(self._cache.items()):
+            if key is not None and key.account_id == account_id:
+                del self._cache[digest]
+
+    def drop(self, change: str) -> None:
+        """Apply a change another replica announced: "key:<id>", "account:<id>" or "all"."""
+        kind, _, ident = change.partition(":")
+        if kind == "key" and ident:
+            self.invalidate(ident)
+        elif kind == "account" and ident:
+            self.invalidate_account(ident)
+        else:
+            self.invalidate()
+
+    async def _changed(self, change: str) -> None:
+        self.drop(change)
+        if self.announce is not None:
+            await self.announce(change)
+
     async def require_account(self, credit_id: str | None, param: str = "x-credit-id") -> str:
         """Authenticate account management by `x-credit-id` (or a `credit_id` parameter):
         the public account id it names. Looked up every time (never cached), so a rotated
@@ -387,6 +472,7 @@ class KeyStore:
         rotated = await self.db.write(credentials.rotate_credit, credit_id)
         if rotated is None:
             raise _unknown_credit_id("x-credit-id")
+        await self._changed(f"account:{rotated[0]}")
         return rotated
 
     async def create_account(self) -> NewAccount:
@@ -399,11 +485,26 @@ class KeyStore:
         usage_limit: int | None,
         reset_period: str | None,
         expire_at: float | None,
+        *,
+        rpm_limit: int | None = None,
+        tpm_limit: int | None = None,
+        allowed_models: tuple[str, ...] | None = None,
     ) -> tuple[ApiKey, str]:
         if reset_period is not None and usage_limit is None:
             raise InvalidRequest(RESET_NEEDS_LIMIT, param="reset_period")
         return await self.db.write(
-            insert_key, self.cipher, account_id, name, usage_limit, reset_period, expire_at
+            lambda conn: insert_key(
+                conn,
+                self.cipher,
+                account_id,
+                name,
+                usage_limit,
+                reset_period,
+                expire_at,
+                rpm_limit=rpm_limit,
+                tpm_limit=tpm_limit,
+                allowed_models=allowed_models,
+            )
         )
 
     async def list(self, account_id: str, include_disabled: bool) -> list[ApiKey]:
@@ -414,12 +515,12 @@ class KeyStore:
 
     async def patch(self, account_id: str, key_id: str, changes: dict[str, Any]) -> ApiKey:
         key = await self.db.write(_patch, account_id, key_id, changes)
-        self.invalidate(key_id)
+        await self._changed(f"key:{key_id}")
         return key
 
     async def revoke(self, account_id: str, key_id: str) -> ApiKey:
         key = await self.db.write(_revoke, account_id, key_id)
-        self.invalidate(key_id)
+        await self._changed(f"key:{key_id}")
         return key
 
     async def reload(self, key_id: str, account_id: str) -> ApiKey:

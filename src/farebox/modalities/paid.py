@@ -15,11 +15,13 @@ from farebox.errors import FareboxError, InsufficientFunds, InvalidRequest
 from farebox.keys.store import ApiKey, KeyStore
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import KeyBudget
+from farebox.limits.gate import KeyGate
 from farebox.money import nanos_to_usd
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.router import Router
 
 T = TypeVar("T")
+Model = CatalogModel | str  # what a request is for: a catalog model, or a data endpoint's id
 
 
 @dataclass(slots=True)
@@ -66,9 +68,9 @@ class Buyer:
                 raise
             raise await self.refused() from None
 
-    async def open(self, price: int, hold_timeout_s: float | None = None) -> Charge:
-        """Hold `price` (the request's exact price) before any upstream call."""
-        charge = self.payer.charge(self, hold_timeout_s)
+    async def open(self, price: int, model: Model, hold_timeout_s: float | None = None) -> Charge:
+        """Hold `price` (the request's exact price) for `model` before any upstream call."""
+        charge = self.payer.charge(self, model, hold_timeout_s)
         await self.hold(charge, price, price)
         return charge
 
@@ -76,10 +78,17 @@ class Buyer:
 class Payer:
     """Makes the Charge of one request for a buyer (as the chat pipeline does for a key)."""
 
-    def __init__(self, ledger: Ledger, keys: KeyStore, hold_timeout_s: float) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        keys: KeyStore,
+        hold_timeout_s: float,
+        gate: KeyGate | None = None,
+    ) -> None:
         self.ledger = ledger
         self.keys = keys
         self.hold_timeout_s = hold_timeout_s
+        self.gate = gate  # keys' model scopes and rate limits (limits/gate.py)
 
     def for_key(self, key: ApiKey, source: str = "api") -> Buyer:
         return Buyer(self, key.account_id, key, source)
@@ -90,7 +99,10 @@ class Payer:
         """A keyless buyer: a paid credential's (or Cashu token's) own ledger account."""
         return Buyer(self, account_id, None, source, refused, limit)
 
-    def charge(self, buyer: Buyer | ApiKey, hold_timeout_s: float | None = None) -> Charge:
+    def charge(
+        self, buyer: Buyer | ApiKey, model: Model, hold_timeout_s: float | None = None
+    ) -> Charge:
+        """The Charge of one request for `model` (a catalog model, or a data endpoint's id)."""
         if isinstance(buyer, ApiKey):
             buyer = self.for_key(buyer)
         key = buyer.key
@@ -109,7 +121,17 @@ class Payer:
             key=key.budget() if key is not None else None,
             hold_timeout_s=hold_timeout_s or self.hold_timeout_s,
             reload_key=reload,
+            admission=(
+                self.gate.admission(key, model_names(model)) if self.gate is not None else None
+            ),
         )
+
+
+def model_names(model: Model) -> tuple[str, ...]:
+    """The names a key's allowed_models are matched against: the id, then any aliases."""
+    if isinstance(model, str):
+        return (model,)
+    return (model.id, *model.aliases)
 
 
 async def call_capability(

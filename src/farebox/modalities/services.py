@@ -12,6 +12,7 @@ from farebox.embeddings.service import EmbeddingService
 from farebox.images.service import ImageService
 from farebox.keys.store import KeyStore
 from farebox.ledger.service import Ledger
+from farebox.limits.gate import KeyGate
 from farebox.media.config import MediaConfig
 from farebox.media.s3 import S3Config, S3Storage
 from farebox.media.signing import MediaSigner, StatusSigner
@@ -63,9 +64,10 @@ def build_media_services(
     keys: KeyStore,
     secret: str,
     db: Database,
+    gate: KeyGate | None = None,
 ) -> MediaServices:
     config = MediaConfig.from_env(settings.extra_env, settings.database_url)
-    payer = Payer(ledger, keys, settings.hold_timeout_s)
+    payer = Payer(ledger, keys, settings.hold_timeout_s, gate)
     routes, own = media_router(catalog, router)
     s3 = S3Config.from_env(settings.extra_env)
     storage: MediaStorage = S3Storage(s3) if s3 is not None else LocalStorage(config.media_dir)

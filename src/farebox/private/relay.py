@@ -29,6 +29,7 @@ from farebox.keys.store import ApiKey, KeyStore
 from farebox.ledger.service import Ledger
 from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import KeyBudget, QueryRecord
+from farebox.limits.gate import KeyGate
 from farebox.money import format_usd, nanos_to_usd
 from farebox.net.egress import EgressProxies
 from farebox.net.stream_cut import StreamCut
@@ -91,8 +92,10 @@ class PrivateRelay:
         hold_timeout_s: float,
         leases: LeaseKeeper | None = None,
         losses: LossBook | None = None,
+        gate: KeyGate | None = None,
     ) -> None:
         self.catalog = catalog
+        self.gate = gate  # keys' model scopes and rate limits (limits/gate.py)
         self.enclaves = enclaves
         self.ledger = ledger
         self.keys = keys
@@ -123,7 +126,7 @@ class PrivateRelay:
             )
         return model, self.enclaves.for_model(model)
 
-    def _charge(self, key: ApiKey) -> Charge:
+    def _charge(self, key: ApiKey, model: CatalogModel) -> Charge:
         async def reload() -> KeyBudget:
             fresh = await self.keys.reload(key.id, key.account_id)
             return fresh.budget()
@@ -136,6 +139,11 @@ class PrivateRelay:
             key=key.budget(),
             hold_timeout_s=self.hold_timeout_s,
             reload_key=reload,
+            admission=(
+                self.gate.admission(key, (model.id, *model.aliases))
+                if self.gate is not None
+                else None
+            ),
         )
 
     async def preflight(
@@ -186,7 +194,7 @@ class PrivateRelay:
         if sealed.frames == 0:
             raise InvalidRequest("The sealed body is empty.")
         limit = bounds.quote(model, sealed.plaintext_bytes)
-        charge = self._charge(key)
+        charge = self._charge(key, model)
         await charge.open(limit.hold, limit.hold)
         try:
             attestation = enclave.fingerprint()

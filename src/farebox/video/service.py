@@ -67,7 +67,7 @@ class VideoService:
         if call.image_url:
             image = await fetch_image(call.image_url, self.fetch_policy)
             job = VideoJob(job.prompt, job.seconds, job.params, image)
-        charge = await buyer.open(call.quote, hold_timeout_s=VIDEO_HOLD_S)
+        charge = await buyer.open(call.quote, model, hold_timeout_s=VIDEO_HOLD_S)
 
         async def attempt(provider: Any, route: Route) -> tuple[str, dict[str, str]]:
             handle: dict[str, str] = await provider.submit_video(route.upstream_model, job)

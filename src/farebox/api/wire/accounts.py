@@ -12,11 +12,16 @@ from farebox.errors import InvalidRequest
 from farebox.keys.periods import RESET_PERIODS
 from farebox.keys.store import (
     NAME_MAX,
+    RPM_LIMIT_MAX,
+    TPM_LIMIT_MAX,
     parse_expire_at,
     parse_limit,
     parse_name,
     parse_reset_period,
+    parse_rpm_limit,
+    parse_tpm_limit,
 )
+from farebox.limits.scopes import MAX_ENTRIES, MAX_ENTRY_CHARS, parse_allowed_models
 from farebox.money import read_usd
 from farebox.nwc.uri import MAX_LENGTH as NWC_MAX_LENGTH
 from farebox.nwc.uri import NwcUri, parse_nwc_url
@@ -49,6 +54,52 @@ ExpireAt = Annotated[
     ),
 ]
 
+RpmLimit = Annotated[
+    int | None,
+    BeforeValidator(parse_rpm_limit),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": RPM_LIMIT_MAX},
+                {"type": "null"},
+            ],
+            "description": "Requests per minute (429 past it), or null for none.",
+        }
+    ),
+]
+TpmLimit = Annotated[
+    int | None,
+    BeforeValidator(parse_tpm_limit),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": TPM_LIMIT_MAX},
+                {"type": "null"},
+            ],
+            "description": "Tokens per minute, counted at settlement (429 past it), or null for none.",
+        }
+    ),
+]
+AllowedModels = Annotated[
+    tuple[str, ...] | None,
+    BeforeValidator(parse_allowed_models),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1, "maxLength": MAX_ENTRY_CHARS},
+                    "minItems": 1,
+                    "maxItems": MAX_ENTRIES,
+                },
+                {"type": "null"},
+            ],
+            "description": "Model ids or fnmatch patterns the key may use (403 for others), "
+            "or null for every model.",
+        }
+    ),
+]
+
 
 class KeyCreate(StrictBody):
     """POST /keys. The limit is read as nanodollars, the expiry as a Unix time."""
@@ -57,6 +108,9 @@ class KeyCreate(StrictBody):
     usage_limit_usd: UsageLimit = None
     reset_period: ResetPeriod = None
     expire_at: ExpireAt = None
+    rpm_limit: RpmLimit = None
+    tpm_limit: TpmLimit = None
+    allowed_models: AllowedModels = None
 
 
 class KeyPatch(StrictBody):
@@ -66,6 +120,9 @@ class KeyPatch(StrictBody):
     usage_limit_usd: UsageLimit = None
     reset_period: ResetPeriod = None
     expire_at: ExpireAt = None
+    rpm_limit: RpmLimit = None
+    tpm_limit: TpmLimit = None
+    allowed_models: AllowedModels = None
 
     def changes(self) -> dict[str, Any]:
         """The store's names for the fields that were sent."""
@@ -94,6 +151,9 @@ class KeyView(BaseModel):
     created_at: str | None
     updated_at: str | None
     deleted_at: str | None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    allowed_models: list[str] | None = None
     api_key: str | None = None
 
 
