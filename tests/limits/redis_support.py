@@ -4,7 +4,10 @@ test names its own prefix, so parallel tests never see each other's keys or chan
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -36,3 +39,52 @@ def test_prefix() -> str:
 
 
 test_prefix.__test__ = False  # type: ignore[attr-defined]
+
+
+class RedisProcess:
+    """A redis-server of the test's own (Debian's, as on every machine of this kind), on a free
+    port: tests may stop and restart it, which they must never do to the shared one."""
+
+    def __init__(self, port: int, workdir: str) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("redis-server is not installed; CI requires it")
+            pytest.skip("redis-server is not installed")
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not redis_available(self.url):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
