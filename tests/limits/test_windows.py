@@ -83,9 +83,9 @@ def test_a_refused_request_counts_for_nothing(kind: str) -> None:
 def test_tokens_settled_in_the_last_minute_refuse_until_they_age_out(kind: str) -> None:
     async def body(store: WindowStore, clock: Clock) -> None:
         assert (await store.admit("k", None, 1000)).admitted
-        await store.add_tokens("k", 999)
+        await store.add_tokens({"k": 999})
         assert (await store.admit("k", None, 1000)).admitted  # 999 < 1000
-        await store.add_tokens("k", 5000)  # one large answer overshoots
+        await store.add_tokens({"k": 5000})  # one large answer overshoots
         refused = await store.admit("k", None, 1000)
         assert not refused.admitted and refused.limit == "tpm"
         assert refused.retry_after_s > 60  # it weighs into the next window too
@@ -120,8 +120,8 @@ def test_redis_script_decides_as_the_python_rule_does() -> None:
                 clock.now += rng.choice([0.0, 0.5, 3.0, 17.25, 61.0])
                 if rng.random() < 0.3:
                     tokens = rng.randint(1, 400)
-                    await memory.add_tokens("k", tokens)
-                    await shared.add_tokens("k", tokens)
+                    await memory.add_tokens({"k": tokens})
+                    await shared.add_tokens({"k": tokens, "other": 1})
                     continue
                 rpm, tpm = rng.choice([5, 20, None]), rng.choice([500, 3000, None])
                 mine, theirs = await memory.admit("k", rpm, tpm), await shared.admit("k", rpm, tpm)

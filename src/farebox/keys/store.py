@@ -225,13 +225,14 @@ def insert_key(
         raise Conflict(f"an active key named {name!r} already exists on this account", param="name")
     raw = new_api_key()
     now = time.time()
-    values = {
-        "id": new_key_id(),
+    key_id, encrypted, hint = new_key_id(), cipher.encrypt(raw), key_hint(raw)
+    values: dict[str, Any] = {
+        "id": key_id,
         "account_id": account_id,
         "name": name,
         "key_hash": hash_key(raw),
-        "key_encrypted": cipher.encrypt(raw),
-        "key_hint": key_hint(raw),
+        "key_encrypted": encrypted,
+        "key_hint": hint,
         "usage_limit": usage_limit,
         "reset_period": reset_period,
         "period_generation": 0,
@@ -250,8 +251,24 @@ def insert_key(
             rpm_limit=rpm_limit, tpm_limit=tpm_limit, allowed_models=dump_scope(allowed_models)
         )
     conn.execute(insert(api_keys).values(**values))
-    row = conn.execute(select(api_keys).where(api_keys.c.id == values["id"])).one()
-    return _row_to_key(row), raw
+    key = ApiKey(
+        id=key_id,
+        account_id=account_id,
+        name=name,
+        hint=hint,
+        usage_limit=usage_limit,
+        reset_period=reset_period,
+        generation=0,
+        expire_at=expire_at,
+        created_at=now,
+        updated_at=now,
+        revoked_at=None,
+        encrypted=encrypted,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        allowed_models=allowed_models,
+    )
+    return key, raw
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,14 @@ from farebox.errors import RateLimited
 from farebox.keys.store import ApiKey
 from farebox.ledger.types import QueryRecord
 from farebox.limits.scopes import allows, model_not_allowed
-from farebox.limits.windows import Verdict, WindowStore
+from farebox.limits.windows import MemoryWindows, Verdict, WindowStore
 
 log = logging.getLogger("farebox.limits")
 
 TOKEN_QUERY_TYPES = frozenset({"chat", "embedding"})
+# Settled tokens are written to a shared store at most this long after settling, every key's in
+# one round trip (in-process counters are written at once).
+FLUSH_S = 0.05
 
 
 class KeyRateLimited(RateLimited):
@@ -57,7 +60,9 @@ class KeyGate:
 
     def __init__(self, windows: WindowStore) -> None:
         self.windows = windows
-        self._pending: set[asyncio.Task[None]] = set()
+        self._local = windows if isinstance(windows, MemoryWindows) else None
+        self._tokens: dict[str, int] = {}  # settled, not yet written to the shared store
+        self._flush: asyncio.Task[None] | None = None
 
     def admission(self, key: ApiKey | None, names: Sequence[str]) -> Admission | None:
         """What a Charge checks for `key` on the model called `names` (its id and aliases);
@@ -83,20 +88,25 @@ class KeyGate:
         tokens = max(0, query.input_count) + max(0, query.output_count)
         if tokens == 0:
             return
-        task = asyncio.get_running_loop().create_task(self._add(key.id, tokens))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        if self._local is not None:
+            self._local.add_tokens_now(key.id, tokens)
+            return
+        self._tokens[key.id] = self._tokens.get(key.id, 0) + tokens
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().create_task(self._write_soon())
 
-    async def _add(self, key_id: str, tokens: int) -> None:
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(FLUSH_S)
+        counts, self._tokens, self._flush = self._tokens, {}, None
         try:
-            await self.windows.add_tokens(key_id, tokens)
+            await self.windows.add_tokens(counts)
         except Exception:  # never fail a settled request over its count
-            log.warning("could not count a settled request's tokens", exc_info=True)
+            log.warning("could not count settled requests' tokens", exc_info=True)
 
     async def drain(self) -> None:
-        """Wait for the token counts still being written (tests; shutdown)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Wait until the tokens settled so far are written (tests; shutdown)."""
+        while self._flush is not None:
+            await self._flush
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
@@ -102,11 +102,12 @@ class RedisWindows:
     def _key(self, key_id: str) -> str:
         return f"{self.prefix}limits:{key_id}"
 
-    async def _run(self, key_id: str, mode: str, rpm: int, tpm: int, tokens: int) -> Any:
+    def _args(self, mode: str, rpm: int, tpm: int, tokens: int) -> list[Any]:
         now = "" if self.clock is None else repr(self.clock())
-        return await self._script(
-            keys=[self._key(key_id)], args=[mode, now, rpm, tpm, tokens, TTL_MS]
-        )
+        return [mode, now, rpm, tpm, tokens, TTL_MS]
+
+    async def _run(self, key_id: str, mode: str, rpm: int, tpm: int, tokens: int) -> Any:
+        return await self._script(keys=[self._key(key_id)], args=self._args(mode, rpm, tpm, tokens))
 
     def _usable(self) -> bool:
         return time.monotonic() >= self._skip_until
@@ -134,11 +135,20 @@ class RedisWindows:
                 return Verdict(int(wait_us) / 1_000_000, _LIMITS[int(code)])
         return self.fallback.admit_now(key_id, rpm, tpm)
 
-    async def add_tokens(self, key_id: str, tokens: int) -> None:
+    async def add_tokens(self, counts: Mapping[str, int]) -> None:
+        """All of `counts` in one round trip (a pipeline of the script, one call per key)."""
         if self._usable():
             try:
-                await self._run(key_id, "t", 0, 0, tokens)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key_id, tokens in counts.items():
+                        await self._script(
+                            keys=[self._key(key_id)],
+                            args=self._args("t", 0, 0, tokens),
+                            client=pipe,
+                        )
+                    await pipe.execute()
                 return
             except (RedisError, OSError, TimeoutError) as exc:
                 self._failed(exc)
-        self.fallback.add_tokens_now(key_id, tokens)
+        for key_id, tokens in counts.items():
+            self.fallback.add_tokens_now(key_id, tokens)

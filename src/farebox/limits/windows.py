@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,8 +51,8 @@ class WindowStore(Protocol):
         """Admit (and count) one request of `key_id` under its limits, or say how long to wait."""
         ...
 
-    async def add_tokens(self, key_id: str, tokens: int) -> None:
-        """Count `tokens` settled by one of `key_id`'s requests."""
+    async def add_tokens(self, counts: Mapping[str, int]) -> None:
+        """Count the tokens settled by requests of each key id in `counts`."""
         ...
 
 
@@ -117,8 +117,9 @@ class MemoryWindows:
         self._state[key_id] = state
         return verdict
 
-    async def add_tokens(self, key_id: str, tokens: int) -> None:
-        self.add_tokens_now(key_id, tokens)
+    async def add_tokens(self, counts: Mapping[str, int]) -> None:
+        for key_id, tokens in counts.items():
+            self.add_tokens_now(key_id, tokens)
 
     def add_tokens_now(self, key_id: str, tokens: int) -> None:
         state = roll(self._get(key_id), self.clock())
