@@ -350,3 +350,42 @@ def test_bad_form_input_gets_a_4xx_page_and_changes_nothing(gateway: Gateway) ->
     assert browser.get("/dashboard/activity?start_date=yesterday").status_code == 400
     assert browser.get("/dashboard/activity?page_count=100000").status_code == 400
     assert browser.get("/dashboard/topup/inv_nope").status_code == 404
+
+
+def test_the_keys_page_sets_and_shows_rate_limits_and_models(gateway: Gateway) -> None:
+    browser = Browser(gateway.url)
+    _account, credit_id = browser.sign_up()
+    form = {
+        "name": "scoped",
+        "usage_limit_usd": "",
+        "reset_period": "",
+        "expire_at": "",
+        "rpm_limit": "30",
+        "tpm_limit": "",
+        "allowed_models": "test-model, claude-*",
+        "csrf_token": browser.csrf(),
+    }
+    made = browser.post("/dashboard/keys", form)
+    assert made.status_code == 201, made.text
+    assert "30 requests/min" in made.text and "models: test-model, claude-*" in made.text
+    with gateway.client() as c:
+        keys = c.get("/keys", headers={"x-credit-id": credit_id}).json()["data"]
+    scoped = next(k for k in keys if k["name"] == "scoped")
+    assert scoped["rpm_limit"] == 30 and scoped["tpm_limit"] is None
+    assert scoped["allowed_models"] == ["test-model", "claude-*"]
+    bad = browser.post("/dashboard/keys", {**form, "name": "bad", "rpm_limit": "lots"})
+    assert bad.status_code == 400 and "rpm_limit" in bad.text
+    edited = browser.post(
+        f"/dashboard/keys/{scoped['_id']}",
+        {
+            **form,
+            "rpm_limit": "",
+            "tpm_limit": "5000",
+            "allowed_models": "",
+            "csrf_token": browser.csrf(),
+        },
+    )
+    assert edited.status_code in (302, 303), edited.text
+    with gateway.client() as c:
+        shown = c.get(f"/keys/{scoped['_id']}", headers={"x-credit-id": credit_id}).json()["data"]
+    assert (shown["rpm_limit"], shown["tpm_limit"], shown["allowed_models"]) == (None, 5000, None)

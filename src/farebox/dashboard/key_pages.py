@@ -14,15 +14,48 @@ from farebox.dashboard import playground_key
 from farebox.dashboard.sessions import CUSTOMER, Session
 from farebox.dashboard.web import Web
 from farebox.errors import FareboxError
-from farebox.keys.store import ApiKey, parse_expire_at, parse_limit, parse_name, parse_reset_period
+from farebox.keys.store import (
+    ApiKey,
+    parse_expire_at,
+    parse_limit,
+    parse_name,
+    parse_reset_period,
+    parse_rpm_limit,
+    parse_tpm_limit,
+)
+from farebox.limits.scopes import parse_allowed_models
 
 PERIODS = (("", "never"), ("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"))
-EMPTY_FORM = {"name": "", "usage_limit_usd": "", "reset_period": "", "expire_at": ""}
+EMPTY_FORM = {
+    "name": "",
+    "usage_limit_usd": "",
+    "reset_period": "",
+    "expire_at": "",
+    "rpm_limit": "",
+    "tpm_limit": "",
+    "allowed_models": "",
+}
 
 
 def _optional(form: dict[str, str], name: str) -> str | None:
     value = form.get(name, "").strip()
     return value or None
+
+
+def _whole(form: dict[str, str], name: str) -> int | str | None:
+    """A whole-number field as the JSON API would get it (the text itself if it is not one, so
+    the same check refuses it with the same message)."""
+    value = _optional(form, name)
+    if value is None:
+        return None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 20 else value
+
+
+def _models(form: dict[str, str]) -> list[str] | None:
+    """Model ids or patterns, separated by commas or spaces (empty: every model)."""
+    text = form.get("allowed_models", "")
+    names = [n for n in text.replace(",", " ").split() if n]
+    return names or None
 
 
 def parse_key_form(form: dict[str, str]) -> dict[str, Any]:
@@ -33,6 +66,9 @@ def parse_key_form(form: dict[str, str]) -> dict[str, Any]:
         "usage_limit": parse_limit(_optional(form, "usage_limit_usd")),
         "reset_period": parse_reset_period(_optional(form, "reset_period")),
         "expire_at": parse_expire_at(expire, time.time()),
+        "rpm_limit": parse_rpm_limit(_whole(form, "rpm_limit")),
+        "tpm_limit": parse_tpm_limit(_whole(form, "tpm_limit")),
+        "allowed_models": parse_allowed_models(_models(form)),
     }
 
 
@@ -83,9 +119,12 @@ def routes(web: Web) -> list[Route]:
                 fields["usage_limit"],
                 fields["reset_period"],
                 fields["expire_at"],
+                rpm_limit=fields["rpm_limit"],
+                tpm_limit=fields["tpm_limit"],
+                allowed_models=fields["allowed_models"],
             )
         except FareboxError as exc:
-            kept = {name: form.get(name, "")[:40] for name in EMPTY_FORM}
+            kept = {name: form.get(name, "")[:200] for name in EMPTY_FORM}
             return await page(request, session, error=exc.message, form=kept, status=exc.status)
         return await page(request, session, created=created, status=201)
 
