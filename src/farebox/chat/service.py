@@ -103,11 +103,7 @@ class ChatService:
             key=key.budget() if key is not None else None,
             hold_timeout_s=self.hold_timeout_s,
             reload_key=reload,
-            admission=(
-                self.gate.admission(key, (model.id, *model.aliases))
-                if self.gate is not None
-                else None
-            ),
+            admission=(self.gate.admission(key, model) if self.gate is not None else None),
         )
 
     def quote(self, call: ChatCall) -> ChatQuote:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from farebox.errors import RateLimited
 from farebox.keys.store import ApiKey
 from farebox.ledger.types import QueryRecord
-from farebox.limits.scopes import allows, model_not_allowed
+from farebox.limits.scopes import Named, allows, model_names, model_not_allowed
 from farebox.limits.windows import MemoryWindows, Verdict, WindowStore
 
 log = logging.getLogger("farebox.limits")
@@ -64,12 +64,12 @@ class KeyGate:
         self._tokens: dict[str, int] = {}  # settled, not yet written to the shared store
         self._flush: asyncio.Task[None] | None = None
 
-    def admission(self, key: ApiKey | None, names: Sequence[str]) -> Admission | None:
-        """What a Charge checks for `key` on the model called `names` (its id and aliases);
-        None for a keyless buyer or a key with neither limits nor scope."""
+    def admission(self, key: ApiKey | None, model: Named | str) -> Admission | None:
+        """What a Charge checks for `key` on `model` (a catalog model, or a data endpoint's
+        id); None for a keyless buyer or a key with neither limits nor scope."""
         if key is None or not key.restricted:
             return None
-        return Admission(self, key, tuple(names))
+        return Admission(self, key, model_names(model))
 
     async def admit(self, key: ApiKey, names: Sequence[str]) -> None:
         """403 for a model outside the key's scope, 429 past a limit; else counts the request."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -73,6 +73,23 @@ def load_scope(stored: str | None) -> tuple[str, ...] | None:
         return None
     value = orjson.loads(stored)
     return tuple(str(v) for v in value) if isinstance(value, list) else None
+
+
+class Named(Protocol):
+    """A catalog model (its id and aliases)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+
+
+def model_names(model: Named | str) -> tuple[str, ...]:
+    """The names a scope is matched against: the id, then any aliases (a data endpoint: its id)."""
+    if isinstance(model, str):
+        return (model,)
+    return (model.id, *model.aliases)
 
 
 def allows(scope: Sequence[str], names: Sequence[str]) -> bool:

@@ -121,17 +121,8 @@ class Payer:
             key=key.budget() if key is not None else None,
             hold_timeout_s=hold_timeout_s or self.hold_timeout_s,
             reload_key=reload,
-            admission=(
-                self.gate.admission(key, model_names(model)) if self.gate is not None else None
-            ),
+            admission=(self.gate.admission(key, model) if self.gate is not None else None),
         )
-
-
-def model_names(model: Model) -> tuple[str, ...]:
-    """The names a key's allowed_models are matched against: the id, then any aliases."""
-    if isinstance(model, str):
-        return (model,)
-    return (model.id, *model.aliases)
 
 
 async def call_capability(

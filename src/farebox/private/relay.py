@@ -139,11 +139,7 @@ class PrivateRelay:
             key=key.budget(),
             hold_timeout_s=self.hold_timeout_s,
             reload_key=reload,
-            admission=(
-                self.gate.admission(key, (model.id, *model.aliases))
-                if self.gate is not None
-                else None
-            ),
+            admission=(self.gate.admission(key, model) if self.gate is not None else None),
         )
 
     async def preflight(
