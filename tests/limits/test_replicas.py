@@ -176,3 +176,22 @@ def test_without_redis_the_other_instance_keeps_an_old_scope_until_its_cache_exp
         assert r.status_code == 200
     assert chat(a, key).status_code == 403
     assert chat(b, key).status_code == 200
+
+
+def test_a_rotated_credit_id_drops_the_accounts_cached_keys_on_every_instance(
+    shared: tuple[Gateway, Gateway],
+) -> None:
+    a, b = shared
+    credit_id, key_id, key = limited_key(a)
+    assert chat(b, key, FREE).status_code == 200
+    cache = b.services.keys._cache
+    assert any(entry is not None and entry.id == key_id for _, entry in list(cache.values()))
+    with a.client() as c:
+        assert c.post("/credits/rotate", headers={"x-credit-id": credit_id}).status_code == 200
+    assert wait_until(
+        lambda: (
+            not any(entry is not None and entry.id == key_id for _, entry in list(cache.values()))
+        ),
+        timeout=5,
+    )
+    assert chat(b, key, FREE).status_code == 200  # the key itself still works
