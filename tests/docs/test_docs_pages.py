@@ -9,12 +9,6 @@ import pytest
 from doc_blocks import REPO, RUNNABLE, SKIP, all_blocks, anchors, links, pages
 
 README = REPO / "README.md"
-PENDING = {
-    # Written by other branches that are merged with this one; linked from the operators'
-    # index already. Drop each line once its page is on main.
-    "docs/operators/rate-limits.md",
-    "docs/customers/api-schema.md",
-}
 
 
 def test_the_readme_stays_under_15_kb() -> None:
@@ -45,9 +39,6 @@ def _relative_links() -> list[tuple[Path, str]]:
 def test_every_relative_link_resolves(page: Path, target: str) -> None:
     path_part, _, anchor = target.partition("#")
     destination = (page.parent / path_part).resolve() if path_part else page
-    relative = destination.relative_to(REPO).as_posix() if destination.is_relative_to(REPO) else ""
-    if relative in PENDING and not destination.exists():
-        pytest.skip(f"{relative} comes from another branch")
     assert destination.exists(), f"{page.relative_to(REPO)} links to a missing {target}"
     if anchor and destination.suffix == ".md":
         assert anchor in anchors(destination), (
