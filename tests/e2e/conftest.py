@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import (
+from e2e_support import (  # noqa: F401 (hook and fixtures registered here)
     INCREMENT_TOKENS,
     LIVE,
     SLOW_MODELS,
     Cluster,
     Ledger,
     Proc,
+    pytest_runtest_makereport,
+    reap_everything,
+    reap_processes,
     require_pg,
     serve_env,
     spawn_serve,
@@ -23,13 +26,6 @@ from e2e_support import (
     write_catalog,
 )
 from support import fresh_pg_database
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    report = yield
-    setattr(item, "rep_" + report.when, report)
-    return report
 
 
 @pytest.fixture(scope="session")
@@ -66,31 +62,3 @@ def cluster(catalog_file: Path) -> Iterator[Cluster]:
             for s in servers:
                 s.stop()
             ledger.close()
-
-
-@pytest.fixture(autouse=True)
-def reap_processes(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Kill what the test started; on failure print every live process's log."""
-    before = len(LIVE)
-    yield
-    failed = any(
-        getattr(getattr(request.node, "rep_" + when, None), "failed", False)
-        for when in ("setup", "call")
-    )
-    if failed:
-        for proc in LIVE:
-            print(f"\n----- {proc.name} (pid {proc.pid}, rc {proc.popen.poll()}) log -----")
-            print(proc.log())
-    for proc in LIVE[before:]:
-        if not proc.shared:
-            proc.stop()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def reap_everything() -> Iterator[None]:
-    """The safety net: nothing outlives the test session (and no log files either: the logs of
-    a failed test were printed with it)."""
-    yield
-    for proc in LIVE:
-        proc.stop()
-        proc.log_path.unlink(missing_ok=True)

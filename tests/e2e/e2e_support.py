@@ -16,13 +16,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from farebox.billing.tokens import count_text, encoder
@@ -486,3 +487,42 @@ class Cluster:
     @property
     def urls(self) -> list[str]:
         return [s.url for s in self.servers]
+
+
+# -- teardown shared by the folders whose tests start processes (e2e, replicas): their conftest
+# imports these three, so pytest registers them there.
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    setattr(item, "rep_" + report.when, report)
+    return report
+
+
+@pytest.fixture(autouse=True)
+def reap_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Stop what the test started; on failure print every live process's log."""
+    before = len(LIVE)
+    yield
+    failed = any(
+        getattr(getattr(request.node, "rep_" + when, None), "failed", False)
+        for when in ("setup", "call")
+    )
+    if failed:
+        for proc in LIVE:
+            print(f"\n----- {proc.name} (pid {proc.pid}, rc {proc.popen.poll()}) log -----")
+            print(proc.log())
+    for proc in LIVE[before:]:
+        if not proc.shared:
+            proc.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reap_everything() -> Iterator[None]:
+    """The safety net: nothing outlives the session (nor its log files: a failed test's logs
+    were printed with it)."""
+    yield
+    for proc in LIVE:
+        proc.stop()
+        proc.log_path.unlink(missing_ok=True)

@@ -8,14 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e_support import LIVE, Proc, start_sim
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    report = yield
-    setattr(item, "rep_" + report.when, report)
-    return report
+from e2e_support import (  # noqa: F401 (hook and fixtures registered here)
+    Proc,
+    pytest_runtest_makereport,
+    reap_everything,
+    reap_processes,
+    start_sim,
+)
 
 
 @pytest.fixture(scope="session")
@@ -26,30 +25,3 @@ def sim_proc() -> Iterator[Proc]:
         yield proc
     finally:
         proc.stop()
-
-
-@pytest.fixture(autouse=True)
-def reap_processes(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Stop what the test started; on failure print every live process's log."""
-    before = len(LIVE)
-    yield
-    failed = any(
-        getattr(getattr(request.node, "rep_" + when, None), "failed", False)
-        for when in ("setup", "call")
-    )
-    if failed:
-        for proc in LIVE:
-            print(f"\n----- {proc.name} (pid {proc.pid}, rc {proc.popen.poll()}) log -----")
-            print(proc.log())
-    for proc in LIVE[before:]:
-        if not proc.shared:
-            proc.stop()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def reap_everything() -> Iterator[None]:
-    """Nothing outlives the session (nor its log files: a failed test's were printed)."""
-    yield
-    for proc in LIVE:
-        proc.stop()
-        proc.log_path.unlink(missing_ok=True)
