@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -54,3 +55,22 @@ def data_event(obj: Any) -> bytes:
 
 
 DONE_EVENT = b"data: [DONE]\n\n"
+
+
+async def rewrite_events(
+    stream: AsyncIterator[bytes], rewrite: Callable[[bytes], list[bytes]]
+) -> AsyncIterator[bytes]:
+    """`stream` with each whole SSE event replaced by what `rewrite` makes of it (nothing, the
+    event, or several), passed on chunk by chunk; the stream is closed however this ends."""
+    splitter = SseSplitter()
+    try:
+        async for data in stream:
+            out: list[bytes] = []
+            for event in splitter.feed(data):
+                out.extend(rewrite(event))
+            if out:
+                yield b"".join(out)
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()

@@ -38,17 +38,6 @@ class BackupResult:
     pages: int
 
 
-def sqlite_path(database_url: str) -> Path | None:
-    """The file of a SQLite database URL; None for PostgreSQL or an in-memory database."""
-    url = make_url(normalize_url(database_url))
-    if url.get_backend_name() != "sqlite":
-        return None
-    name = url.database or ""
-    if name in ("", ":memory:") or name.startswith("file:"):
-        return None
-    return Path(name)
-
-
 def backup_sqlite(source: Path, target: Path) -> BackupResult:
     """Copy the live database `source` to `target` (which must not exist) consistently."""
     if not source.is_file():

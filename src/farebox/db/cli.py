@@ -11,8 +11,8 @@ from farebox.db.backup import (
     backup_sqlite,
     postgres_practice,
     secret_reminder,
-    sqlite_path,
 )
+from farebox.db.database import sqlite_path
 from farebox.settings import Settings
 
 

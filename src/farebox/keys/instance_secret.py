@@ -30,9 +30,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 
-from farebox.db.database import Database, normalize_url
+from farebox.db.database import Database, sqlite_path
 from farebox.db.schema import meta
 from farebox.settings import Settings
 
@@ -60,14 +59,8 @@ def fingerprint(secret: str) -> str:
 
 def secret_file_for(database_url: str) -> Path | None:
     """The secret file of a SQLite database file; None for PostgreSQL or an in-memory database."""
-    url = make_url(normalize_url(database_url))
-    if url.get_backend_name() != "sqlite":
-        return None
-    name = url.database or ""
-    if name in ("", ":memory:") or name.startswith("file:"):
-        return None
-    path = Path(name)
-    return path.with_name(path.stem + FILE_SUFFIX)
+    path = sqlite_path(database_url)
+    return None if path is None else path.with_name(path.stem + FILE_SUFFIX)
 
 
 # ---------------------------------------------------------------------------------------------

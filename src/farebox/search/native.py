@@ -31,7 +31,7 @@ import orjson
 
 from farebox.billing.pricing import quote_input_cost
 from farebox.catalog.model import WEB_SEARCH_UNIT, ProviderConfig, Route, TokenPrices
-from farebox.chat.sse import SseSplitter, data_event, event_data
+from farebox.chat.sse import data_event, event_data, rewrite_events
 from farebox.errors import InvalidRequest
 from farebox.money import nanos_to_usd
 
@@ -181,20 +181,9 @@ class NativeSearchAddon:
         if isinstance(usage, dict):
             usage["web_search"] = self.usage()
 
-    async def wrap(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        splitter = SseSplitter()
+    def wrap(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         listed: list[dict[str, Any]] = []
-        try:
-            async for data in stream:
-                out: list[bytes] = []
-                for event in splitter.feed(data):
-                    out.extend(self._event(event, listed))
-                if out:
-                    yield b"".join(out)
-        finally:
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                await close()
+        return rewrite_events(stream, lambda event: self._event(event, listed))
 
     def _event(self, event: bytes, listed: list[dict[str, Any]]) -> list[bytes]:
         payload = event_data(event)
