@@ -8,7 +8,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from farebox.api.keys import iso
 from farebox.api.requests import bearer_key
 from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
@@ -16,6 +15,7 @@ from farebox.api.wire.payments import HistoryQuery
 from farebox.api.wire.validate import validate
 from farebox.errors import InvalidRequest, NotFound, Unauthorized
 from farebox.history.store import HistoryFilter
+from farebox.isotime import iso_utc as iso
 from farebox.money import nanos_to_usd
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -15,14 +14,9 @@ from farebox.api.responses import JSONResponse
 from farebox.api.services import Services
 from farebox.api.wire.accounts import KeyCreate, KeyListQuery, KeyPatch
 from farebox.api.wire.validate import validate
+from farebox.isotime import iso_utc as iso
 from farebox.keys.store import ApiKey, KeyStore
 from farebox.money import nanos_to_usd
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def key_payload(key: ApiKey, store: KeyStore, show_key: bool) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from farebox.api.keys import iso
 from farebox.api.wire.payments import ActivityQuery
 from farebox.api.wire.validate import validate
 from farebox.dashboard.account_pages import key_names
@@ -26,6 +25,7 @@ from farebox.dashboard.web import NO_STORE, SECURITY_HEADERS, Web
 from farebox.errors import InvalidRequest
 from farebox.history.store import HistoryFilter
 from farebox.history.usage import MAX_REPORT_DAYS, SECONDS_PER_DAY, DailyUsage, daily_usage
+from farebox.isotime import iso_utc as iso
 from farebox.money import format_usd
 
 FILTERS = ("start_date", "end_date", "model", "query_type", "query_source", "api_key_id")
