@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from farebox.anthropic.fields import CountTokensFields, MessagesFields, read_messages_fields
 from farebox.api.wire.accounts import AdminGrant, KeyCreate, KeyPatch
-from farebox.api.wire.chat import ChatCompletionRequest
+from farebox.api.wire.chat import ChatCompletionRequest, CountTokensRequest, MessagesRequest
 from farebox.api.wire.media import EmbeddingsRequest, ImageGenerationRequest
 from farebox.api.wire.payments import HistoryQuery, TopupCreate
 from farebox.chat.fields import read_fields
@@ -80,3 +81,24 @@ def test_unknown_field_names_are_cut_short() -> None:
     body = {"name": "k", **{f"{i}" + "x" * 10_000: 1 for i in range(100)}}
     err = refused(KeyCreate, body)
     assert err.message.startswith("Unknown field(s): ") and len(err.message) < 400
+
+
+def test_messages_validate_with_the_fields_the_schema_publishes() -> None:
+    """/v1/messages and count_tokens read their top-level fields through the models
+    /openapi.json extends (anthropic/fields.py); blocks are then read by the translator."""
+    assert issubclass(MessagesRequest, MessagesFields)
+    assert issubclass(CountTokensRequest, CountTokensFields)
+    body = {"model": "m", "max_tokens": 5, "messages": ["whatever the translator reads"], "x": 1}
+    before = repr(body)
+    assert read_messages_fields(body).max_tokens == 5
+    assert repr(body) == before  # the native body is passed through as written
+    for bad, param in [
+        ({"model": "m", "messages": [1]}, "max_tokens"),
+        ({"model": "m", "max_tokens": True, "messages": [1]}, "max_tokens"),
+        ({"model": "", "max_tokens": 1, "messages": [1]}, "model"),
+        ({"model": "m", "max_tokens": 1, "messages": [1], "stream": "yes"}, "stream"),
+        ({"model": "m", "max_tokens": 1, "messages": [1], "metadata": []}, "metadata"),
+    ]:
+        with pytest.raises(InvalidRequest) as caught:
+            read_messages_fields(bad)
+        assert caught.value.param == param

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from farebox.anthropic.fields import read_count_tokens_fields, read_messages_fields
 from farebox.anthropic.front_request import FrontRequest, translate
 from farebox.anthropic.front_response import to_message
 from farebox.anthropic.front_stream import StreamTranslator, translate_stream
@@ -78,6 +79,7 @@ class MessagesService:
     def prepare(self, raw: bytes, headers: Mapping[str, str], query: str = "") -> MessagesCall:
         """Validate and translate a request (before anything is paid for)."""
         body = parse_json_object(raw)
+        read_messages_fields(body)
         model = self.catalog.resolve(_checked_model(body))
         front = translate(body, model.max_output)
         call = chat_call(front.openai, self.catalog)
@@ -132,6 +134,7 @@ class MessagesService:
     def count_tokens(self, raw: bytes) -> dict[str, int]:
         """Input tokens of a Messages request, counted as a request would be held (free)."""
         body = parse_json_object(raw)
+        read_count_tokens_fields(body)
         model = self.catalog.resolve(_checked_model(body))
         front = translate({**body, "max_tokens": 1, "stream": False}, model.max_output)
         return {"input_tokens": chat_call(front.openai, self.catalog).prompt_tokens}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
-from farebox.api.wire.types import PassThroughBody
+from farebox.anthropic.fields import CountTokensFields, MessagesFields
 from farebox.chat.fields import ChatFields
 
 
@@ -40,25 +40,17 @@ class AnthropicMessage(BaseModel):
     content: str | list[dict[str, Any]]
 
 
-class MessagesRequest(PassThroughBody):
-    """POST /v1/messages (Anthropic's shape)."""
+class MessagesRequest(MessagesFields):
+    """POST /v1/messages (Anthropic's shape): the fields farebox reads (validated,
+    anthropic/fields.py); any other field passes through to the upstream unchanged."""
 
-    model: Annotated[str, Field(min_length=1)]
     messages: Annotated[list[AnthropicMessage], Field(min_length=1)]
-    max_tokens: Annotated[StrictInt, Field(ge=1)]
-    system: str | list[dict[str, Any]] | None = None
-    stream: StrictBool | None = None
-    thinking: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
 
 
-class CountTokensRequest(PassThroughBody):
+class CountTokensRequest(CountTokensFields):
     """POST /v1/messages/count_tokens (free)."""
 
-    model: Annotated[str, Field(min_length=1)]
     messages: Annotated[list[AnthropicMessage], Field(min_length=1)]
-    system: str | list[dict[str, Any]] | None = None
-    tools: list[dict[str, Any]] | None = None
 
 
 class AnthropicAnswer(BaseModel):
