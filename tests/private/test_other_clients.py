@@ -22,15 +22,16 @@ import pytest
 from openai import APIStatusError, OpenAI
 
 from private_support import ENCLAVE_MODEL, IN_NANOS, OUT_NANOS, PRIVATE_MODEL
-from support import NANOS, Gateway, missing_tool
+from support import NANOS, Gateway, missing_tool, wait_until
 
 NPM_EHBP_VERSION = "0.1.7"
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _spent(gw: Gateway, credit_id: str) -> int:
-    balance, reserved = gw.nanos(credit_id)
-    assert reserved == 0
+    # A stream's settlement is queued as its last bytes go out: give the ledger its tick.
+    assert wait_until(lambda: gw.nanos(credit_id)[1] == 0)
+    balance, _reserved = gw.nanos(credit_id)
     return NANOS - balance
 
 
