@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,14 @@ def run_wrk(
             )
             return result
     raise RuntimeError(f"wrk printed no RESULT line (exit {proc.returncode}):\n{text[-2000:]}")
+
+
+@dataclass
+class Target:
+    """One target under load: its name, URL, key and process (and what was learnt of it)."""
+
+    name: str
+    url: str
+    key: str
+    proc: subprocess.Popen[bytes]
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -33,7 +33,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,8 @@ from farebox_target import (
     ledger_facts,
     write_catalog,
 )
-from load import BODY, MODEL, Processes, free_port, log, probe, run_wrk, wait_port
+from litellm_target import litellm_target
+from load import BODY, Processes, Target, free_port, log, probe, run_wrk, wait_port
 from report import ALL_MODES, report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,20 +60,10 @@ of its own (`pip install 'litellm[proxy]==1.108.7'`)."""
 # FAREBOX_ACCESS_LOG=off), run beside the default cells by bench/observe_cost.py.
 BARE_CELLS = ("farebox-sqlite-bare", "farebox-postgres-bare")
 LEAN_KEY = "sk-bench-lean"
-LITELLM_KEY = "sk-bench-litellm"
 PG_ADMIN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 # --------------------------------------------------------------------------- targets
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    key: str
-    proc: subprocess.Popen[bytes]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def measure_cell(
@@ -307,43 +297,6 @@ def start_target(
                 target.extra["ledger"] = ledger_facts(db_url, acct["account_id"])
             except Exception as exc:  # report, never hide the rest of the run
                 target.extra["ledger"] = {"error": repr(exc)}
-
-
-@contextlib.contextmanager
-def litellm_target(
-    args: argparse.Namespace, procs: Processes, tmp: Path, port: int, upstream_port: int
-) -> Iterator[Target]:
-    """LiteLLM's proxy (no database: it meters nothing), one worker, core 1, routing the bench
-    model to the fake upstream as an OpenAI-compatible provider."""
-    if not args.litellm:
-        raise RuntimeError("the litellm cell needs --litellm PATH (the `litellm` CLI of its venv)")
-    config = tmp / "litellm.yaml"
-    config.write_text(
-        "model_list:\n"
-        f"  - model_name: {MODEL}\n"
-        "    litellm_params:\n"
-        f"      model: openai/{MODEL}\n"
-        f"      api_base: http://127.0.0.1:{upstream_port}/v1\n"
-        "      api_key: sk-fake\n"
-        "general_settings:\n"
-        f"  master_key: {LITELLM_KEY}\n"
-        "litellm_settings:\n"
-        "  telemetry: false\n"
-    )
-    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
-    command = [
-        "taskset", "-c", "1", args.litellm, "--config", str(config),
-        "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1",
-    ]  # fmt: skip
-    proc = procs.start("litellm", command, env)
-    try:
-        try:
-            wait_port(port, proc, timeout=120)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}\n--- litellm log:\n{procs.tail('litellm', 25)}") from None
-        yield Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions", LITELLM_KEY, proc)
-    finally:
-        procs.stop(proc, grace=15.0)
 
 
 # --------------------------------------------------------------------------- report
