@@ -20,6 +20,7 @@ from e2e_support import (  # noqa: F401 (hook and fixtures registered here)
     reap_processes,
     require_pg,
     serve_env,
+    sim_proc,
     spawn_serve,
     start_sim,
     wait_serve,
@@ -29,18 +30,7 @@ from support import fresh_pg_database
 
 
 @pytest.fixture(scope="session")
-def sim_proc() -> Iterator[Proc]:
-    # 200 tokens/s so concurrent streams overlap; 40 tokens is a whole answer ("stop").
-    proc = start_sim("--tokens-per-second", "200", "--output-tokens", "40")
-    proc.shared = True
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture(scope="session")
-def catalog_file(sim_proc: Proc, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def catalog_file(sim_proc: Proc, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
     return write_catalog(tmp_path_factory.mktemp("e2e") / "catalog.json", sim_proc.url, SLOW_MODELS)
 
 

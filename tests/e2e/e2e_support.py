@@ -489,8 +489,8 @@ class Cluster:
         return [s.url for s in self.servers]
 
 
-# -- teardown shared by the folders whose tests start processes (e2e, replicas): their conftest
-# imports these three, so pytest registers them there.
+# -- the simulator and the teardown shared by the folders whose tests start processes (e2e,
+# replicas): their conftest imports these, so pytest registers them there.
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -498,6 +498,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report = yield
     setattr(item, "rep_" + report.when, report)
     return report
+
+
+@pytest.fixture(scope="session")
+def sim_proc() -> Iterator[Proc]:
+    """One `farebox sim` for the folder: 200 tokens/s so concurrent streams overlap; 40 tokens
+    is a whole answer ("stop")."""
+    proc = start_sim("--tokens-per-second", "200", "--output-tokens", "40")
+    proc.shared = True
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(autouse=True)

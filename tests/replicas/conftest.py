@@ -4,24 +4,9 @@ and the ledger reads are the end-to-end harness's (tests/e2e/e2e_support.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from e2e_support import (  # noqa: F401 (hook and fixtures registered here)
-    Proc,
     pytest_runtest_makereport,
     reap_everything,
     reap_processes,
-    start_sim,
+    sim_proc,
 )
-
-
-@pytest.fixture(scope="session")
-def sim_proc() -> Iterator[Proc]:
-    proc = start_sim("--tokens-per-second", "200", "--output-tokens", "40")
-    proc.shared = True
-    try:
-        yield proc
-    finally:
-        proc.stop()
