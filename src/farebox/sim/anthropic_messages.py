@@ -43,10 +43,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from farebox.sim.anthropic_reply import Reply, stream_reply, whole_message
 from farebox.sim.faults import Faults, FaultSpecError, parse_body, parse_prefix
-from farebox.sim.gate import Pace, admit, pace
+from farebox.sim.gate import admit, pace
 from farebox.sim.openai_base import json_response, read_json_object
-from farebox.sim.sse import drop_connection, open_stream, send_events
 from farebox.sim.state import SIM_STATE, SimState
 from farebox.sim.tokens import Tokenizer
 from farebox.sim.web_search import anthropic_searches, search_tool
@@ -312,17 +312,6 @@ def _tool_input(tool: dict[str, Any], prompt: str) -> dict[str, Any]:
     return values if names else {"input": phrase}
 
 
-@dataclass
-class Reply:
-    id: str
-    model: str
-    blocks: list[dict[str, Any]]
-    block_tokens: list[int]
-    stop_reason: str
-    usage: dict[str, Any]
-    hidden_tokens: int = 0  # billed thinking no block shows: time before the first block
-
-
 def _answer(state: SimState, sim: AnthropicSimState, body: dict[str, Any], faults: Faults) -> Reply:
     tok = state.tokenizer
     prompt = _prompt(body["messages"])
@@ -409,128 +398,6 @@ def _reasoning(faults: Faults, thinking: dict[str, Any], max_tokens: int) -> int
     return min(faults.reasoning_tokens, limit)
 
 
-def _stop(reply: Reply) -> tuple[str, str | None]:
-    if reply.stop_reason.startswith("stop_sequence:"):
-        return "stop_sequence", reply.stop_reason.split(":", 1)[1]
-    return reply.stop_reason, None
-
-
-def _message(reply: Reply) -> dict[str, Any]:
-    stop_reason, stop_sequence = _stop(reply)
-    return {
-        "id": reply.id,
-        "type": "message",
-        "role": "assistant",
-        "model": reply.model,
-        "content": reply.blocks,
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
-        "usage": reply.usage,
-    }
-
-
-def _event(name: str, payload: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
-
-
-def _block_events(
-    index: int, block: dict[str, Any], tokens: int, tok: Tokenizer
-) -> tuple[list[bytes], list[int]]:
-    kind = block["type"]
-    start_block: dict[str, Any]
-    deltas: list[tuple[dict[str, Any], int]] = []
-    if kind == "text":
-        start_block = {"type": "text", "text": ""}
-        deltas = [
-            ({"type": "citations_delta", "citation": c}, 0) for c in block.get("citations") or ()
-        ]
-        deltas += [({"type": "text_delta", "text": p}, n) for p, n in tok.pieces(block["text"])]
-    elif kind == "thinking":
-        start_block = {"type": "thinking", "thinking": "", "signature": ""}
-        pieces = tok.pieces(block["thinking"])
-        deltas = [({"type": "thinking_delta", "thinking": p}, n) for p, n in pieces]
-        # thinking not shown (omitted, or beyond its summary): its time passes before the signature
-        hidden = max(tokens - sum(n for _, n in pieces), 0)
-        deltas.append(({"type": "signature_delta", "signature": block["signature"]}, hidden))
-    elif kind in ("tool_use", "server_tool_use"):
-        start_block = {**block, "input": {}}
-        raw = orjson.dumps(block["input"]).decode()
-        deltas = [({"type": "input_json_delta", "partial_json": p}, n) for p, n in tok.pieces(raw)]
-    else:  # redacted_thinking and web_search_tool_result arrive whole
-        start_block = block
-    events = [
-        _event(
-            "content_block_start",
-            {"type": "content_block_start", "index": index, "content_block": start_block},
-        )
-    ]
-    counts = [0]
-    for delta, n in deltas:
-        events.append(
-            _event(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": index, "delta": delta},
-            )
-        )
-        counts.append(n)
-    events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
-    counts.append(0 if kind != "redacted_thinking" else tokens)
-    return events, counts
-
-
-async def _stream(
-    request: web.Request, state: SimState, reply: Reply, faults: Faults, timing: Pace
-) -> web.StreamResponse:
-    tok = state.tokenizer
-    start_message = {**_message(reply), "content": [], "stop_reason": None, "stop_sequence": None}
-    start_message["usage"] = {**reply.usage, "output_tokens": 1}
-    events = [
-        _event("message_start", {"type": "message_start", "message": start_message}),
-        _event("ping", {"type": "ping"}),
-    ]
-    counts = [0, 0]
-    for index, (block, tokens) in enumerate(zip(reply.blocks, reply.block_tokens, strict=True)):
-        block_events, block_counts = _block_events(index, block, tokens, tok)
-        events += block_events
-        counts += block_counts
-    stop_reason, stop_sequence = _stop(reply)
-    events.append(
-        _event(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-                "usage": reply.usage,
-            },
-        )
-    )
-    events.append(_event("message_stop", {"type": "message_stop"}))
-    counts += [0, 0]
-    response = await open_stream(request, {"request-id": reply.id})
-    if faults.disconnect_after is not None:
-        n = min(faults.disconnect_after, len(events))
-        await send_events(response, events[:n], counts[:n], timing)
-        drop_connection(request)
-        return response
-    if faults.error_after is not None:
-        n = min(faults.error_after, len(events))
-        error = _event(
-            "error",
-            {
-                "type": "error",
-                "error": {
-                    "type": "overloaded_error",
-                    "message": f"Simulated error after {n} events (sim error_after).",
-                },
-            },
-        )
-        await send_events(response, [*events[:n], error], [*counts[:n], 0], timing)
-    else:
-        await send_events(response, events, counts, timing)
-    await response.write_eof()
-    return response
-
-
 async def _read(request: web.Request) -> tuple[SimState, Faults, dict[str, Any]] | web.Response:
     state = request.app[SIM_STATE]
     prefix = request.match_info.get("spec", "")
@@ -571,13 +438,13 @@ async def messages(request: web.Request) -> web.StreamResponse:
     reply = _answer(state, sim, body, faults)
     timing = pace(state.config, faults)
     if body.get("stream") is True:
-        return await _stream(
+        return await stream_reply(
             request, state, reply, faults, timing.after_hidden(reply.hidden_tokens)
         )
     delay = timing.body_delay_s(reply.usage["output_tokens"])
     if delay:
         await asyncio.sleep(delay)
-    return json_response(_message(reply), {"request-id": reply.id})
+    return json_response(whole_message(reply), {"request-id": reply.id})
 
 
 async def count_tokens(request: web.Request) -> web.Response:
