@@ -121,6 +121,7 @@ def caps_gateway(kind: str, sim: SimServer, tmp: Path) -> Iterator[Gateway]:
         yield gw
 
 
+CHAT_ENDPOINTS = frozenset({"chat.completions", "messages"})
 _MARK = re.compile(rb"capmark[0-9a-f]{16}")
 
 
@@ -130,9 +131,12 @@ def marker() -> str:
 
 
 def upstream_bodies(sim: SimServer) -> dict[str, dict[str, Any]]:
-    """Every request body the simulator kept, by the marker its prompt carries."""
+    """Every chat request body the simulator kept, by the marker its prompt carries (the search
+    and data calls it also keeps are left out: a search query carries the prompt's marker too)."""
     found: dict[str, dict[str, Any]] = {}
-    for _, body in sim.state.received:
+    for endpoint, body in sim.state.received:
+        if endpoint not in CHAT_ENDPOINTS:
+            continue
         marks = set(_MARK.findall(orjson.dumps(body)))
         for mark in marks:
             assert mark.decode() not in found, f"two upstream calls carry {mark!r}"

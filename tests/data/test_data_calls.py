@@ -88,3 +88,18 @@ def test_api_key_header_works_like_bearer(data_gw: Gateway) -> None:
         r = c.post("/v1/data/api/exa/answer", json={"query": "why?"}, headers={"api-key": key})
     assert r.status_code == 200, r.text
     assert data_gw.nanos(credit_id)[0] == NANOS - endpoint(data_gw, "exa/answer").price
+
+
+def test_the_request_id_goes_to_the_data_provider_and_back(data_gw: Gateway, sim: Any) -> None:
+    """The customer's X-Request-Id (or ours) reaches the provider's logs, as for chat."""
+    _, key = data_gw.create_account(1)
+    path = endpoint(data_gw, "exa/search").public_path
+    with data_gw.client() as c:
+        r = c.post(
+            path,
+            json={"query": "pay per query", "numResults": 1},
+            headers={"Authorization": f"Bearer {key}", "X-Request-Id": "data-trace-1"},
+        )
+    assert r.status_code == 200, r.text
+    assert r.headers["x-request-id"] == "data-trace-1"
+    assert sim.state.request_ids[-1] == "data-trace-1"

@@ -111,6 +111,7 @@ class BTCPayFake:
         self.webhook_id = _id()
         self.invoices: dict[str, FakeInvoice] = {}
         self.create_requests: list[dict[str, Any]] = []
+        self.request_ids: list[str | None] = []  # X-Request-Id of each Greenfield call
         self.fail_create: int | None = None  # answer the next invoice creation with this status
         self.down = False  # answer every request 503, as a BTCPay behind a dead proxy would
         self.base_url = ""
@@ -131,6 +132,7 @@ class BTCPayFake:
     # -- Greenfield ------------------------------------------------------------------------
 
     def _guard(self, request: Request) -> Response | None:
+        self.request_ids.append(request.headers.get("x-request-id"))
         if self.down:
             return Response("Service Unavailable", 503)
         if request.headers.get("authorization") != f"token {self.api_key}":

@@ -262,6 +262,10 @@ def test_a_model_without_native_search_uses_the_search_backends(
     assert r.status_code == 200, r.text
     assert r.json()["usage"]["web_search"]["engine"] == "search-exa"
     assert "web_search_options" not in upstream_body(sim, mark)
+    # the search backend and the model were both sent this request's id
+    rid = r.headers["x-request-id"]
+    kept = zip(sim.state.received, sim.state.request_ids, strict=True)
+    assert [name for (name, _), i in kept if i == rid] == ["search", "chat.completions"]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])

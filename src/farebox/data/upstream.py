@@ -23,6 +23,7 @@ import aiohttp
 import orjson
 
 from farebox.errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from farebox.observe.context import request_id_header
 
 from .model import Endpoint, OAuthClient, Upstream
 from .params import DataCall
@@ -175,7 +176,7 @@ class DataClient:
             request.url,
             params=request.query,
             data=request.body,
-            headers=request.headers,
+            headers={**request_id_header(), **request.headers},
             allow_redirects=False,
             timeout=aiohttp.ClientTimeout(sock_connect=upstream.connect_timeout_s),
         ) as response:

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from farebox.observe.context import request_id_header
 from farebox.payments.errors import PaymentBackendError
 
 log = logging.getLogger("farebox.payments")
@@ -35,7 +36,9 @@ class BackendHTTP:
         self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None
     ) -> Any:
         data = None if body is None else orjson.dumps(body)
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        headers = request_id_header()  # the top-up request's id, for the backend's logs
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         try:
             async with self._client().request(
                 method, self.base_url + path, data=data, params=params, headers=headers

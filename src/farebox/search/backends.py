@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 
 from farebox.catalog.model import ProviderConfig
+from farebox.observe.context import request_id_header
 from farebox.search.results import (
     SearchBackend,
     SearchFailed,
@@ -60,7 +61,7 @@ class JsonClient:
     ) -> Any:
         url = self.config.base_url.rstrip("/") + path
         data = orjson.dumps(body) if body is not None else None
-        send = {"Accept": "application/json", **headers}
+        send = {"Accept": "application/json", **request_id_header(), **headers}
         if data is not None:
             send["Content-Type"] = "application/json"
         try:

@@ -29,6 +29,7 @@ async def admit_call(
 ) -> web.Response | None:
     """None to go on, or the failure to answer (a bad fault spec is a 400)."""
     state = request.app[SIM_STATE]
+    state.receive(endpoint, body or {}, request.headers.get("X-Request-Id"))
     prefix = request.match_info.get("spec", "")
     seen = state.stats.record(prefix, endpoint)
     try:

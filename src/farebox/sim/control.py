@@ -20,7 +20,7 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def received(request: web.Request) -> web.Response:
-    """The last chat requests received, oldest first: `{"data": [{"endpoint", "body",
+    """The last chat, messages, search and data requests received, oldest first: `{"data": [{"endpoint", "body",
     "request_id"}]}` (`request_id`: the X-Request-Id header, or null);
     `?endpoint=messages` keeps one endpoint's, `?last=N` the last N."""
     state = request.app[SIM_STATE]

@@ -15,13 +15,14 @@ from farebox.sim.textgen import TextGen
 from farebox.sim.tokens import Tokenizer
 
 RECEIVED_BODIES = 4096
-"""How many chat request bodies a simulator keeps (enough for a 200-request test, and small)."""
+"""How many request bodies a simulator keeps (enough for a 200-request test, and small)."""
 
 
 class SimState:
     """Config, counters, the random source for `fault_rate`, the tokenizer and id sequence, and
-    the last chat request bodies received with their X-Request-Id headers (`GET /sim/requests`,
-    for tests that check what an upstream was sent)."""
+    the last request bodies received with their X-Request-Id headers (`GET /sim/requests`,
+    for tests that check what an upstream was sent): chat and messages calls by their
+    endpoint, search and data calls (kept by sim/admission.py) by theirs."""
 
     __slots__ = (
         "_ids",
@@ -45,7 +46,7 @@ class SimState:
         self.request_ids: deque[str | None] = deque(maxlen=RECEIVED_BODIES)  # beside `received`
 
     def receive(self, endpoint: str, body: dict[str, Any], request_id: str | None = None) -> None:
-        """Keep a chat request's body and X-Request-Id (the last RECEIVED_BODIES of them)."""
+        """Keep a request's body and X-Request-Id (the last RECEIVED_BODIES of them)."""
         self.received.append((endpoint, body))
         self.request_ids.append(request_id)
 
