@@ -47,7 +47,9 @@ def open_invoice(
 def test_the_top_up_request_id_reaches_btcpay(btcpay_gateway: Gateway, btcpay: BTCPayFake) -> None:
     """For the operator's logs: BTCPay's side of a top-up carries the id the customer got."""
     _, key = btcpay_gateway.create_account()
-    r = create_topup(btcpay_gateway, bearer(key), "btc-lightning", body={"amount": 5, "currency": "USD"})
+    r = create_topup(
+        btcpay_gateway, bearer(key), "btc-lightning", body={"amount": 5, "currency": "USD"}
+    )
     assert r.status_code == 201, r.text
     assert r.headers["x-request-id"] in btcpay.request_ids
 
