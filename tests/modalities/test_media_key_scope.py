@@ -3,6 +3,10 @@ transcription, speech and video are refused (403, 429) before anything is held o
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -10,7 +14,7 @@ import httpx
 from farebox.sim import media_gen
 
 from media_support import sdk
-from support import Gateway
+from support import NANOS, Gateway
 
 
 def wav_1s() -> bytes:
@@ -90,3 +94,53 @@ def test_rpm_limit_applies_to_media_requests(media_gw: Gateway) -> None:
         )
         assert r.status_code == 429
     assert media_gw.nanos(credit_id) == before
+
+
+@contextmanager
+def counting_image_host() -> Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP server that serves a PNG and records every path asked for."""
+    hits: list[str] = []
+    png = media_gen.image("a counting host", "256x256")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("content-type", "image/png")
+            self.send_header("content-length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_refused_key_makes_no_outbound_fetch_of_its_image_url(media_gw: Gateway) -> None:
+    """Scope and rate limits are checked before a customer's image_url is fetched: a key that
+    may not use the model (or is past its limit) cannot make the gateway fetch URLs for it."""
+    credit_id, scoped = key_with(media_gw, allowed_models=["tts-1"])
+    _, limited = key_with(media_gw, rpm_limit=1)
+    with counting_image_host() as (host, hits), media_gw.client() as c:
+        image = {"model": "nano-banana", "prompt": "x", "image_url": f"{host}/scoped.png"}
+        video = {"model": "kling-i2v", "prompt": "x", "duration": "5"}
+        video["image_url"] = f"{host}/scoped-video.png"
+        for body, path in ((image, "/v1/images/generations"), (video, "/v1/videos")):
+            r = c.post(path, json=body, headers={"Authorization": f"Bearer {scoped}"})
+            assert r.status_code == 403, r.text
+        limited_auth = {"Authorization": f"Bearer {limited}"}
+        embed = {"model": "text-embedding-3-small", "input": "hello"}
+        assert c.post("/v1/embeddings", json=embed, headers=limited_auth).status_code == 200
+        late = {**image, "image_url": f"{host}/limited.png"}
+        r = c.post("/v1/images/generations", json=late, headers=limited_auth)
+        assert r.status_code == 429, r.text
+        assert hits == []
+    assert media_gw.nanos(credit_id) == (5 * NANOS, 0)

@@ -30,7 +30,7 @@ from farebox.providers.router import Router
 @dataclass(frozen=True)
 class ImageOrder:
     """A validated, priced image request (`call.quote` is its exact price) and its input
-    images as read so far (an `image_url` is fetched only once the request is paid for)."""
+    images as read so far (an `image_url` is fetched only once its price is held)."""
 
     call: ImageCall
     image: InputImage | None = None
@@ -84,15 +84,13 @@ class ImageService:
         return ImageOrder(call, source_image, mask_image)
 
     async def run(self, buyer: Buyer, order: ImageOrder, base_url: str) -> PaidResult:
-        """Fetch an `image_url` input (guarded), hold the price, generate, store, settle."""
+        """Hold the price, fetch an `image_url` input (guarded), generate, store, settle."""
         call, image, mask = order.call, order.image, order.mask
-        if image is None and call.image_url:
-            image = await fetch_image(call.image_url, self.fetch_policy)
-        job = call.job
-        if image is not None:
-            job = dataclasses.replace(job, image=image, mask=mask)
+        # The hold checks the key's scope and rate limits: a request they refuse makes no
+        # outbound fetch. A fetch that fails voids the hold (nothing is charged).
         charge = await buyer.open(call.quote, call.model)
         held = charge.held
+        job = call.job
 
         async def attempt(provider: Any, route: Route) -> list[MediaFile]:
             files: list[MediaFile] = await provider.generate_images(route.upstream_model, job)
@@ -102,6 +100,10 @@ class ImageService:
 
         gen_id = new_gen_id()
         try:
+            if image is None and call.image_url:
+                image = await fetch_image(call.image_url, self.fetch_policy)
+            if image is not None:
+                job = dataclasses.replace(job, image=image, mask=mask)
             files = await call_capability(self.router, call.model, "generate_images", attempt)
             await self.media.save(gen_id, buyer.account_id, files)
         except BaseException:

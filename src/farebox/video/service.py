@@ -58,22 +58,24 @@ class VideoService:
     async def submit(
         self, buyer: Buyer, call: VideoCall, base_url: str
     ) -> tuple[dict[str, Any], int]:
-        """Fetch an `image_url` input, hold the estimated cost, queue the job upstream, record it.
+        """Hold the estimated cost, fetch an `image_url` input, queue the job upstream, record it.
 
         Returns the job's body (with its signed `status_url` under `base_url`) and the estimate
         (nanodollars) that is held."""
         model = call.model
-        job = call.job
-        if call.image_url:
-            image = await fetch_image(call.image_url, self.fetch_policy)
-            job = VideoJob(job.prompt, job.seconds, job.params, image)
+        # The hold checks the key's scope and rate limits: a request they refuse makes no
+        # outbound fetch. A fetch that fails voids the hold (nothing is charged).
         charge = await buyer.open(call.quote, model, hold_timeout_s=VIDEO_HOLD_S)
+        job = call.job
 
         async def attempt(provider: Any, route: Route) -> tuple[str, dict[str, str]]:
             handle: dict[str, str] = await provider.submit_video(route.upstream_model, job)
             return route.provider, handle
 
         try:
+            if call.image_url:
+                image = await fetch_image(call.image_url, self.fetch_policy)
+                job = VideoJob(job.prompt, job.seconds, job.params, image)
             provider, handle = await call_capability(self.router, model, "submit_video", attempt)
             row = JobRow(
                 id=new_gen_id(),
