@@ -95,6 +95,24 @@ def test_tokens_settled_in_the_last_minute_refuse_until_they_age_out(kind: str) 
     run(kind, body)
 
 
+def test_a_peek_answers_as_admit_would_and_counts_nothing(kind: str) -> None:
+    async def body(store: WindowStore, clock: Clock) -> None:
+        for _ in range(5):
+            assert (await store.peek("k", 2, None)).admitted
+        assert (await store.admit("k", 2, None)).admitted
+        assert (await store.admit("k", 2, None)).admitted  # the peeks took none of the two
+        peeked, refused = await store.peek("k", 2, None), await store.admit("k", 2, None)
+        assert (peeked.admitted, peeked.limit) == (False, "rpm") == (refused.admitted, "rpm")
+        assert peeked.wait_s == pytest.approx(refused.wait_s, abs=1e-3)
+        await store.add_tokens({"t": 100})
+        assert not (await store.peek("t", None, 100)).admitted
+        assert (await store.peek("t", None, 101)).admitted
+        clock.now = T0 + 180
+        assert (await store.peek("k", 2, None)).admitted
+
+    run(kind, body)
+
+
 def test_keys_are_counted_apart(kind: str) -> None:
     async def body(store: WindowStore, clock: Clock) -> None:
         assert (await store.admit("a", 1, None)).admitted
@@ -124,7 +142,14 @@ def test_redis_script_decides_as_the_python_rule_does() -> None:
                     await shared.add_tokens({"k": tokens, "other": 1})
                     continue
                 rpm, tpm = rng.choice([5, 20, None]), rng.choice([500, 3000, None])
-                mine, theirs = await memory.admit("k", rpm, tpm), await shared.admit("k", rpm, tpm)
+                if rng.random() < 0.2:  # a peek: the same answer, nothing counted
+                    mine, theirs = (
+                        await memory.peek("k", rpm, tpm),
+                        await shared.peek("k", rpm, tpm),
+                    )
+                else:
+                    mine = await memory.admit("k", rpm, tpm)
+                    theirs = await shared.admit("k", rpm, tpm)
                 assert (mine.admitted, mine.limit) == (theirs.admitted, theirs.limit)
                 assert mine.wait_s == pytest.approx(theirs.wait_s, abs=1e-3)
         finally:

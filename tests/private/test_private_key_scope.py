@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from private_support import PRIVATE_MODEL, VISION_MODEL, chat_body, sealed_chat
 from support import Gateway
 
@@ -39,3 +41,35 @@ def test_a_key_past_its_rpm_limit_is_429_on_the_relay(private_gateway: Gateway) 
     refused = sealed_chat(gw.url, key, chat_body("hello"))
     assert refused.status == 429 and int(refused.headers["retry-after"]) >= 1
     assert gw.nanos(credit_id) == before
+
+
+def _preflight(gw: Gateway, key: str, model: str) -> httpx.Response:
+    return httpx.get(
+        gw.url + "/private/v1/preflight",
+        headers={
+            "Authorization": f"Bearer {key}",
+            "X-Private-Model": model,
+            "X-Private-Body-Bytes": "100",
+        },
+    )
+
+
+def test_the_preflight_answers_the_relay_s_403_and_429_and_counts_nothing(
+    private_gateway: Gateway,
+) -> None:
+    """A client that asks first (the local proxy, an npm ehbp one) learns the refusal in clear,
+    and asking does not use up the key's requests."""
+    gw = private_gateway
+    _, scoped = key_with(gw, allowed_models=[PRIVATE_MODEL])
+    assert _preflight(gw, scoped, PRIVATE_MODEL).status_code == 200
+    refused = _preflight(gw, scoped, VISION_MODEL)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "model_not_allowed"
+
+    _, limited = key_with(gw, rpm_limit=1)
+    for _ in range(3):  # asking counts nothing: the one request a minute is still there
+        assert _preflight(gw, limited, PRIVATE_MODEL).status_code == 200
+    assert sealed_chat(gw.url, limited, chat_body("hello")).status == 200
+    late = _preflight(gw, limited, PRIVATE_MODEL)
+    assert late.status_code == 429 and int(late.headers["retry-after"]) >= 1
+    assert late.json()["error"]["type"] == "rate_limit_error"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from farebox.errors import RateLimited
@@ -73,11 +73,24 @@ class KeyGate:
 
     async def admit(self, key: ApiKey, names: Sequence[str]) -> None:
         """403 for a model outside the key's scope, 429 past a limit; else counts the request."""
+        await self._judge(key, names, self.windows.admit)
+
+    async def check(self, key: ApiKey, names: Sequence[str]) -> None:
+        """`admit`'s 403 or 429, counting nothing: for a preflight that asks whether the request
+        it announces would be admitted (private/relay.py)."""
+        await self._judge(key, names, self.windows.peek)
+
+    async def _judge(
+        self,
+        key: ApiKey,
+        names: Sequence[str],
+        ask: Callable[[str, int | None, int | None], Awaitable[Verdict]],
+    ) -> None:
         if key.allowed_models is not None and not allows(key.allowed_models, names):
             raise model_not_allowed(names[0] if names else "")
         if key.rpm_limit is None and key.tpm_limit is None:
             return
-        verdict = await self.windows.admit(key.id, key.rpm_limit, key.tpm_limit)
+        verdict = await ask(key.id, key.rpm_limit, key.tpm_limit)
         if not verdict.admitted:
             raise rate_limited(key, verdict)
 

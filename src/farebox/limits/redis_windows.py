@@ -28,7 +28,8 @@ RETRY_AFTER_FAILURE_S = 1.0
 WARN_EVERY_S = 30.0
 TTL_MS = int(WINDOW_S * 2 * 1000) + 5000  # two windows, then an idle key's hash expires
 
-# windows.decide() and windows.roll() in Lua. ARGV: mode ("a" admit, "t" add tokens), now (or ""
+# windows.decide() and windows.roll() in Lua. ARGV: mode ("a" admit, "p" peek: admit's answer,
+# nothing counted or written; "t" add tokens), now (or ""
 # for Redis' TIME), rpm (0: none), tpm (0: none), tokens. Returns {0, 0} when admitted (or for
 # "t"), else {1 (rpm) or 2 (tpm), wait in microseconds}.
 SCRIPT = """
@@ -61,18 +62,20 @@ end
 local elapsed = now - window * W
 local weight = 1 - elapsed / W
 local verdict = {0, 0}
-if ARGV[1] == 'a' then
+local mode = ARGV[1]
+if mode == 'a' or mode == 'p' then
   local rpm, tpm = tonumber(ARGV[3]), tonumber(ARGV[4])
   if rpm > 0 and rp * weight + rc + 1 > rpm then
     verdict = {1, math.ceil(wait(rp, rc, elapsed, rpm, 1) * 1000000)}
   elseif tpm > 0 and tp * weight + tc >= tpm then
     verdict = {2, math.max(1000, math.ceil(wait(tp, tc, elapsed, tpm, 0) * 1000000))}
-  else
+  elseif mode == 'a' then
     rc = rc + 1
   end
 else
   tc = tc + tonumber(ARGV[5])
 end
+if mode == 'p' then return verdict end
 redis.call('HSET', KEYS[1], 'w', window, 'rp', rp, 'rc', rc, 'tp', tp, 'tc', tc)
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return verdict
@@ -124,16 +127,27 @@ class RedisWindows:
             )
 
     async def admit(self, key_id: str, rpm: int | None, tpm: int | None) -> Verdict:
-        if self._usable():
-            try:
-                code, wait_us = await self._run(key_id, "a", rpm or 0, tpm or 0, 0)
-            except (RedisError, OSError, TimeoutError) as exc:
-                self._failed(exc)
-            else:
-                if int(code) == 0:
-                    return ADMITTED
-                return Verdict(int(wait_us) / 1_000_000, _LIMITS[int(code)])
-        return self.fallback.admit_now(key_id, rpm, tpm)
+        verdict = await self._decide(key_id, "a", rpm, tpm)
+        return verdict if verdict is not None else self.fallback.admit_now(key_id, rpm, tpm)
+
+    async def peek(self, key_id: str, rpm: int | None, tpm: int | None) -> Verdict:
+        verdict = await self._decide(key_id, "p", rpm, tpm)
+        return verdict if verdict is not None else self.fallback.peek_now(key_id, rpm, tpm)
+
+    async def _decide(
+        self, key_id: str, mode: str, rpm: int | None, tpm: int | None
+    ) -> Verdict | None:
+        """Redis' verdict, or None when Redis does not answer (the caller asks the fallback)."""
+        if not self._usable():
+            return None
+        try:
+            code, wait_us = await self._run(key_id, mode, rpm or 0, tpm or 0, 0)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            return None
+        if int(code) == 0:
+            return ADMITTED
+        return Verdict(int(wait_us) / 1_000_000, _LIMITS[int(code)])
 
     async def add_tokens(self, counts: Mapping[str, int]) -> None:
         """All of `counts` in one round trip (a pipeline of the script, one call per key)."""

@@ -51,6 +51,10 @@ class WindowStore(Protocol):
         """Admit (and count) one request of `key_id` under its limits, or say how long to wait."""
         ...
 
+    async def peek(self, key_id: str, rpm: int | None, tpm: int | None) -> Verdict:
+        """What `admit` would answer now, counting nothing (a preflight's question)."""
+        ...
+
     async def add_tokens(self, counts: Mapping[str, int]) -> None:
         """Count the tokens settled by requests of each key id in `counts`."""
         ...
@@ -73,11 +77,12 @@ def wait_s(prev: float, cur: float, elapsed: float, limit: float, need: float) -
 
 
 def decide(
-    state: list[float], now: float, rpm: int | None, tpm: int | None
+    state: list[float], now: float, rpm: int | None, tpm: int | None, count: bool = True
 ) -> tuple[Verdict, list[float]]:
     """One admission on `state` = [window, requests prev, requests cur, tokens prev, tokens cur]
-    (rolled to `now`'s window first); the state with this request counted if it is admitted.
-    The Lua script in redis_windows.py is this function, line for line."""
+    (rolled to `now`'s window first); the state with this request counted if it is admitted
+    (and `count`: a peek counts nothing). The Lua script in redis_windows.py is this function,
+    line for line."""
     state = roll(state, now)
     window, rp, rc, tp, tc = state
     elapsed = now - window * WINDOW_S
@@ -86,7 +91,8 @@ def decide(
         return Verdict(wait_s(rp, rc, elapsed, rpm, 1), "rpm"), state
     if tpm is not None and tp * weight + tc >= tpm:
         return Verdict(max(wait_s(tp, tc, elapsed, tpm, 0), 0.001), "tpm"), state
-    state[2] = rc + 1
+    if count:
+        state[2] = rc + 1
     return ADMITTED, state
 
 
@@ -116,6 +122,12 @@ class MemoryWindows:
         verdict, state = decide(self._get(key_id), self.clock(), rpm, tpm)
         self._state[key_id] = state
         return verdict
+
+    async def peek(self, key_id: str, rpm: int | None, tpm: int | None) -> Verdict:
+        return self.peek_now(key_id, rpm, tpm)
+
+    def peek_now(self, key_id: str, rpm: int | None, tpm: int | None) -> Verdict:
+        return decide(list(self._get(key_id)), self.clock(), rpm, tpm, count=False)[0]
 
     async def add_tokens(self, counts: Mapping[str, int]) -> None:
         for key_id, tokens in counts.items():

@@ -30,6 +30,7 @@ from farebox.ledger.service import Ledger
 from farebox.ledger.sweep import encode_recovery
 from farebox.ledger.types import KeyBudget, QueryRecord
 from farebox.limits.gate import KeyGate
+from farebox.limits.scopes import model_names
 from farebox.money import format_usd, nanos_to_usd
 from farebox.net.egress import EgressProxies
 from farebox.net.stream_cut import StreamCut
@@ -145,10 +146,13 @@ class PrivateRelay:
     async def preflight(
         self, key: ApiKey, model_header: str | None, body_bytes: int
     ) -> dict[str, Any]:
-        """What a request of `body_bytes` sealed bytes would hold, checked against the balance
-        and the key's limit; the same 402 the relay would give, in plaintext any client reads
+        """What a request of `body_bytes` sealed bytes would hold, checked against the key's
+        model scope and rate limits (counting nothing), the balance and the key's limit; the
+        same 403, 429 or 402 the relay would give, in plaintext any client reads
         (an EHBP client such as npm ehbp 0.1.7 cannot read the relay's own refusals)."""
         model, enclave = self.route(model_header)
+        if self.gate is not None:  # the key's scope and rate limits, as the relay will judge them
+            await self.gate.check(key, model_names(model))
         limit = bounds.quote(model, max(0, body_bytes))
         balance = await self.ledger.balance(key.account_id)
         if balance is None or balance.available < limit.hold:
