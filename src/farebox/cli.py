@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import math
 import os
 import sys
 import uuid
@@ -36,6 +35,7 @@ from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
 from farebox.net.connections import raise_open_file_limit, uvicorn_options
 from farebox.net.drain_server import serve_draining
 from farebox.net.egress import EgressProxies
+from farebox.net.prefork import serve_workers
 from farebox.observe.config import ObserveConfig
 from farebox.observe.multiproc import ENV as MULTIPROC_ENV
 from farebox.observe.multiproc import prepare_for_workers
@@ -154,7 +154,8 @@ def serve(
             "--workers, or run `farebox serve --workers N` without --demo."
         )
     try:  # before anything is created: a busy port must not cost a database or an account
-        sock = listen_socket(host, port) if demo else None
+        # --demo and --workers serve a socket bound now (the workers inherit it)
+        sock = listen_socket(host, port) if demo or workers > 1 else None
         if sock is None:
             check_port_free(host, port)
     except PortBusy as exc:
@@ -164,7 +165,7 @@ def serve(
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
     _open(settings)[0].close()
-    if sock is not None:
+    if demo and sock is not None:
         generated = not settings.admin_token  # enable_dashboard makes one for the demo if unset
         # the demo's simulator, enclave and catalogs: imported only for --demo (about 28 MB
         # that a production process would otherwise keep)
@@ -180,21 +181,9 @@ def serve(
     raise_open_file_limit()  # before the connection cap is worked out from it
     if workers > 1 or os.environ.get(MULTIPROC_ENV):
         prepare_for_workers()  # the workers' shared metrics directory (observe/multiproc.py)
-    if workers > 1:
-        uvicorn.run(
-            "farebox.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop",
-            log_level=log_level,
-            # Each worker finishes its requests in flight for up to FAREBOX_DRAIN_S; what still
-            # runs then is cancelled and settles as when its client leaves.
-            timeout_graceful_shutdown=math.ceil(settings.drain_s),
-            **uvicorn_options(settings),
-        )
-        return
+    if sock is not None:
+        # loaded once and forked: the workers share the token tables (net/prefork.py)
+        sys.exit(serve_workers(settings, models, sock, workers, log_level))
     app = create_app(settings, catalog=models)
     config = uvicorn.Config(
         app, host=host, port=port, loop="uvloop", log_level=log_level, **uvicorn_options(settings)

@@ -49,3 +49,19 @@ def forget_on_exit(path: str) -> None:
 
     pid = os.getpid()
     atexit.register(multiprocess.mark_process_dead, pid, path)
+
+
+def adopt_after_fork() -> None:
+    """In a worker forked from `serve --workers N` (net/prefork.py): choose the mode again.
+
+    The parent imported prometheus_client before it set PROMETHEUS_MULTIPROC_DIR, so the mode
+    chosen then was in-memory; a forked worker must write the shared files like a fresh process
+    would (no metric exists before the worker builds its app)."""
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
+def mark_dead(pid: int, path: str) -> None:
+    """A worker `pid` has exited: drop it from the live-gauge view (its counts stay)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
