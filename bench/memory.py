@@ -1,7 +1,7 @@
 """RSS of `farebox serve` with the shipped catalog, after a warm-up on each catalog encoding.
 
     python bench/memory.py                 # one process, SQLite: prints a JSON report
-    python bench/memory.py --workers 2     # each worker's RSS (and the parent's)
+    python bench/memory.py --workers 2     # each worker's RSS and PSS (and the parent's)
     python bench/memory.py --max-mb 100    # exit 1 when a serving process is above the bound
 
 Starts `farebox sim` and `farebox serve` on free ports. The shipped catalog is used as it is,
@@ -10,6 +10,13 @@ its models answer: gpt-4o-mini (o200k_base), claude-sonnet-4.5 (cl100k_base) and
 text-embedding-3-small (cl100k_base) get non-streamed and streamed requests (`--requests` of
 each). RSS is then read from /proc/PID/status of each serving process (VmRSS, and its anonymous
 and file-backed parts). tests/e2e/test_memory.py runs this with `--max-mb 100`.
+
+With `--workers N`, PSS (proportional set size: each shared page counted once, split between
+the processes that map it) and the shared/private split are also read from
+/proc/PID/smaps_rollup of the parent and of every worker, after start and after the warm-up,
+whose requests then go on a new connection each, so that every worker takes some. The sum of
+the processes' PSS is what the whole service costs; the sum of their RSS counts shared pages
+once per process.
 """
 
 from __future__ import annotations
@@ -48,6 +55,40 @@ def status(pid: int) -> dict[str, int]:
         if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
             out[name] = int(value.split()[0])
     return out
+
+
+ROLLUP = (
+    "Rss",
+    "Pss",
+    "Pss_Anon",
+    "Pss_File",
+    "Shared_Clean",
+    "Shared_Dirty",
+    "Private_Clean",
+    "Private_Dirty",
+)
+
+
+def rollup(pid: int) -> dict[str, int]:
+    """Rss, Pss and the shared/private split of `pid` from /proc/PID/smaps_rollup, in kB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, _, value = line.partition(":")
+        if name in ROLLUP:
+            out[name] = int(value.split()[0])
+    return out
+
+
+def processes(parent: int) -> dict[str, dict[str, int]]:
+    """The parent's and each worker's rollup, keyed "parent" and "worker PID"."""
+    found = {"parent": rollup(parent)}
+    for pid in sorted(children(parent)):
+        found[f"worker {pid}"] = rollup(pid)
+    return found
+
+
+def pss_total_mb(found: dict[str, dict[str, int]]) -> float:
+    return round(sum(p["Pss"] for p in found.values()) / 1024, 1)
 
 
 def children(pid: int) -> list[int]:
@@ -89,11 +130,13 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
         )
 
 
-def warm_up(url: str, requests: int) -> dict[str, int]:
+def warm_up(url: str, requests: int, spread: bool = False) -> dict[str, int]:
     """`requests` non-streamed and streamed chats per chat model, and embeddings; the count of
-    each status code."""
+    each status code. With `spread`, every request on a new connection (so that each of
+    several workers takes some)."""
     codes: dict[str, int] = {}
-    with httpx.Client(base_url=url, timeout=60) as c:
+    limits = httpx.Limits(max_keepalive_connections=0 if spread else 20)
+    with httpx.Client(base_url=url, timeout=60, limits=limits) as c:
         created = c.post("/accounts/create").json()
         granted = c.post(
             "/admin/credits",
@@ -153,7 +196,8 @@ def measure(workers: int, requests: int, database_url: str | None) -> dict[str, 
             url = f"http://127.0.0.1:{port}"
             wait_http(url + "/healthz", serve, folder / "serve.log")
             started = {"parent": status(serve.pid)}
-            codes = warm_up(url, requests)
+            started_rollup = processes(serve.pid) if workers > 1 else None
+            codes = warm_up(url, requests, spread=workers > 1)
             time.sleep(0.5)
             report: dict[str, Any] = {
                 "workers": workers,
@@ -162,6 +206,14 @@ def measure(workers: int, requests: int, database_url: str | None) -> dict[str, 
                 "parent_kb": status(serve.pid),
                 "workers_kb": [status(pid) for pid in sorted(children(serve.pid))],
             }
+            if started_rollup is not None:
+                warmed = processes(serve.pid)
+                report["smaps_rollup_kb"] = {"after_start": started_rollup, "after_warm_up": warmed}
+                report["pss_total_mb"] = {
+                    "after_start": pss_total_mb(started_rollup),
+                    "after_warm_up": pss_total_mb(warmed),
+                }
+                report["rss_total_mb"] = round(sum(p["Rss"] for p in warmed.values()) / 1024, 1)
             serving = report["workers_kb"] if workers > 1 else [report["parent_kb"]]
             report["serving_max_mb"] = round(max(s["VmRSS"] for s in serving) / 1024, 1)
             return report
