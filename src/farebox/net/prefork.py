@@ -34,6 +34,7 @@ import os
 import random
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -87,15 +88,16 @@ class Worker:
     pid: int
     slot: int
     started: float
+    serving: bool = False  # it said so, once its server was up
 
 
 @dataclass
 class Supervisor:
-    """Forks `workers` children that each run `child()` (which must not return) and keeps that
-    many running until told to stop."""
+    """Forks `workers` children that each run `child(announce)` (which must not return, and
+    calls `announce()` once it serves) and keeps that many running until told to stop."""
 
     workers: int
-    child: Callable[[], NoReturn]
+    child: Callable[[Callable[[], None]], NoReturn]
     stop_timeout_s: float
     on_exit: Callable[[int], None] = lambda pid: None
     """Called with each reaped worker's pid (the metrics' mark_process_dead)."""
@@ -103,25 +105,36 @@ class Supervisor:
     running: dict[int, Worker] = field(default_factory=dict)
     failures: dict[int, int] = field(default_factory=dict)
     due: dict[int, float] = field(default_factory=dict)  # slot -> when to start it again
-    ever_started: bool = False
+    ever_served: bool = False
+    _ready: tuple[int, int] = (-1, -1)  # the pipe the workers announce themselves on
+    _heard: bytes = b""
 
     def run(self) -> int:
-        """Supervise until SIGTERM/SIGINT; 0 when every worker drained and exited 0."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-        _check_single_threaded()
-        gc.collect()
-        gc.freeze()  # what was built so far stays out of the workers' collections
-        for slot in range(self.workers):
-            self._fork(slot)
+        """Supervise until SIGTERM/SIGINT; 0 when every worker drained and exited 0, 3 when
+        the first workers could not start."""
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        self._ready = os.pipe()
+        os.set_blocking(self._ready[0], False)
+        try:
+            _check_single_threaded()
+            for slot in range(self.workers):
+                self._fork(slot)
+            return self._supervise()
+        finally:
+            for fd in self._ready:
+                os.close(fd)
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    def _supervise(self) -> int:
         while True:
             now = time.monotonic()
             timeout = min((t - now for t in self.due.values()), default=1.0)
             info = signal.sigtimedwait(SIGNALS, max(0.0, min(timeout, 1.0)))
             failed = self._reap()
             if failed is not None:
-                return self._stop(None, failed)
+                return self._stop(failed)
             if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
-                return self._stop(info.si_signo, None)
+                return self._stop(None)
             now = time.monotonic()
             for slot, when in list(self.due.items()):
                 if when <= now:
@@ -129,16 +142,46 @@ class Supervisor:
                     self._fork(slot)
 
     def _fork(self, slot: int) -> None:
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # out of memory or processes: try again later
+            log.error("could not fork worker %d: %s; trying again in %g s", slot, exc, 5.0)
+            self.due[slot] = time.monotonic() + 5.0
+            return
         if pid == 0:
-            self.child()  # never returns
+            os.close(self._ready[0])
+            self.child(self._announce)  # never returns
         self.running[pid] = Worker(pid, slot, time.monotonic())
-        log.info("worker %d started (pid %d)", slot, pid)
+        log.info("worker %d forked (pid %d)", slot, pid)
+
+    def _announce(self) -> None:
+        """In a worker: tell the parent it serves."""
+        os.write(self._ready[1], struct.pack("i", os.getpid()))
+
+    def _listen(self) -> None:
+        """Read which workers said they serve."""
+        while True:
+            try:
+                chunk = os.read(self._ready[0], 4096)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self._heard += chunk
+        size = struct.calcsize("i")
+        while len(self._heard) >= size:
+            (pid,) = struct.unpack("i", self._heard[:size])
+            self._heard = self._heard[size:]
+            worker = self.running.get(pid)
+            if worker is not None:
+                worker.serving = True
+                self.ever_served = True
 
     def _reap(self) -> int | None:
         """Collect dead workers and schedule their replacements; a status to exit with when
         the first workers cannot start at all."""
         while True:
+            self._listen()  # before waitpid: a worker that said it serves, then died, did serve
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -150,26 +193,26 @@ class Supervisor:
             if worker is None:
                 continue
             code = os.waitstatus_to_exitcode(status)
-            lived = time.monotonic() - worker.started
-            if code == NEVER_STARTED and not self.ever_started:
-                log.error("worker pid %d could not start (status %d): stopping", pid, code)
+            how = f"status {code}" if code >= 0 else f"signal {signal.Signals(-code).name}"
+            if not worker.serving and not self.ever_served:
+                log.error("worker pid %d could not start (%s): stopping", pid, how)
                 return NEVER_STARTED
-            if code != NEVER_STARTED:
-                self.ever_started = True
-            fails = 0 if lived >= HEALTHY_S else self.failures.get(worker.slot, 0) + 1
+            lived = time.monotonic() - worker.started
+            healthy = worker.serving and lived >= HEALTHY_S
+            fails = 0 if healthy else self.failures.get(worker.slot, 0) + 1
             self.failures[worker.slot] = fails
             pause = 0.0 if fails == 0 else min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (fails - 1))
-            how = f"status {code}" if code >= 0 else f"signal {signal.Signals(-code).name}"
             log.warning(
-                "worker pid %d exited unexpectedly (%s, after %.1f s); starting another%s",
+                "worker pid %d exited unexpectedly (%s, after %.1f s%s); starting another%s",
                 pid,
                 how,
                 lived,
+                "" if worker.serving else ", before it served",
                 f" in {pause:g} s" if pause else "",
             )
             self.due[worker.slot] = time.monotonic() + pause
 
-    def _stop(self, signo: int | None, status: int | None) -> int:
+    def _stop(self, status: int | None) -> int:
         """SIGTERM every worker, wait for them (bounded), kill what is left."""
         for sock in self.close_on_stop:  # the workers keep their own copies while they drain
             sock.close()
@@ -273,9 +316,9 @@ def serve_workers(
     parent = os.getpid()
     metrics_dir = os.environ.get(multiproc.ENV) or None
 
-    def child() -> NoReturn:
+    def child(announce: Callable[[], None]) -> NoReturn:
         become_worker(parent)
-        worker_exit(lambda: _serve_one(settings, catalog, sock, log_level))
+        worker_exit(lambda: _serve_one(settings, catalog, sock, log_level, announce))
 
     def dead(pid: int) -> None:
         if metrics_dir is not None:
@@ -284,16 +327,31 @@ def serve_workers(
     notice = max(0.0, settings.drain_notice_s)
     bound = notice + max(0.0, settings.drain_s) + CUT_GRACE_S + STOP_GRACE_S
     supervisor = Supervisor(workers, child, bound, on_exit=dead, close_on_stop=[sock])
+    gc.collect()
+    gc.freeze()  # what was built so far stays out of the workers' collections
     return supervisor.run()
 
 
-def _serve_one(settings: Settings, catalog: Catalog, sock: socket.socket, log_level: str) -> int:
+def _serve_one(
+    settings: Settings,
+    catalog: Catalog,
+    sock: socket.socket,
+    log_level: str,
+    announce: Callable[[], None],
+) -> int:
     """One worker: its own app on the inherited socket, draining on SIGTERM."""
     import uvicorn
 
     from farebox.app import create_app
     from farebox.net.connections import uvicorn_options
     from farebox.net.drain_server import DrainingServer, install_exit_zero
+
+    class WorkerServer(DrainingServer):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                announce()
+
     from farebox.observe import multiproc
 
     multiproc.adopt_after_fork()
@@ -307,6 +365,6 @@ def _serve_one(settings: Settings, catalog: Catalog, sock: socket.socket, log_le
         log_level=log_level,
         **uvicorn_options(settings),
     )
-    server = DrainingServer(config, settings.drain_s, settings.drain_notice_s)
+    server = WorkerServer(config, settings.drain_s, settings.drain_notice_s)
     server.run(sockets=[sock])
     return 0 if server.started else NEVER_STARTED
