@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
-from farebox.net.drain_server import CUT_GRACE_S
+from farebox.net.drain_server import CUT_GRACE_S, install_exit_zero
 
 if TYPE_CHECKING:
     from farebox.catalog.model import Catalog
@@ -275,6 +275,7 @@ def _check_single_threaded() -> None:
 def become_worker(parent: int) -> None:
     """The first steps in a forked worker: signals back to normal, dies with the parent,
     its own random sequence."""
+    install_exit_zero()  # a SIGTERM before uvicorn takes over (while the app builds): status 0
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     libc_name = ctypes.util.find_library("c")
@@ -344,18 +345,16 @@ def _serve_one(
 
     from farebox.app import create_app
     from farebox.net.connections import uvicorn_options
-    from farebox.net.drain_server import DrainingServer, install_exit_zero
+    from farebox.net.drain_server import DrainingServer
+    from farebox.observe import multiproc
 
-    class WorkerServer(DrainingServer):
+    class WorkerServer(DrainingServer):  # uvicorn raises SIGTERM again once drained: status 0
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
                 announce()
 
-    from farebox.observe import multiproc
-
     multiproc.adopt_after_fork()
-    install_exit_zero()  # uvicorn raises SIGTERM again once drained: that is status 0
     app = create_app(settings, catalog=catalog)
     config = uvicorn.Config(
         app,
