@@ -278,8 +278,8 @@ def become_worker(parent: int) -> None:
     install_exit_zero()  # a SIGTERM before uvicorn takes over (while the app builds): status 0
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is not None:  # Linux: SIGTERM (so a drain) if the parent dies
+    libc_name = ctypes.util.find_library("c") if sys.platform == "linux" else None
+    if libc_name is not None:  # SIGTERM (so a drain) if the parent dies
         libc = ctypes.CDLL(libc_name, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
     if os.getppid() != parent:  # it died before prctl
