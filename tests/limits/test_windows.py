@@ -10,8 +10,7 @@ from collections.abc import Callable
 import pytest
 from redis.asyncio import Redis
 
-from farebox.limits.redis_windows import RedisWindows
-from farebox.limits.shared import redis_client
+from farebox.limits.redis_windows import RedisWindows, redis_client
 from farebox.limits.windows import MemoryWindows, WindowStore, wait_s
 
 from redis_support import REDIS_URL, require_redis, test_prefix

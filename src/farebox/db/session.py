@@ -17,12 +17,12 @@ its own assumption on the server (`farebox.db.compiled.fail_unless`): when the c
 from __future__ import annotations
 
 import contextlib
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
-import psycopg
 from sqlalchemy import Connection
 
 from farebox.db.compiled import CompiledStatement, together
@@ -54,11 +54,17 @@ class CheckFailed(Exception):
 
 @contextmanager
 def _checks() -> Iterator[None]:
-    """Raise a failed server-side check as `CheckFailed` (its SQL divides by zero on purpose)."""
+    """Raise a failed server-side check as `CheckFailed` (its SQL divides by zero on purpose).
+
+    psycopg (9 MB resident) is imported only by a gateway on PostgreSQL, when SQLAlchemy opens
+    its first connection: before that, no exception can be psycopg's."""
     try:
         yield
-    except psycopg.errors.DivisionByZero as exc:
-        raise CheckFailed(str(exc)) from exc
+    except Exception as exc:
+        driver = sys.modules.get("psycopg")
+        if driver is not None and isinstance(exc, driver.errors.DivisionByZero):
+            raise CheckFailed(str(exc)) from exc
+        raise
 
 
 def said_by_server(exc: BaseException) -> bool:
@@ -104,6 +110,8 @@ class Session(ABC):
         transaction still needs its ROLLBACK [TO SAVEPOINT])."""
         if not self.pipelined:
             return
+        import psycopg  # pipelined: on PostgreSQL, where psycopg is loaded already
+
         for _ in range(_RECOVER_TRIES):
             try:
                 await self._sync_once()
@@ -267,6 +275,8 @@ class AsyncSession(Session):
     async def connect(cls, conninfo: str, synchronous_commit: bool = True) -> AsyncSession:
         """`synchronous_commit=False`: commits do not wait for the disk (PostgreSQL's setting of
         that name, for this connection only)."""
+        import psycopg  # only a gateway on PostgreSQL loads it (see `_checks`)
+
         conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
         if not synchronous_commit:
             await conn.execute("SET synchronous_commit = off")

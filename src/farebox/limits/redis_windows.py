@@ -18,12 +18,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from farebox.limits.windows import ADMITTED, WINDOW_S, MemoryWindows, Verdict
 
 log = logging.getLogger("farebox.limits")
 
+# A request waits at most this long on Redis before the limits fall back to this process.
+REDIS_TIMEOUT_S = 0.5
 RETRY_AFTER_FAILURE_S = 1.0
 WARN_EVERY_S = 30.0
 TTL_MS = int(WINDOW_S * 2 * 1000) + 5000  # two windows, then an idle key's hash expires
@@ -82,6 +86,18 @@ return verdict
 """
 
 _LIMITS = {1: "rpm", 2: "tpm"}
+
+
+def redis_client(url: str) -> Redis:
+    """One client (a connection pool) per process; no retries: a Redis that does not answer
+    at once is treated as down (see above), not waited for."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        socket_timeout=REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
 
 
 class RedisWindows:

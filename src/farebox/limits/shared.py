@@ -1,34 +1,22 @@
 """What FAREBOX_REDIS_URL turns on, built in one place: the rate-limit windows (in Redis, else in
-this process) and the key-change broadcast (only with Redis)."""
+this process) and the key-change broadcast (only with Redis).
+
+Without FAREBOX_REDIS_URL the redis library (about 6 MB resident) is never imported: the modules
+that use it are loaded by `build_limits` only when a URL is given."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
-from farebox.keys.broadcast import KeyBroadcast
 from farebox.keys.store import KeyStore
 from farebox.limits.gate import KeyGate
-from farebox.limits.redis_windows import RedisWindows
 from farebox.limits.windows import MemoryWindows
 
-# A request waits at most this long on Redis before the limits fall back to this process.
-REDIS_TIMEOUT_S = 0.5
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
-
-def redis_client(url: str) -> Redis:
-    """One client (a connection pool) per process; no retries: a Redis that does not answer
-    at once is treated as down (limits/redis_windows.py), not waited for."""
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-        socket_timeout=REDIS_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
-    )
+    from farebox.keys.broadcast import KeyBroadcast
 
 
 @dataclass
@@ -53,6 +41,9 @@ class SharedLimits:
 def build_limits(redis_url: str | None, prefix: str) -> SharedLimits:
     if not redis_url:
         return SharedLimits(KeyGate(MemoryWindows()))
+    from farebox.keys.broadcast import KeyBroadcast
+    from farebox.limits.redis_windows import RedisWindows, redis_client
+
     redis = redis_client(redis_url)
     return SharedLimits(
         KeyGate(RedisWindows(redis, prefix)), redis=redis, broadcast=KeyBroadcast(redis, prefix)
