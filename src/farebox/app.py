@@ -395,4 +395,7 @@ class Gateway(Starlette):
 
 def app_from_env() -> Starlette:
     """Uvicorn factory for `--workers N` (each worker builds its own app from the env)."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    # genai-prices is read in a child: the serving process never carries it (cost_refs.py)
+    catalog = load_catalog(settings.catalog_path, env=settings.extra_env, costs_in_child=True)
+    return create_app(settings, catalog=catalog)

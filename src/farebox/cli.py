@@ -174,7 +174,8 @@ def serve(
         asyncio.run(demo_module.serve_demo(demo_settings, log_level, sock, generated))
         return
     try:
-        models = load_catalog(settings.catalog_path, env=settings.extra_env)
+        # genai-prices is read in a child: the serving process never carries it (cost_refs.py)
+        models = load_catalog(settings.catalog_path, env=settings.extra_env, costs_in_child=True)
     except CatalogError as exc:
         raise click.ClickException(f"catalog: {exc}") from exc
     click.echo(startup_summary(settings, models, PaymentsConfig.from_env(settings.extra_env)))

@@ -17,6 +17,7 @@ from typing import Any
 from farebox.billing.tokens import KNOWN_ENCODINGS
 
 from . import enclaves, media, native_search, parse
+from .cost_refs import CostNotFound, Costs, UpstreamCost, look_up_here, look_up_in_child, refs_in
 from .errors import CatalogError
 from .merge import Layer, Merged
 from .model import (
@@ -32,7 +33,6 @@ from .model import (
 )
 from .parse import JsonObject, Where
 from .pricing import Pricing, decide
-from .upstream_costs import CostNotFound, UpstreamCost, lookup_cost
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,13 @@ def load_catalog(
     env: Mapping[str, str] = os.environ,
     base: Path | None = None,
     at: datetime | None = None,
+    costs_in_child: bool = False,
 ) -> Catalog:
     """The shipped catalog (or `base`), merged with `override_path` or else $FAREBOX_CATALOG.
 
-    `at` picks the genai-prices rates in force (default: now).
+    `at` picks the genai-prices rates in force (default: now). `costs_in_child`: look the
+    `cost_ref`s up in a child process, so that this one never loads genai-prices (a serving
+    process; see cost_refs.py).
     """
     base_path = base or DEFAULT_CATALOG_PATH
     merged = Merged().apply(
@@ -105,7 +108,7 @@ def load_catalog(
             parse.read_json_file(override_path, "catalog"), str(override_path), override=True
         )
         merged = merged.apply(layer)
-    return _build(merged, env, at or datetime.now(UTC))
+    return _build(merged, env, at or datetime.now(UTC), costs_in_child)
 
 
 def catalog_from_dict(
@@ -120,7 +123,9 @@ def catalog_from_dict(
     return _build(merged, env, at or datetime.now(UTC))
 
 
-def _build(merged: Merged, env: Mapping[str, str], at: datetime) -> Catalog:
+def _build(
+    merged: Merged, env: Mapping[str, str], at: datetime, costs_in_child: bool = False
+) -> Catalog:
     providers = {
         name: _provider(name, obj, env, Where(source).of(f"provider {name!r}"))
         for name, (obj, source) in merged.providers.items()
@@ -129,11 +134,13 @@ def _build(merged: Merged, env: Mapping[str, str], at: datetime) -> Catalog:
     if "margin" in merged.defaults:
         value, source = merged.defaults["margin"]
         default_margin = parse.margin(value, Where(source), "defaults.margin")
+    refs = refs_in(obj for obj, _ in merged.models.values())
+    costs = look_up_in_child(refs, at) if costs_in_child else look_up_here(refs, at)
     models: dict[str, CatalogModel] = {}
     unpriced: dict[str, UnpricedEntry] = {}
     for model_id, (obj, source) in merged.models.items():
         where = Where(source).of(f"model {model_id!r}")
-        entry = _model(model_id, obj, providers, default_margin, at, where)
+        entry = _model(model_id, obj, providers, default_margin, at, costs, where)
         if isinstance(entry, UnpricedEntry):
             log.warning("%s: model %r is unpriced, refused: %s", source, model_id, entry.reason)
             unpriced[model_id] = entry
@@ -196,6 +203,7 @@ def _model(
     providers: Mapping[str, ProviderConfig],
     default_margin: Decimal,
     at: datetime,
+    costs: Costs,
     where: Where,
 ) -> CatalogModel | UnpricedEntry:
     parse.check_keys(obj, _MODEL_KEYS, where)
@@ -217,7 +225,7 @@ def _model(
     aliases = parse.name_list(obj.get("aliases", []), where, "aliases")
     explicit = parse.token_prices(obj["price"], where, "price") if "price" in obj else None
     margin = parse.margin(obj["margin"], where, "margin") if "margin" in obj else default_margin
-    cost, missing_cost = _cost(obj, model_type, at, where)
+    cost, missing_cost = _cost(obj, model_type, at, costs, where)
     pricing = decide(
         explicit=explicit, cost=cost, margin=margin, context=context, missing_cost=missing_cost
     )
@@ -302,7 +310,7 @@ def _routes(
 
 
 def _cost(
-    obj: JsonObject, model_type: str, at: datetime, where: Where
+    obj: JsonObject, model_type: str, at: datetime, costs: Costs, where: Where
 ) -> tuple[UpstreamCost | None, str]:
     """The upstream cost (hand-typed `cost` beats `cost_ref`) and, if none, the reason why."""
     if "cost" in obj:
@@ -311,12 +319,13 @@ def _cost(
         return None, "it has neither a price nor a cost_ref"
     ref = parse.as_object(obj["cost_ref"], where, "cost_ref")
     parse.check_keys(ref, ("provider", "model"), where, prefix="cost_ref.")
-    for key in ("provider", "model"):
-        if key not in ref:
-            raise where.error("is required", f"cost_ref.{key}")
+    for name in ("provider", "model"):
+        if name not in ref:
+            raise where.error("is required", f"cost_ref.{name}")
     provider = parse.string(ref["provider"], where, "cost_ref.provider")
     model = parse.string(ref["model"], where, "cost_ref.model")
-    try:
-        return lookup_cost(provider, model, at=at, requires_output=model_type != "embedding"), ""
-    except CostNotFound as exc:
-        return None, f"it has no price and {exc}"
+    key = (provider, model, model_type != "embedding")
+    found = costs[key] if key in costs else look_up_here([key], at)[key]
+    if isinstance(found, CostNotFound):
+        return None, f"it has no price and {found}"
+    return found, ""

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from farebox.money import ceil_div
 
+from .cost_refs import UpstreamCost
 from .model import TokenPrices
-from .upstream_costs import UpstreamCost
 
 
 @dataclass(frozen=True, slots=True)

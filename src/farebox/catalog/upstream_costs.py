@@ -1,5 +1,8 @@
 """Upstream token costs from the `genai-prices` dataset (its shipped snapshot; never fetched).
 
+Imported only while a catalog is priced (see cost_refs.py: a serving process runs this module
+in a child process).
+
 Two kinds of price the dataset has and `TokenPrices` does not are reduced safely:
 - prices that change by time of day (e.g. DeepSeek's off-peak discount): the highest rate of
   the day is used, so a sale price derived from it never falls below cost;
@@ -9,7 +12,6 @@ Two kinds of price the dataset has and `TokenPrices` does not are reduced safely
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -24,21 +26,12 @@ from genai_prices.types import (
 
 from farebox.money import decimal_usd_to_nanos
 
+from .cost_refs import CostNotFound, UpstreamCost
 from .model import TokenPrices
 
+__all__ = ["CostNotFound", "UpstreamCost", "lookup_cost"]
+
 _FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
-
-
-class CostNotFound(LookupError):
-    """genai-prices has no usable token price for this reference."""
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamCost:
-    """A model's upstream token prices, and where a higher tier starts (None if flat)."""
-
-    prices: TokenPrices
-    tier_threshold: int | None = None
 
 
 def lookup_cost(
