@@ -1,8 +1,10 @@
-"""Heavy libraries that only some requests need, imported when one first does.
+"""Heavy libraries that only some requests or settings need, imported when one first does.
 
 The serving process starts without them: PyAV (FFmpeg; about 16 MB resident) measures uploaded
 audio and finished videos, Pillow checks input images, nostr-sdk (a Rust library; about 9 MB)
-speaks to customers' NWC wallets. A gateway whose customers never send audio never carries
+speaks to customers' NWC wallets, python-bolt11 (with bitstring; about 5 MB) reads Lightning
+invoices only for pay per request with a Lightning backend (loaded when that is built) and for
+the dev wallet. A gateway whose customers never send audio never carries
 FFmpeg. The first request that needs one waits for its import once (tens of milliseconds; the
 decoders run in a worker thread anyway); chat, the hot path, needs none of them. After that,
 each call is a dictionary lookup in `sys.modules`.
@@ -27,3 +29,8 @@ def pil_image() -> ModuleType:
 def nostr_sdk() -> ModuleType:
     """nostr-sdk's Python bindings."""
     return importlib.import_module("nostr_sdk")
+
+
+def bolt11() -> ModuleType:
+    """python-bolt11 (`decode`, `exceptions.Bolt11Exception`, ...)."""
+    return importlib.import_module("bolt11")

@@ -27,9 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bolt11 import decode as decode_bolt11
-from bolt11.exceptions import Bolt11Exception
-
+from farebox import optional
 from farebox.db.database import Database
 from farebox.money import NANOS_PER_USD, format_usd
 from farebox.net.ratelimit import RateLimiter
@@ -77,6 +75,8 @@ class PayPerRequest:
         self.limiter = limiter
         self.config = config
         self.cashu = cashu if cashu is not None and cashu.enabled else None
+        # BOLT11 decoding is loaded with a Lightning backend, before any request needs it
+        self._bolt11 = optional.bolt11() if backend is not None else None
 
     @property
     def lightning(self) -> bool:
@@ -171,9 +171,10 @@ class PayPerRequest:
         )
         if not created.bolt11:
             raise PaymentBackendError("The Lightning backend returned no BOLT11 invoice.")
+        bolt11 = self._bolt11 or optional.bolt11()
         try:
-            decoded = decode_bolt11(created.bolt11)
-        except (Bolt11Exception, ValueError, TypeError) as exc:
+            decoded = bolt11.decode(created.bolt11)
+        except (bolt11.exceptions.Bolt11Exception, ValueError, TypeError) as exc:
             raise PaymentBackendError(
                 "The Lightning backend returned an unreadable invoice."
             ) from exc

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from farebox.db.database import Database
 from farebox.payments.btcpay import BTCPay, parse_payment_methods
-from farebox.payments.devwallet import DevWallet
 from farebox.payments.lnbits import LNbits
 from farebox.payments.rates import CachedRates, FixedRates, RateSource
 from farebox.payments.service import TopupService
@@ -82,6 +81,9 @@ def build_topups(config: PaymentsConfig, db: Database, secret: str) -> TopupServ
         lnbits = LNbits(config.lnbits_url, config.lnbits_invoice_key, config.public_url)
         backends.append(lnbits)
     if config.dev_wallet:
+        # BOLT11 and secp256k1 (about 6 MB) are loaded only for the dev wallet
+        from farebox.payments.devwallet import DevWallet
+
         backends.append(DevWallet(db, secret))
     rates: RateSource
     if config.fixed_rates:
