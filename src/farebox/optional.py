@@ -31,6 +31,16 @@ def nostr_sdk() -> ModuleType:
     return importlib.import_module("nostr_sdk")
 
 
+def jinja2() -> ModuleType:
+    """Jinja2, for the dashboard's pages (the first page rendered loads it)."""
+    return importlib.import_module("jinja2")
+
+
+def segno() -> ModuleType:
+    """segno, for the QR code of a top-up invoice shown on the dashboard."""
+    return importlib.import_module("segno")
+
+
 def bolt11() -> ModuleType:
     """python-bolt11 (`decode`, `exceptions.Bolt11Exception`, ...)."""
     return importlib.import_module("bolt11")

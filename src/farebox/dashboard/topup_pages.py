@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import segno
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from farebox import optional
 from farebox.api.nwc import (
     DEFAULT_THRESHOLD,
     DEFAULT_TOPUP,
@@ -34,7 +34,7 @@ from farebox.payments.types import Currency, Method
 def qr_svg(text: str) -> Markup:
     """The payment request as an inline SVG QR code (drawn here: no script, no image request).
     Only our own invoice text goes in, as path geometry."""
-    code = segno.make(text, error="m")
+    code = optional.segno().make(text, error="m")  # loaded with the first invoice shown
     return Markup(code.svg_inline(scale=4, border=2, omitsize=True, dark="#000", light="#fff"))
 
 

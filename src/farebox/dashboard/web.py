@@ -15,6 +15,7 @@ Security, in one place:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import mimetypes
@@ -23,18 +24,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from farebox import optional
 from farebox.api.requests import read_body
 from farebox.api.services import Services
 from farebox.dashboard.sessions import CUSTOMER, OPERATOR, Session
 from farebox.errors import FareboxError
 from farebox.money import format_usd
+
+if TYPE_CHECKING:
+    import jinja2
 
 HERE = Path(__file__).parent
 CSP = (
@@ -147,19 +151,26 @@ class Web:
         }
         self.form_cookie = prefix + "farebox_form"
         self.assets = load_assets(HERE / "static")
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
+        self.public_origin = _origin(settings.public_url) if settings.public_url else None
+
+    @functools.cached_property
+    def env(self) -> jinja2.Environment:
+        """The templates, set up when the first page is rendered: a gateway whose dashboard is
+        never opened does not carry Jinja2 (about 2 MB)."""
+        jinja = optional.jinja2()
+        env: jinja2.Environment = jinja.Environment(
+            loader=jinja.FileSystemLoader(HERE / "templates"),
             autoescape=True,
-            undefined=jinja2.StrictUndefined,
+            undefined=jinja.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.globals["static"] = self.static_url
-        self.env.filters["usd"] = usd
-        self.env.filters["when"] = when
-        self.env.filters["day"] = day
-        self.env.filters["usd_exact"] = format_usd
-        self.public_origin = _origin(settings.public_url) if settings.public_url else None
+        env.globals["static"] = self.static_url
+        env.filters["usd"] = usd
+        env.filters["when"] = when
+        env.filters["day"] = day
+        env.filters["usd_exact"] = format_usd
+        return env
 
     def static_url(self, name: str) -> str:
         return f"/dashboard/static/{name}?v={self.assets[name].version}"
