@@ -41,6 +41,12 @@ def segno() -> ModuleType:
     return importlib.import_module("segno")
 
 
+def pymacaroons() -> ModuleType:
+    """pymacaroons (with PyNaCl), for L402 credentials (pay per request: loaded when it is
+    built with a Lightning backend)."""
+    return importlib.import_module("pymacaroons")
+
+
 def bolt11() -> ModuleType:
     """python-bolt11 (`decode`, `exceptions.Bolt11Exception`, ...)."""
     return importlib.import_module("bolt11")

@@ -23,16 +23,17 @@ import hmac
 import os
 import re
 import struct
+from typing import TYPE_CHECKING
 
-from pymacaroons import Macaroon, Verifier
-from pymacaroons.macaroon import MACAROON_V2
-from pymacaroons.serializers import BinarySerializer
-
+from farebox import optional
 from farebox.inputs import ascii_whole_number
 from farebox.pay402.encoding import MAX_TOKEN_CHARS, DecodeError, b64url_decode, derive_key
 from farebox.pay402.encoding import preimage_bytes as parse_preimage
 from farebox.pay402.errors import CredentialRejected
 from farebox.pay402.types import Claims, Invoice, Issued, Offer, Presented
+
+if TYPE_CHECKING:
+    from pymacaroons import Macaroon
 
 NAME = "l402"
 SCHEMES = ("l402", "lsat")
@@ -81,11 +82,12 @@ class L402Scheme:
             + bytes.fromhex(invoice.payment_hash)
             + os.urandom(32)
         )
-        mac = Macaroon(
+        macaroons = optional.pymacaroons()
+        mac = macaroons.Macaroon(
             location=self.realm,
             identifier=identifier,
             key=self._root_key(identifier),
-            version=MACAROON_V2,
+            version=macaroons.MACAROON_V2,
         )
         for caveat in (
             f"services={self.realm}:0",
@@ -95,7 +97,9 @@ class L402Scheme:
             f"valid_until={int(invoice.expires_at)}",
         ):
             mac.add_first_party_caveat(caveat)
-        return base64.b64encode(BinarySerializer().serialize_raw(mac)).decode("ascii")
+        return base64.b64encode(macaroons.serializers.BinarySerializer().serialize_raw(mac)).decode(
+            "ascii"
+        )
 
     def challenge(self, offer: Offer, invoice: Invoice) -> Issued:
         mac = self.mint(offer, invoice)
@@ -111,9 +115,10 @@ class L402Scheme:
         if len(presented.raw) > MAX_TOKEN_CHARS:
             raise CredentialRejected("malformed-credential", "The L402 credential is too long.")
         mac_text, preimage_text = _pair(presented.raw)
+        macaroons = optional.pymacaroons()
         try:
             preimage = parse_preimage(preimage_text)
-            mac = BinarySerializer().deserialize_raw(b64url_decode(mac_text))
+            mac = macaroons.serializers.BinarySerializer().deserialize_raw(b64url_decode(mac_text))
         except DecodeError as exc:
             raise CredentialRejected(
                 "malformed-credential", f"Bad L402 credential: {exc}."
@@ -129,7 +134,7 @@ class L402Scheme:
             )
         caveats = self._caveats(mac)
         try:
-            verifier = Verifier()
+            verifier = macaroons.Verifier()
             verifier.satisfy_general(lambda _caveat: True)  # each was checked by _caveats
             verifier.verify(mac, self._root_key(identifier))
         except Exception:

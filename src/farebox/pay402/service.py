@@ -75,8 +75,11 @@ class PayPerRequest:
         self.limiter = limiter
         self.config = config
         self.cashu = cashu if cashu is not None and cashu.enabled else None
-        # BOLT11 decoding is loaded with a Lightning backend, before any request needs it
+        # BOLT11 decoding and macaroons are loaded with a Lightning backend, before any request
+        # needs them
         self._bolt11 = optional.bolt11() if backend is not None else None
+        if backend is not None:
+            optional.pymacaroons()
 
     @property
     def lightning(self) -> bool:
