@@ -47,6 +47,11 @@ def pymacaroons() -> ModuleType:
     return importlib.import_module("pymacaroons")
 
 
+def pyhpke() -> ModuleType:
+    """pyhpke, for sealing and opening EHBP requests at the ends (private/ehbp.py)."""
+    return importlib.import_module("pyhpke")
+
+
 def bolt11() -> ModuleType:
     """python-bolt11 (`decode`, `exceptions.Bolt11Exception`, ...)."""
     return importlib.import_module("bolt11")

@@ -11,16 +11,19 @@ other half.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
-from pyhpke import AEADId, CipherSuite, KDFId, KEMId, KEMKey
+
+from farebox import optional
 
 KEYS_PATH = "/.well-known/hpke-keys"
 KEYS_MEDIA_TYPE = "application/ohttp-keys"
@@ -43,7 +46,15 @@ PREFIX_LENGTH = 4
 SEAL_FRAME_BYTES = 64 * 1024  # plaintext per frame when sealing
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # a longer frame is refused before it is buffered
 
-SUITE = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.AES256_GCM)
+
+@functools.cache
+def suite() -> Any:
+    """The HPKE suite (pyhpke's `CipherSuite`). Only the ends seal and open requests (the
+    enclave, the private proxy): the gateway's relay only reads frames, and never loads pyhpke."""
+    hpke = optional.pyhpke()
+    return hpke.CipherSuite.new(
+        hpke.KEMId.DHKEM_X25519_HKDF_SHA256, hpke.KDFId.HKDF_SHA256, hpke.AEADId.AES256_GCM
+    )
 
 
 class EhbpError(Exception):
@@ -90,7 +101,7 @@ class ServerKey:
     """An enclave's HPKE key pair (the private half never leaves the enclave)."""
 
     def __init__(self, private: X25519PrivateKey, key_id: int = 0) -> None:
-        self._private = KEMKey.from_pyca_cryptography_key(private)
+        self._private = optional.pyhpke().KEMKey.from_pyca_cryptography_key(private)
         self.key_id = key_id
         self.config = KeyConfig(key_id, private.public_key().public_bytes_raw())
 
@@ -110,7 +121,7 @@ class ServerKey:
         frames = reader.feed(body)
         reader.finish()
         try:
-            context = SUITE.create_recipient_context(enc, self._private, info=REQUEST_INFO)
+            context = suite().create_recipient_context(enc, self._private, info=REQUEST_INFO)
         except Exception as exc:  # pyhpke raises its own errors for a bad point
             raise EhbpError("the encapsulated key is not a valid X25519 point") from exc
         plain: list[bytes] = []
@@ -145,8 +156,9 @@ class SealedRequest:
 
 def seal_request(config: KeyConfig, plaintext: bytes) -> SealedRequest:
     """Seal `plaintext` to the server's key, in frames of SEAL_FRAME_BYTES."""
-    public = KEMKey.from_pyca_cryptography_key(X25519PublicKey.from_public_bytes(config.public_key))
-    enc, context = SUITE.create_sender_context(public, info=REQUEST_INFO)
+    public_key = X25519PublicKey.from_public_bytes(config.public_key)
+    public = optional.pyhpke().KEMKey.from_pyca_cryptography_key(public_key)
+    enc, context = suite().create_sender_context(public, info=REQUEST_INFO)
     parts = [
         frame(context.seal(plaintext[i : i + SEAL_FRAME_BYTES]))
         for i in range(0, len(plaintext), SEAL_FRAME_BYTES)
