@@ -52,6 +52,16 @@ def pyhpke() -> ModuleType:
     return importlib.import_module("pyhpke")
 
 
+def cbor2() -> ModuleType:
+    """cbor2, for Cashu tokens and payment requests (loaded when trusted mints are set)."""
+    return importlib.import_module("cbor2")
+
+
+def coincurve() -> ModuleType:
+    """coincurve (secp256k1), for Cashu's blind signatures and the dev wallet's invoices."""
+    return importlib.import_module("coincurve")
+
+
 def bolt11() -> ModuleType:
     """python-bolt11 (`decode`, `exceptions.Bolt11Exception`, ...)."""
     return importlib.import_module("bolt11")

@@ -11,11 +11,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from coincurve import PrivateKey, PublicKey
+from farebox import optional
+
+if TYPE_CHECKING:
+    from coincurve import PrivateKey, PublicKey
 
 DOMAIN_SEPARATOR = b"Secp256k1_HashToCurve_Cashu_"
 MAX_COUNTER = 2**16  # a point turns up within a few tries; this bound is never reached
+
+
+def _public_key() -> type[PublicKey]:
+    """coincurve's PublicKey (coincurve is loaded when Cashu mints are configured)."""
+    cls: type[PublicKey] = optional.coincurve().PublicKey
+    return cls
 
 
 def hash_to_curve(message: bytes) -> PublicKey:
@@ -25,7 +35,7 @@ def hash_to_curve(message: bytes) -> PublicKey:
     for counter in range(MAX_COUNTER):
         candidate = hashlib.sha256(msg_hash + counter.to_bytes(4, "little")).digest()
         try:
-            return PublicKey(b"\x02" + candidate)
+            return _public_key()(b"\x02" + candidate)
         except ValueError:
             continue
     raise ValueError("no curve point found for this message")  # pragma: no cover
@@ -34,7 +44,7 @@ def hash_to_curve(message: bytes) -> PublicKey:
 def negate(point: PublicKey) -> PublicKey:
     """-P: the same x, the other y (flip the compressed prefix 02 <-> 03)."""
     raw = point.format(compressed=True)
-    return PublicKey(bytes([raw[0] ^ 0x01]) + raw[1:])
+    return _public_key()(bytes([raw[0] ^ 0x01]) + raw[1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +59,15 @@ class Blinded:
 
     def unblind(self, C_: str, mint_key: str) -> str:
         """C = C_ - rK, hex."""
-        r_times_k = PublicKey(bytes.fromhex(mint_key)).multiply(self.r)
-        point = PublicKey.combine_keys([PublicKey(bytes.fromhex(C_)), negate(r_times_k)])
+        public_key = _public_key()
+        r_times_k = public_key(bytes.fromhex(mint_key)).multiply(self.r)
+        point = public_key.combine_keys([public_key(bytes.fromhex(C_)), negate(r_times_k)])
         return point.format(compressed=True).hex()
 
 
 def blind(amount: int, keyset_id: str) -> Blinded:
     secret = secrets.token_hex(32)
-    r = PrivateKey()
+    r: PrivateKey = optional.coincurve().PrivateKey()
     y = hash_to_curve(secret.encode())
-    b_ = PublicKey.combine_keys([y, r.public_key])
+    b_ = _public_key().combine_keys([y, r.public_key])
     return Blinded(amount, keyset_id, secret, r.secret, b_.format(compressed=True).hex())

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from farebox import optional
 from farebox.cashu import store
 from farebox.cashu.config import UNIT, CashuConfig
 from farebox.cashu.crypto import Blinded, blind
@@ -72,6 +73,9 @@ class CashuPayments:
         self.config = config
         self.cipher = cipher
         self.mints = {url: MintClient(url, config.mint_timeout_s) for url in config.mints}
+        if self.mints:  # ecash is taken: its libraries are loaded before any request needs them
+            optional.cbor2()
+            optional.coincurve()
         self._background: set[asyncio.Task[Any]] = set()
 
     @property

@@ -12,7 +12,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-import cbor2
+from farebox import optional
 
 TOKEN_PREFIX = "cashuB"
 MAX_TOKEN_CHARS = 16_384  # ~60 proofs; a larger payment is better sent as fewer, larger proofs
@@ -96,7 +96,7 @@ def decode_token(text: str) -> Token:
         raise TokenError("send a V4 token: 'cashuB' followed by base64url")
     raw = _b64url_decode(text[len(TOKEN_PREFIX) :])
     try:
-        obj = cbor2.loads(raw)
+        obj = optional.cbor2().loads(raw)
     except Exception as exc:  # cbor2 raises several kinds on malformed input
         raise TokenError("the token is not valid CBOR") from exc
     if not isinstance(obj, dict):
@@ -152,10 +152,10 @@ def encode_token(token: Token) -> str:
     }
     if token.memo:
         obj["d"] = token.memo
-    return TOKEN_PREFIX + _b64url(cbor2.dumps(obj))
+    return TOKEN_PREFIX + _b64url(optional.cbor2().dumps(obj))
 
 
 def encode_payment_request(amount: int, unit: str, mints: list[str], description: str) -> str:
     """NUT-18 `creqA…` with no transport: NUT-24's in-band payment (the X-Cashu header)."""
     obj = {"a": amount, "u": unit, "m": list(mints), "d": description[:200]}
-    return "creqA" + _b64url(cbor2.dumps(obj))
+    return "creqA" + _b64url(optional.cbor2().dumps(obj))
