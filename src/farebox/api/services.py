@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from farebox.billing.losses import LossBook
-from farebox.cashu.service import CashuPayments
-from farebox.catalog.model import Catalog
-from farebox.chat.service import ChatService
-from farebox.dashboard.state import DashboardState
-from farebox.data.service import DataService
-from farebox.db.database import Database
-from farebox.history.store import History
-from farebox.keys.store import KeyStore
-from farebox.ledger.service import Ledger
-from farebox.limits.shared import SharedLimits
-from farebox.modalities.services import MediaServices
-from farebox.net.client_ip import ClientAddress
-from farebox.net.drain import Drain
-from farebox.net.ratelimit import PerClientLimit
-from farebox.nwc.auto import AutoTopup
-from farebox.pay402.service import PayPerRequest
-from farebox.payments.service import TopupService
-from farebox.private.relay import PrivateRelay
-from farebox.providers.router import Router
-from farebox.search.web import WebSearch
-from farebox.settings import Settings
+if TYPE_CHECKING:  # the types only: each module imports the services it uses itself
+    from farebox.billing.losses import LossBook
+    from farebox.cashu.service import CashuPayments
+    from farebox.catalog.model import Catalog
+    from farebox.chat.service import ChatService
+    from farebox.dashboard.state import DashboardState
+    from farebox.data.service import DataService
+    from farebox.db.database import Database
+    from farebox.history.store import History
+    from farebox.keys.store import KeyStore
+    from farebox.ledger.service import Ledger
+    from farebox.limits.shared import SharedLimits
+    from farebox.modalities.services import MediaServices
+    from farebox.net.client_ip import ClientAddress
+    from farebox.net.drain import Drain
+    from farebox.net.ratelimit import PerClientLimit
+    from farebox.nwc.auto import AutoTopup
+    from farebox.pay402.service import PayPerRequest
+    from farebox.payments.service import TopupService
+    from farebox.private.relay import PrivateRelay
+    from farebox.providers.router import Router
+    from farebox.search.web import WebSearch
+    from farebox.settings import Settings
 
 
 @dataclass
