@@ -9,7 +9,7 @@ with an operator overlay that points its `openai` and `anthropic` providers at t
 its models answer: gpt-4o-mini (o200k_base), claude-sonnet-4.5 (cl100k_base) and
 text-embedding-3-small (cl100k_base) get non-streamed and streamed requests (`--requests` of
 each). RSS is then read from /proc/PID/status of each serving process (VmRSS, and its anonymous
-and file-backed parts). tests/e2e/test_memory.py runs this with `--max-mb 100`.
+and file-backed parts). tests/e2e/test_memory.py runs this with `--max-mb` its MAX_MB.
 
 With `--workers N`, PSS (proportional set size: each shared page counted once, split between
 the processes that map it) and the shared/private split are also read from
