@@ -2,12 +2,13 @@
 
 The serving process starts without them: PyAV (FFmpeg; about 16 MB resident) measures uploaded
 audio and finished videos, Pillow checks input images, nostr-sdk (a Rust library; about 9 MB)
-speaks to customers' NWC wallets, python-bolt11 (with bitstring; about 5 MB) reads Lightning
-invoices only for pay per request with a Lightning backend (loaded when that is built) and for
-the dev wallet. A gateway whose customers never send audio never carries
-FFmpeg. The first request that needs one waits for its import once (tens of milliseconds; the
-decoders run in a worker thread anyway); chat, the hot path, needs none of them. After that,
-each call is a dictionary lookup in `sys.modules`.
+speaks to customers' NWC wallets; python-bolt11 (with bitstring; about 5 MB) and pymacaroons
+serve pay per request with a Lightning backend, cbor2 and coincurve serve Cashu, Jinja2 and
+segno the dashboard's pages, pyhpke the ends of EHBP. A gateway whose customers never send
+audio never carries FFmpeg. What a setting turns on (a Lightning backend for pay per request,
+Cashu mints) is imported when the service is built, before any request; what a request needs
+(a decoder, a dashboard page) waits for its import once (tens of milliseconds). Chat, the hot
+path, needs none of them. After that, each call is a dictionary lookup in `sys.modules`.
 """
 
 from __future__ import annotations
