@@ -2,10 +2,9 @@
 
 genai-prices keeps its whole dataset in memory once imported (about 10 MB resident with its
 pydantic models and its HTTP client), and the catalog reads it only while it loads. A serving
-process (`farebox serve`, each uvicorn worker) therefore looks its references up in a
-short-lived child process (about half a second at start-up) and never imports it; tests, the
-CLI's other commands and the demo look them up in-process.
-The answers are the same either way: `lookup_cost` for each reference, on the same date.
+process (`farebox serve`, whose forked workers inherit the catalog; `app.app_from_env`) looks
+its references up in a short-lived child process (about half a second at start-up) and never
+imports it; tests, the CLI's other commands and the demo look them up in-process. The answers are the same either way: `lookup_cost` for each reference, on the same date.
 """
 
 from __future__ import annotations
