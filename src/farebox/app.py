@@ -394,7 +394,9 @@ class Gateway(Starlette):
 
 
 def app_from_env() -> Starlette:
-    """Uvicorn factory for `--workers N` (each worker builds its own app from the env)."""
+    """An app from the environment, for running farebox under another ASGI server
+    (`uvicorn farebox.app:app_from_env --factory`). `farebox serve --workers N` does not use
+    it: it loads once and forks (net/prefork.py)."""
     settings = Settings.from_env()
     # genai-prices is read in a child: the serving process never carries it (cost_refs.py)
     catalog = load_catalog(settings.catalog_path, env=settings.extra_env, costs_in_child=True)
