@@ -276,6 +276,7 @@ def create_app(
         reconciler.start()
         services.nwc.start()
         services.limits.start(services.keys)
+        observability.start()
         await services.media.start()
         # What start-up built (catalog, tokenizer tables, compiled SQL: ~140k objects) lives as
         # long as the process: keep the cyclic collector from rescanning it in every full
@@ -286,6 +287,7 @@ def create_app(
             yield {DRAIN_STATE_KEY: services.drain}  # for the server (net/drain_server.py)
         finally:
             await services.media.stop()
+            await observability.stop()
             await services.nwc.stop()
             await reconciler.stop()
             await services.topups.close()

@@ -142,3 +142,36 @@ def test_metrics_can_be_turned_off(make_gateway: GatewayFactory) -> None:
     with make_gateway(env={"FAREBOX_METRICS": "off"}) as gw, gw.client() as c:
         assert c.get("/metrics", headers=ADMIN).status_code == 404
         assert "x-request-id" in c.get("/healthz").headers
+
+
+def test_a_tally_exposes_what_prometheus_client_s_own_observe_would() -> None:
+    """The hot path counts into plain numbers (observe/metrics.py's Tally) and flushes them into
+    the histogram's values: the exposition is the same as observing each value directly, bucket
+    edges included (`le` is inclusive)."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from farebox.observe.metrics import Tally
+
+    bounds = (0.005, 0.01, 0.1, 1.0)
+    values = [0.0, 0.005, 0.0051, 0.01, 0.05, 0.1, 0.5, 1.0, 1.5, 99.0, 0.002]
+    direct_registry, tallied_registry = CollectorRegistry(), CollectorRegistry()
+    direct = Histogram("h", "doc", ("route",), registry=direct_registry, buckets=bounds)
+    tallied = Histogram("h", "doc", ("route",), registry=tallied_registry, buckets=bounds)
+    tally = Tally(tallied.labels("/r"), bounds)
+
+    def exposed(registry: CollectorRegistry) -> list[bytes]:
+        text = generate_latest(registry).splitlines()
+        return [line for line in text if not line.startswith(b"h_created")]  # a clock reading
+
+    for v in values:
+        direct.labels("/r").observe(v)
+        tally.observe(v)
+    assert exposed(tallied_registry) != exposed(direct_registry)  # not yet
+    tally.flush()
+    tally.flush()  # a second flush adds nothing
+    assert exposed(tallied_registry) == exposed(direct_registry)
+    for v in values[:3]:  # and after a flush, counting goes on from there
+        direct.labels("/r").observe(v)
+        tally.observe(v)
+    tally.flush()
+    assert exposed(tallied_registry) == exposed(direct_registry)

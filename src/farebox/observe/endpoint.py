@@ -36,6 +36,7 @@ def metrics_route(metrics: Metrics, db: Database, admin_token: str | None, publi
         except Exception:  # the process's own series are still worth a scrape
             log.warning("metrics: the database did not answer", exc_info=True)
             figures = None
+        metrics.flush()  # this process' latest counts (other workers flush every FLUSH_S)
         body = generate_latest(metrics.registry) + exposition(figures)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from farebox.observe.hooks import CountEvents, RouteEvents
 from farebox.observe.labels import failure_reason
 from farebox.observe.metrics import BREAKER_STATES, Metrics
@@ -12,15 +10,10 @@ from farebox.observe.metrics import BREAKER_STATES, Metrics
 class MetricRouteEvents(RouteEvents):
     def __init__(self, metrics: Metrics) -> None:
         self.m = metrics
-        self._attempts: dict[tuple[str, str], Any] = {}
         self._breakers: dict[tuple[str, str], str] = {}
 
     def attempt(self, provider: str, model: str, seconds: float) -> None:
-        key = (provider, model)
-        child = self._attempts.get(key)
-        if child is None:
-            child = self._attempts[key] = self.m.upstream.labels(provider, model)
-        child.observe(seconds)
+        self.m.upstream_attempt(provider, model, seconds)
 
     def failed(self, provider: str, model: str, status: int | None, message: str) -> None:
         self.m.upstream_failures.labels(provider, model, failure_reason(status, message)).inc()

@@ -15,9 +15,10 @@ from farebox.observe.access_log import AccessLog
 from farebox.observe.config import ObserveConfig
 from farebox.observe.endpoint import metrics_route
 from farebox.observe.events import MetricCountEvents, MetricRouteEvents
-from farebox.observe.metrics import Metrics
+from farebox.observe.metrics import FLUSH_S, Metrics
 from farebox.observe.middleware import Observed
 from farebox.observe.multiproc import active_dir, forget_on_exit
+from farebox.periodic import Periodic
 
 
 class Observability:
@@ -28,6 +29,7 @@ class Observability:
         models = [*services.catalog.models, *_data_ids(services)]
         directory = active_dir()
         self.metrics = Metrics(models, directory)
+        self._flusher: Periodic | None = None
         if not self.config.metrics:
             return  # nothing counted (the request ids and access lines may still be on)
         if directory is not None:
@@ -37,6 +39,19 @@ class Observability:
         services.topups.events = counts
         services.nwc.events = counts
         services.ledger.add_settle_listener(self.on_settled)
+        self._flusher = Periodic("farebox-metrics-flush", FLUSH_S, self._flush)
+
+    async def _flush(self) -> None:
+        self.metrics.flush()
+
+    def start(self) -> None:
+        """In the serving loop: move the requests' counts into the values every FLUSH_S."""
+        if self._flusher is not None:
+            self._flusher.start()
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            await self._flusher.stop()
 
     def on_settled(self, settlements: Sequence[Settlement]) -> None:
         """Revenue and upstream cost of each committed settlement, by model."""
@@ -62,7 +77,8 @@ class Observability:
         ]
 
     def close(self) -> None:
-        """At shutdown: write the access lines still gathered."""
+        """At shutdown: the last counts, and the access lines still gathered."""
+        self.metrics.flush()
         if self.access_log is not None:
             self.access_log.flush()
 

@@ -8,6 +8,7 @@ observe/db_figures.py, exported apart because they must not be summed across rep
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -20,6 +21,40 @@ from farebox.observe.labels import ModelLabels
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _SLOW = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+FLUSH_S = 0.5
+"""How often a process moves what its requests counted into the Prometheus values (a scrape of
+this process flushes first; with several workers, another worker's last half second may be
+missing from a scrape and is in the next)."""
+
+
+class Tally:
+    """One histogram child's observations since the last flush: plain counts per bucket and a
+    sum, no lock (only the event loop's thread writes them), moved into the child's values by
+    `flush`. prometheus_client's `observe` takes a lock for the sum and for the bucket on every
+    call; at one call per request and route that was most of the metrics' cost."""
+
+    __slots__ = ("bounds", "child", "counts", "total")
+
+    def __init__(self, child: Any, bounds: Sequence[float]) -> None:
+        self.child = child
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one: +Inf
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # the first bound >= value, as `le`
+        self.total += value
+
+    def flush(self) -> None:
+        counts, total = self.counts, self.total
+        if not any(counts):
+            return
+        self.counts, self.total = [0] * len(counts), 0.0
+        buckets = self.child._buckets  # prometheus_client 0.26's Histogram child (pinned)
+        for i, n in enumerate(counts):
+            if n:
+                buckets[i].inc(n)
+        self.child._sum.inc(total)
 
 
 class Metrics:
@@ -114,9 +149,36 @@ class Metrics:
             "Automatic NWC top-up attempts, by outcome (paid, unconfirmed, failed).",
             ("outcome",),
         )
+        self._request_counts: dict[tuple[str, str, str], int] = {}  # since the last flush
         self._request_children: dict[tuple[str, str, str], Callable[..., None]] = {}
-        self._route_children: dict[str, tuple[Histogram, Histogram, Histogram]] = {}
+        self._route_tallies: dict[str, tuple[Tally, Tally, Tally]] = {}
+        self._upstream_tallies: dict[tuple[str, str], Tally] = {}
         self._money_children: dict[str | None, tuple[Callable[..., None], ...]] = {}
+
+    def flush(self) -> None:
+        """Move what requests counted since the last flush into the Prometheus values (the
+        multiprocess files with several workers). Before a scrape, every FLUSH_S, at exit."""
+        pending, self._request_counts = self._request_counts, {}
+        for key, n in pending.items():
+            inc = self._request_children.get(key)
+            if inc is None:
+                inc = self._request_children[key] = self.requests.labels(*key).inc
+            inc(n)
+        for tallies in self._route_tallies.values():
+            for tally in tallies:
+                tally.flush()
+        for tally in self._upstream_tallies.values():
+            tally.flush()
+
+    def upstream_attempt(self, provider: str, model: str, seconds: float) -> None:
+        """One upstream attempt's time to its first answer (the router reports each)."""
+        key = (provider, model)
+        tally = self._upstream_tallies.get(key)
+        if tally is None:
+            tally = self._upstream_tallies[key] = Tally(
+                self.upstream.labels(provider, model), _SLOW
+            )
+        tally.observe(seconds)
 
     def request_done(
         self,
@@ -127,20 +189,18 @@ class Metrics:
         duration_s: float,
         upstream_s: float,
     ) -> None:
-        """The hot path's one call per request: label children are bound once and reused."""
+        """The hot path's one call per request: counts kept in plain numbers until `flush`."""
         key = (route, str(status), self.model_label(model))
-        inc = self._request_children.get(key)
-        if inc is None:
-            inc = self._request_children[key] = self.requests.labels(*key).inc
-        inc()
-        children = self._route_children.get(route)
-        if children is None:
-            children = self._route_children[route] = (
-                self.duration.labels(route),
-                self.ttfb.labels(route),
-                self.gateway.labels(route),
+        counts = self._request_counts
+        counts[key] = counts.get(key, 0) + 1
+        tallies = self._route_tallies.get(route)
+        if tallies is None:
+            tallies = self._route_tallies[route] = (
+                Tally(self.duration.labels(route), _SLOW),
+                Tally(self.ttfb.labels(route), _SLOW),
+                Tally(self.gateway.labels(route), _FAST),
             )
-        duration, ttfb, gateway = children
+        duration, ttfb, gateway = tallies
         duration.observe(duration_s)
         if ttfb_s is not None:
             ttfb.observe(ttfb_s)
