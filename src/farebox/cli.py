@@ -12,7 +12,6 @@ from typing import ClassVar
 
 import click
 import orjson
-import uvicorn
 
 from farebox import __version__
 from farebox.app import create_app, prepare_database
@@ -32,7 +31,7 @@ from farebox.ledger import ops
 from farebox.ledger.check import check_ledger
 from farebox.ledger.types import GRANTS, Code, Transfer
 from farebox.money import MoneyError, format_usd, nanos_to_usd, usd_to_nanos
-from farebox.net.connections import raise_open_file_limit, uvicorn_options
+from farebox.net.connections import raise_open_file_limit, uvicorn_config
 from farebox.net.drain_server import serve_draining
 from farebox.net.egress import EgressProxies
 from farebox.net.prefork import serve_workers
@@ -186,9 +185,7 @@ def serve(
         # loaded once and forked: the workers share the token tables (net/prefork.py)
         sys.exit(serve_workers(settings, models, sock, workers, log_level))
     app = create_app(settings, catalog=models)
-    config = uvicorn.Config(
-        app, host=host, port=port, loop="uvloop", log_level=log_level, **uvicorn_options(settings)
-    )
+    config = uvicorn_config(app, settings, log_level)
     serve_draining(config, settings.drain_s, settings.drain_notice_s)
 
 

@@ -20,7 +20,7 @@ from farebox.demo import (
     enable_dashboard,
     enable_dev_wallet,
 )
-from farebox.net.connections import raise_open_file_limit, uvicorn_options
+from farebox.net.connections import raise_open_file_limit, uvicorn_config
 from farebox.private.demo import demo_private_banner, write_demo_policy
 from farebox.settings import Settings
 from farebox.sim.config import SimConfig
@@ -61,14 +61,7 @@ async def serve_demo(
     gateway = f"http://{settings.host}:{settings.port}"
     click.echo("\n".join(demo_private_banner(gateway, account.api_key, policy)))
     raise_open_file_limit()
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="none",
-        log_level=log_level,
-        **uvicorn_options(settings),
-    )
+    config = uvicorn_config(app, settings, log_level, loop="none")
     try:
         await uvicorn.Server(config).serve(sockets=[sock])
     finally:

@@ -282,6 +282,20 @@ class StreamResult:
         assert self.usage is not None
         return usd_nanos(self.usage["cost"])
 
+    def assert_finished(self, tokens: int) -> None:
+        """A stream that ran to its end: all its tokens, `stop`, [DONE]."""
+        assert self.status == 200 and self.error is None, self
+        assert self.done and self.finish_reason == "stop" and self.tokens == tokens, self
+
+    def assert_cut_by_restart(self, in_nanos: int, out_nanos: int, most: int) -> None:
+        """A stream a draining server ended: its `gateway_restarting` event, [DONE], and a bill
+        for exactly what it delivered (fewer than `most` tokens)."""
+        assert self.status == 200 and self.broken is None, self
+        assert self.error is not None and self.error["code"] == "gateway_restarting", self
+        assert self.done and self.usage is not None and 0 < self.tokens < most, self
+        assert self.usage["completion_tokens"] == self.tokens
+        assert self.cost == self.usage["prompt_tokens"] * in_nanos + self.tokens * out_nanos
+
     def feed(self, payload: str) -> None:
         if payload == "[DONE]":
             self.done = True

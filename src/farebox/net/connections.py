@@ -290,3 +290,16 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # X-Forwarded-For is read by the app with FAREBOX_TRUSTED_PROXIES (net/client_ip.py).
         "proxy_headers": False,
     }
+
+
+def uvicorn_config(app: Any, settings: Settings, log_level: str, loop: str = "uvloop") -> Config:
+    """The uvicorn Config of a farebox server on the settings' host and port (serve, each
+    forked worker, the demo)."""
+    return Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        log_level=log_level,
+        **uvicorn_options(settings),
+    )

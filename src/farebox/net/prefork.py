@@ -341,10 +341,9 @@ def _serve_one(
     announce: Callable[[], None],
 ) -> int:
     """One worker: its own app on the inherited socket, draining on SIGTERM."""
-    import uvicorn
 
     from farebox.app import create_app
-    from farebox.net.connections import uvicorn_options
+    from farebox.net.connections import uvicorn_config
     from farebox.net.drain_server import DrainingServer
     from farebox.observe import multiproc
 
@@ -356,14 +355,7 @@ def _serve_one(
 
     multiproc.adopt_after_fork()
     app = create_app(settings, catalog=catalog)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        log_level=log_level,
-        **uvicorn_options(settings),
-    )
+    config = uvicorn_config(app, settings, log_level)
     server = WorkerServer(config, settings.drain_s, settings.drain_notice_s)
     server.run(sockets=[sock])
     return 0 if server.started else NEVER_STARTED
