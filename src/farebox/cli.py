@@ -102,7 +102,13 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Worker processes, forked after the app and its token tables are loaded (shared).",
+)
 @click.option(
     "--demo",
     is_flag=True,
