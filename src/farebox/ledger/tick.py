@@ -597,5 +597,4 @@ def _query_row(s: Settlement, price: int, now: float) -> dict[str, object]:
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+    return (items[i : i + size] for i in range(0, len(items), size))

@@ -54,31 +54,24 @@ ExpireAt = Annotated[
     ),
 ]
 
+
+def _per_minute_schema(maximum: int, what: str) -> dict[str, Any]:
+    """The JSON schema of a key's rpm_limit or tpm_limit: 1 to `maximum`, or null for none."""
+    return {
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": maximum}, {"type": "null"}],
+        "description": f"{what} (429 past it), or null for none.",
+    }
+
+
 RpmLimit = Annotated[
     int | None,
     BeforeValidator(parse_rpm_limit),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "integer", "minimum": 1, "maximum": RPM_LIMIT_MAX},
-                {"type": "null"},
-            ],
-            "description": "Requests per minute (429 past it), or null for none.",
-        }
-    ),
+    WithJsonSchema(_per_minute_schema(RPM_LIMIT_MAX, "Requests per minute")),
 ]
 TpmLimit = Annotated[
     int | None,
     BeforeValidator(parse_tpm_limit),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "integer", "minimum": 1, "maximum": TPM_LIMIT_MAX},
-                {"type": "null"},
-            ],
-            "description": "Tokens per minute, counted at settlement (429 past it), or null for none.",
-        }
-    ),
+    WithJsonSchema(_per_minute_schema(TPM_LIMIT_MAX, "Tokens per minute, counted at settlement")),
 ]
 AllowedModels = Annotated[
     tuple[str, ...] | None,

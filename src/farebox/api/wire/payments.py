@@ -64,32 +64,31 @@ class PaymentMethods(BaseModel):
     data: list[dict[str, Any]]
 
 
-class HistoryQuery(Query):
+class _ActivityFilters(Query):
+    """The filters and page size the history API and the dashboard's activity page share."""
+
+    page_count: Annotated[int, QueryWhole(20, 1, MAX_PAGE_COUNT)] = 20
+    start_date: Annotated[float | None, IsoDate(end_of_day=False)] = None
+    end_date: Annotated[float | None, IsoDate(end_of_day=True)] = None
+    model: FilterText = None
+    query_source: FilterText = None
+    query_type: FilterText = None
+
+
+class HistoryQuery(_ActivityFilters):
     """GET /queries/history (PPQ's filters and pagination)."""
 
     credit_id: str | None = Field(None, description="PPQ's form; prefer the x-credit-id header.")
     api_key: str | None = Field(None, description="With a credit_id: one key's history.")
     all_keys: QueryFlag = None
     page: Annotated[int, QueryWhole(1, 1, 10**9)] = 1
-    page_count: Annotated[int, QueryWhole(20, 1, MAX_PAGE_COUNT)] = 20
-    start_date: Annotated[float | None, IsoDate(end_of_day=False)] = None
-    end_date: Annotated[float | None, IsoDate(end_of_day=True)] = None
-    model: FilterText = None
-    query_source: FilterText = None
-    query_type: FilterText = None
 
 
-class ActivityQuery(Query):
+class ActivityQuery(_ActivityFilters):
     """The dashboard's activity filters (the same reading as the history API's)."""
 
     api_key_id: FilterText = None
     page: Annotated[int, QueryWhole(1, 1, 10**6)] = 1
-    page_count: Annotated[int, QueryWhole(20, 1, MAX_PAGE_COUNT)] = 20
-    start_date: Annotated[float | None, IsoDate(end_of_day=False)] = None
-    end_date: Annotated[float | None, IsoDate(end_of_day=True)] = None
-    model: FilterText = None
-    query_source: FilterText = None
-    query_type: FilterText = None
 
 
 class HistoryPage(BaseModel):
