@@ -32,11 +32,8 @@ class Periodic:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         if not self.immediately:
@@ -49,3 +46,11 @@ class Periodic:
             except Exception:
                 log.exception("%s failed; will retry in %.1f s", self.name, self.interval)
             await asyncio.sleep(self.interval)
+
+
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background task and wait until it has stopped (nothing for None)."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from farebox.periodic import cancel
+
 log = logging.getLogger("farebox.keys")
 
 RESUBSCRIBE_S = 1.0
@@ -51,11 +53,8 @@ class KeyBroadcast:
         self._task = asyncio.get_running_loop().create_task(self._listen(drop))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _listen(self, drop: Callable[[str], None]) -> None:
         while True:

@@ -16,6 +16,7 @@ from farebox import optional
 from farebox.ledger.service import Ledger
 from farebox.ledger.types import QueryRecord, Settlement
 from farebox.media.store import MediaFile, MediaStore
+from farebox.periodic import cancel
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.fal import JobPoll
 from farebox.providers.router import Router
@@ -68,11 +69,8 @@ class VideoWorker:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._leased:  # stopped mid-poll: let another process take these jobs at once
             await self.jobs.release(sorted(self._leased))
             self._leased.clear()
