@@ -4,7 +4,9 @@ The serving process starts without them: PyAV (FFmpeg; about 16 MB resident) mea
 audio and finished videos, Pillow checks input images, nostr-sdk (a Rust library; about 9 MB)
 speaks to customers' NWC wallets; python-bolt11 (with bitstring; about 5 MB) and pymacaroons
 serve pay per request with a Lightning backend, cbor2 and coincurve serve Cashu, Jinja2 and
-segno the dashboard's pages, pyhpke the ends of EHBP. A gateway whose customers never send
+segno the dashboard's pages, pyhpke the ends of EHBP, cryptography's Fernet (about 7 MB, most of
+it the Rust library's pages) the API keys kept encrypted, which only creating or showing a key
+opens. A gateway whose customers never send
 audio never carries FFmpeg. What a setting turns on (a Lightning backend for pay per request,
 Cashu mints) is imported when the service is built, before any request; what a request needs
 (a decoder, a dashboard page) waits for its import once (tens of milliseconds). Chat, the hot
@@ -66,3 +68,18 @@ def coincurve() -> ModuleType:
 def bolt11() -> ModuleType:
     """python-bolt11 (`decode`, `exceptions.Bolt11Exception`, ...)."""
     return importlib.import_module("bolt11")
+
+
+def fernet() -> ModuleType:
+    """cryptography's `cryptography.fernet` (`Fernet`, `InvalidToken`), for API keys at rest."""
+    return importlib.import_module("cryptography.fernet")
+
+
+def ed25519() -> ModuleType:
+    """cryptography's Ed25519 keys, for enclaves' attestation bundles (private/attestation.py)."""
+    return importlib.import_module("cryptography.hazmat.primitives.asymmetric.ed25519")
+
+
+def crypto_exceptions() -> ModuleType:
+    """`cryptography.exceptions` (`InvalidSignature`, `InvalidTag`)."""
+    return importlib.import_module("cryptography.exceptions")

@@ -1,8 +1,9 @@
 """What a serving process does not carry: the optional heavy libraries (PyAV, Pillow, nostr-sdk),
 the simulator and Alembic load only when something needs them, and what only some settings need
 (redis without FAREBOX_REDIS_URL, psycopg on SQLite, Cashu's, pay per request's and the dev
-wallet's libraries when they are off, Jinja2 before a dashboard page, genai-prices, read in a
-child) is not imported either (bench/memory.py measures the RSS this keeps off;
+wallet's libraries when they are off, Jinja2 before a dashboard page, cryptography before a key
+is created or shown or an enclave's bundle verified, genai-prices, read in a child) is not
+imported either (bench/memory.py measures the RSS this keeps off;
 docs/performance/memory.md)."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ NOT_AT_START = (
     *("av", "PIL", "nostr_sdk", "alembic", "mako", "farebox.sim", "bpe_openai.tokenizer"),
     *("redis", "psycopg", "genai_prices", "bolt11", "bitstring", "pymacaroons", "nacl"),
     *("pyhpke", "cbor2", "coincurve", "jinja2", "segno", "farebox.payments.devwallet"),
+    *("cryptography",),
 )
 
 

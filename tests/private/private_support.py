@@ -17,7 +17,8 @@ from aiohttp import web
 
 from farebox.catalog.loader import catalog_from_dict
 from farebox.catalog.model import Catalog
-from farebox.private.ehbp import FrameReader, KeyConfig, ServerKey, seal_request
+from farebox.private.ehbp import FrameReader, KeyConfig
+from farebox.private.ehbp_seal import ServerKey, seal_request
 from farebox.private.policy import Policy
 from farebox.private.proxy import PrivateProxy, create_proxy_app
 from farebox.sim.config import SimConfig

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from farebox.private.attestation import AttestationError, fingerprint, verify_bundle
-from farebox.private.ehbp import ServerKey
+from farebox.private.ehbp_seal import ServerKey
 from farebox.private.policy import Policy, PolicyError, policy_json
 from farebox.sim.enclave_identity import EnclaveIdentity, code_measurement
 

@@ -13,11 +13,9 @@ from farebox.private.ehbp import (
     FrameReader,
     KeyConfig,
     KeyConfigMismatch,
-    ResponseSealer,
-    ServerKey,
     frame,
-    seal_request,
 )
+from farebox.private.ehbp_seal import ResponseSealer, ServerKey, seal_request
 
 
 def test_key_config_is_the_41_bytes_other_clients_parse() -> None:

@@ -16,7 +16,8 @@ from farebox.db.database import Database
 from farebox.db.schema import holds
 from farebox.money import ceil_div
 from farebox.private.attestation import fingerprint
-from farebox.private.ehbp import FrameReader, seal_request
+from farebox.private.ehbp import FrameReader
+from farebox.private.ehbp_seal import seal_request
 from farebox.private.policy import Policy
 from farebox.sim.enclave import RunningEnclave
 

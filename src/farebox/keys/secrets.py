@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from farebox import optional
 
 KEY_PREFIX = "sk-"
 
@@ -29,19 +30,28 @@ def key_hint(raw: str) -> str:
 
 
 class KeyCipher:
-    """Encrypts API keys at rest (Fernet: AES-128-CBC + HMAC-SHA256), so `show_key` can return them."""
+    """Encrypts API keys at rest (Fernet: AES-128-CBC + HMAC-SHA256), so `show_key` can return them.
+
+    The key is derived at once; cryptography is loaded on the first encrypt or decrypt (a
+    gateway that only authenticates keys, by their hash, never loads it)."""
 
     def __init__(self, secret: str) -> None:
         digest = hashlib.sha256(b"farebox api-key encryption\x00" + secret.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        self._key = base64.urlsafe_b64encode(digest)
+        self._built: Any = None
+
+    def _fernet(self) -> Any:
+        if self._built is None:
+            self._built = optional.fernet().Fernet(self._key)
+        return self._built
 
     def encrypt(self, raw: str) -> str:
-        return self._fernet.encrypt(raw.encode()).decode()
+        return str(self._fernet().encrypt(raw.encode()).decode())
 
     def decrypt(self, token: str) -> str:
         try:
-            return self._fernet.decrypt(token.encode()).decode()
-        except InvalidToken as exc:
+            return str(self._fernet().decrypt(token.encode()).decode())
+        except optional.fernet().InvalidToken as exc:
             raise ValueError(
                 "stored API key cannot be decrypted: FAREBOX_SECRET_KEY differs from the one "
                 "the key was created with"

@@ -289,6 +289,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "access_log": False,
         # X-Forwarded-For is read by the app with FAREBOX_TRUSTED_PROXIES (net/client_ip.py).
         "proxy_headers": False,
+        # No route speaks WebSocket: an Upgrade header is ignored, and the websockets library
+        # is never imported.
+        "ws": "none",
     }
 
 

@@ -65,7 +65,6 @@ PRELOAD = (
     "uvloop",
     "uvicorn.lifespan.on",
     "uvicorn.protocols.http.httptools_impl",
-    "uvicorn.protocols.websockets.auto",
     "farebox.app",
     "farebox.net.drain_server",
 )

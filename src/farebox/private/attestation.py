@@ -23,12 +23,11 @@ import binascii
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from farebox import optional
 from farebox.private.ehbp import EhbpError, KeyConfig
 from farebox.private.policy import Policy
 
@@ -36,6 +35,12 @@ FORMAT = "farebox-attestation/v1"
 ENDORSEMENT_CONTEXT = b"farebox-attestation/v1 platform key\n"
 REPORT_CONTEXT = b"farebox-attestation/v1 report\n"
 MAX_BUNDLE_BYTES = 64 * 1024
+
+if TYPE_CHECKING:  # cryptography is loaded when a bundle is first verified (optional.py)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 
 class AttestationError(Exception):
@@ -129,10 +134,11 @@ def _endorsed_platform(data: dict[str, Any], policy: Policy) -> Ed25519PublicKey
     for root in policy.trusted_roots:
         try:
             root.verify(signature, ENDORSEMENT_CONTEXT + public)
-        except InvalidSignature:
+        except optional.crypto_exceptions().InvalidSignature:
             continue
         try:
-            return Ed25519PublicKey.from_public_bytes(public)
+            key: Ed25519PublicKey = optional.ed25519().Ed25519PublicKey.from_public_bytes(public)
+            return key
         except ValueError as exc:
             raise AttestationError("the platform key is not an Ed25519 key") from exc
     raise AttestationError(
@@ -151,7 +157,7 @@ def verify_bundle(bundle: bytes, served_key_config: bytes, policy: Policy) -> Ve
     report = _unb64(data.get("report"), "report")
     try:
         platform.verify(_unb64(data.get("signature"), "report signature"), REPORT_CONTEXT + report)
-    except InvalidSignature as exc:
+    except optional.crypto_exceptions().InvalidSignature as exc:
         raise AttestationError(
             "the attestation report's signature is invalid: the bundle was altered"
         ) from exc

@@ -17,9 +17,14 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from farebox import optional
+
+if TYPE_CHECKING:  # cryptography is loaded when a policy is read (optional.py)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 POLICY_FORMAT = "farebox-enclave-policy/v1"
 MAX_POLICY_BYTES = 256 * 1024
@@ -56,7 +61,9 @@ class Policy:
         for i, root in enumerate(roots):
             try:
                 keys.append(
-                    Ed25519PublicKey.from_public_bytes(base64.b64decode(str(root), validate=True))
+                    optional.ed25519().Ed25519PublicKey.from_public_bytes(
+                        base64.b64decode(str(root), validate=True)
+                    )
                 )
             except (binascii.Error, ValueError) as exc:
                 raise PolicyError(f"{source}: trusted_roots[{i}] is not an Ed25519 key") from exc

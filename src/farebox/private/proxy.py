@@ -35,9 +35,8 @@ from farebox.private.ehbp import (
     PROBLEM_JSON,
     RESPONSE_NONCE_HEADER,
     EhbpError,
-    SealedRequest,
-    seal_request,
 )
+from farebox.private.ehbp_seal import SealedRequest, seal_request
 from farebox.private.policy import Policy
 from farebox.private.usage import PRIVATE_MODEL_HEADER
 

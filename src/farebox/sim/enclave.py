@@ -41,8 +41,8 @@ from farebox.private.ehbp import (
     RESPONSE_NONCE_HEADER,
     EhbpError,
     KeyConfigMismatch,
-    ResponseSealer,
 )
+from farebox.private.ehbp_seal import ResponseSealer
 from farebox.private.usage import (
     ENCLAVE_MODEL_HEADER,
     USAGE_HEADER,

@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from farebox.private.attestation import issue_bundle
-from farebox.private.ehbp import ServerKey
+from farebox.private.ehbp_seal import ServerKey
 from farebox.private.policy import policy_json
 
 SIMULATOR_WARNING = (
