@@ -58,7 +58,14 @@ DEFAULT_CELLS = ALL_CELLS[:4]
 of its own (`pip install 'litellm[proxy]==1.108.7'`)."""
 # farebox without its request layer (no metrics, no access lines: FAREBOX_METRICS=off and
 # FAREBOX_ACCESS_LOG=off), run beside the default cells by bench/observe_cost.py.
-BARE_CELLS = ("farebox-sqlite-bare", "farebox-postgres-bare")
+# Halfway: metrics alone (FAREBOX_ACCESS_LOG=off) or access lines alone (FAREBOX_METRICS=off),
+# to split what the layer costs end to end.
+VARIANTS = {
+    "bare": {"FAREBOX_METRICS": "off", "FAREBOX_ACCESS_LOG": "off"},
+    "metrics": {"FAREBOX_ACCESS_LOG": "off"},
+    "log": {"FAREBOX_METRICS": "off"},
+}
+BARE_CELLS = tuple(f"farebox-{db}-{v}" for v in VARIANTS for db in ("sqlite", "postgres"))
 LEAN_KEY = "sk-bench-lean"
 PG_ADMIN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -228,8 +235,9 @@ def start_target(
     tmp.mkdir(exist_ok=True)
     with database(kind, tmp, args.pg_url) as db_url:
         env = farebox_env(db_url, catalog)
-        if name.endswith("-bare"):
-            env.update(FAREBOX_METRICS="off", FAREBOX_ACCESS_LOG="off")
+        variant = name.split("-")[2] if name.count("-") >= 2 else None
+        if variant is not None:
+            env.update(VARIANTS[variant])
         made = subprocess.run(
             [args.farebox, "admin", "create-account", "--usd", "1000000"],
             env=env,

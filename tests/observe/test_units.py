@@ -3,15 +3,24 @@ directory prepared for `--workers`, and the settings read with clear errors."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import os
+import re
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from farebox.observe import multiproc
 from farebox.observe.access_log import CHUNK, AccessLog
 from farebox.observe.config import ObserveConfig
+from farebox.observe.context import Record
+from farebox.observe.finished import FLUSH_S, Finished
+from farebox.observe.metrics import Metrics
 
 
 class Recording(io.StringIO):
@@ -24,33 +33,84 @@ class Recording(io.StringIO):
         return len(text)
 
 
+def _record(i: int, nanos: int = 0, ttfb: float | None = 0.001) -> Record:
+    return (f"id{i}", "GET", "/healthz", 200, "none", nanos, 0.0, time.perf_counter(), 0.001, ttfb)
+
+
 def test_lines_are_written_whole_in_chunks_of_at_most_pipe_buf() -> None:
     stream = Recording()
     log = AccessLog("text", stream)
-    for i in range(500):  # no running loop: each line is written at once
-        log.write(f"id{i}", "GET", "/healthz", 200, "none", 0, 0.001, 0.001, 0.0)
-    assert len(stream.writes) == 500
-
-    stream = Recording()
-    log = AccessLog("text", stream)
-    log._pending = [f"line {i} " + "x" * 90 for i in range(500)]  # as a busy loop turn leaves
-    log._size = sum(len(line) + 1 for line in log._pending)
-    log.flush()
+    long = [(*_record(i)[:2], "/" + "x" * 90, *_record(i)[3:]) for i in range(500)]
+    log.write(long)
     assert all(len(w.encode()) <= CHUNK and w.endswith("\n") for w in stream.writes)
     lines = "".join(stream.writes).splitlines()
-    assert lines == [f"line {i} " + "x" * 90 for i in range(500)]
-    assert len(stream.writes) < 20
+    assert [line.split()[1] for line in lines] == [f"request_id=id{i}" for i in range(500)]
+    assert all(f"route=/{'x' * 90} " in line for line in lines)
+    assert len(stream.writes) < 40  # ~115 kB of lines in ~4 kB writes
 
 
-async def test_lines_of_one_loop_turn_share_a_write() -> None:
+def test_text_and_json_lines_say_the_same_as_before() -> None:
+    ended = time.perf_counter()
+    record: Record = ("req_1", "POST", "/v1/chat/completions", 200, "m", 50400, 0.0123, ended,
+                      0.04567, 0.02)  # fmt: skip
+    text, js = Recording(), Recording()
+    AccessLog("text", text).write([record])
+    AccessLog("json", js).write([record, (*record[:5], 0, 0.0, ended, 0.001, None)])
+    line = text.writes[0]
+    assert line.endswith(
+        " request_id=req_1 method=POST route=/v1/chat/completions status=200 model=m "
+        "cost_usd=0.0000504 duration_ms=45.67 ttfb_ms=20.00 upstream_ms=12.30\n"
+    )
+    stamp = line.split()[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+    first, second = (json.loads(x) for x in js.writes[0].splitlines())
+    assert list(first) == [
+        "time", "event", "request_id", "method", "route", "status", "model", "cost_usd",
+        "duration_ms", "ttfb_ms", "upstream_ms",
+    ]  # fmt: skip
+    assert first == {
+        "time": first["time"],
+        "event": "request",
+        "request_id": "req_1",
+        "method": "POST",
+        "route": "/v1/chat/completions",
+        "status": 200,
+        "model": "m",
+        "cost_usd": "0.0000504",
+        "duration_ms": 45.67,
+        "ttfb_ms": 20.0,
+        "upstream_ms": 12.3,
+    }
+    # The line's time is when the request ended, not when the batch was written.
+    written = datetime.fromisoformat(first["time"].replace("Z", "+00:00")).timestamp()
+    assert abs(written - (time.time() - (time.perf_counter() - ended))) < 1.0
+    assert second["ttfb_ms"] is None and second["cost_usd"] == "0"
+
+
+async def test_a_batch_is_written_once_after_the_requests_not_per_request() -> None:
     stream = Recording()
-    log = AccessLog("json", stream)
+    metrics = Metrics(["m"], None)
+    finished = Finished(metrics, AccessLog("json", stream))
     for i in range(5):
-        log.write(f"id{i}", "GET", "/healthz", 200, "none", 10**9, 0.001, None, 0.0)
-    assert stream.writes == []
-    log.flush()
+        finished.add(_record(i, nanos=10**9, ttfb=None))
+    assert stream.writes == []  # gathered until the timer, a scrape or shutdown
+    metrics.flush()  # what a scrape does first: the requests so far are counted and logged
     assert len(stream.writes) == 1 and stream.writes[0].count("\n") == 5
     assert '"cost_usd":"1"' in stream.writes[0] and '"ttfb_ms":null' in stream.writes[0]
+    exported = generate_latest(metrics.registry).decode()
+    assert 'farebox_requests_total{model="none",route="/healthz",status="200"} 5.0' in exported
+    finished.add(_record(5))
+    finished.flush()  # as at shutdown: nothing left waiting
+    await asyncio.sleep(FLUSH_S * 2)  # the timers find nothing more to write
+    assert len(stream.writes) == 2 and '"id5"' in stream.writes[1]
+
+
+def test_without_a_loop_lines_are_written_at_once() -> None:
+    stream = Recording()
+    finished = Finished(None, AccessLog("text", stream))
+    for i in range(3):
+        finished.add(_record(i))
+    assert len(stream.writes) == 3
 
 
 def test_workers_directory_is_made_or_emptied(

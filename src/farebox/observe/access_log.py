@@ -3,25 +3,25 @@
 A line holds the request id, method, route template, status, model, cost and timings, never a
 body, a key, a credit_id or a raw URL (a path may carry ids; the route template does not).
 
-Lines are gathered and written FLUSH_S after the first of them (or as soon as they fill a
-chunk), and at shutdown: a write system call per request costs more than the rest of the line.
-A write is at most PIPE_BUF bytes of whole lines, so lines from several worker processes
-sharing one pipe never interleave.
+The request layer does not format lines as requests end: it keeps each request's figures as a
+plain tuple (a `Record`, observe/context.py) and hands them over every FLUSH_S, before a scrape
+and at shutdown; they are formatted and written then, in one loop. A write is at most PIPE_BUF
+bytes of whole lines, so lines from several worker processes sharing one pipe never interleave.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from typing import TextIO
 
 import orjson
 
 from farebox.money import format_usd
+from farebox.observe.context import Record
 
 CHUNK = 4096  # PIPE_BUF on Linux: a write this size or less to a pipe is never split
-FLUSH_S = 0.1  # the longest a line waits to be written
 
 
 class AccessLog:
@@ -32,8 +32,6 @@ class AccessLog:
         self.stream = stream if stream is not None else sys.stdout
         self._second = -1
         self._stamp = ""
-        self._pending: list[str] = []
-        self._size = 0
 
     def _time(self, now: float) -> str:
         """ISO 8601 UTC with milliseconds; the part up to the second is formatted once a second."""
@@ -43,68 +41,53 @@ class AccessLog:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
 
-    def write(
-        self,
-        request_id: str,
-        method: str,
-        route: str,
-        status: int,
-        model: str,
-        cost_nanos: int,
-        duration_s: float,
-        ttfb_s: float | None,
-        upstream_s: float,
-    ) -> None:
-        stamp = self._time(time.time())
-        cost = format_usd(cost_nanos) if cost_nanos else "0"
-        if self.json:
-            duration_ms = round(duration_s * 1000, 2)
-            ttfb_ms = round(ttfb_s * 1000, 2) if ttfb_s is not None else None
-            upstream_ms = round(upstream_s * 1000, 2)
-            line = orjson.dumps(
-                {
-                    "time": stamp,
+    def lines(self, records: Sequence[Record]) -> list[str]:
+        """The records' lines, in their order."""
+        wall = time.time() - time.perf_counter()  # perf_counter() + wall: the wall clock
+        stamp = self._time
+        usd: dict[int, str] = {0: "0"}  # many requests of one batch cost the same
+        out: list[str] = []
+        add = out.append
+        for rid, method, route, status, model, nanos, up_s, ended, dur_s, ttfb_s in records:
+            cost = usd.get(nanos)
+            if cost is None:
+                cost = usd[nanos] = format_usd(nanos)
+            if self.json:
+                ttfb_ms = round(ttfb_s * 1000, 2) if ttfb_s is not None else None
+                obj = {
+                    "time": stamp(wall + ended),
                     "event": "request",
-                    "request_id": request_id,
+                    "request_id": rid,
                     "method": method,
                     "route": route,
                     "status": status,
                     "model": model,
                     "cost_usd": cost,
-                    "duration_ms": duration_ms,
+                    "duration_ms": round(dur_s * 1000, 2),
                     "ttfb_ms": ttfb_ms,
-                    "upstream_ms": upstream_ms,
+                    "upstream_ms": round(up_s * 1000, 2),
                 }
-            ).decode()
-        else:
-            ttfb = f"{ttfb_s * 1000:.2f}" if ttfb_s is not None else "-"
-            line = (
-                f"{stamp} request_id={request_id} method={method} route={route} "
-                f"status={status} model={model} cost_usd={cost} duration_ms={duration_s * 1000:.2f} "
-                f"ttfb_ms={ttfb} upstream_ms={upstream_s * 1000:.2f}"
-            )
-        self._pending.append(line)
-        self._size += len(line) + 1
-        if self._size >= CHUNK:
-            self.flush()
-        elif len(self._pending) == 1:
-            try:
-                asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
-            except RuntimeError:  # no loop (a direct call): write now
-                self.flush()
+                add(orjson.dumps(obj).decode())
+            else:
+                ttfb = f"{ttfb_s * 1000:.2f}" if ttfb_s is not None else "-"
+                add(
+                    f"{stamp(wall + ended)} request_id={rid} method={method} route={route} "
+                    f"status={status} model={model} cost_usd={cost} duration_ms={dur_s * 1000:.2f} "
+                    f"ttfb_ms={ttfb} upstream_ms={up_s * 1000:.2f}"
+                )
+        return out
 
-    def flush(self) -> None:
-        """Write the gathered lines, in calls of at most CHUNK bytes of whole lines."""
-        lines, self._pending, self._size = self._pending, [], 0
-        if not lines:
+    def write(self, records: Sequence[Record]) -> None:
+        """Write the records' lines now, in calls of at most CHUNK bytes of whole lines."""
+        if not records:
             return
         stream = self.stream
         chunk: list[str] = []
         size = 0
-        for line in lines:
+        for line in self.lines(records):
             if chunk and size + len(line) + 1 > CHUNK:
                 stream.write("\n".join(chunk) + "\n")
-                stream.flush()
+                stream.flush()  # one system call per chunk: never a line split between two
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line) + 1

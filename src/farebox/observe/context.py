@@ -24,6 +24,12 @@ class Observation:
         self.upstream_s = 0.0  # time spent waiting for upstreams' first answers
 
 
+Record = tuple[str, str, str, int, str, int, float, float, float, float | None]
+"""A finished request, as the request layer keeps it until the next flush (observe/finished.py):
+request id, method, route template, status, model label, cost in nanodollars, seconds waiting
+for upstreams, time.perf_counter() at its end, duration in seconds, seconds to its first byte
+(None: no response started). Strings and numbers only: the cyclic collector stops tracking it."""
+
 CURRENT: ContextVar[Observation | None] = ContextVar("farebox_observation", default=None)
 
 

@@ -30,6 +30,7 @@ class Observability:
         directory = active_dir()
         self.metrics = Metrics(models, directory)
         self._flusher: Periodic | None = None
+        self._layer: Observed | None = None
         if not self.config.metrics:
             return  # nothing counted (the request ids and access lines may still be on)
         if directory is not None:
@@ -78,9 +79,9 @@ class Observability:
 
     def close(self) -> None:
         """At shutdown: the last counts, and the access lines still gathered."""
+        if self._layer is not None:
+            self._layer.finished.flush()
         self.metrics.flush()
-        if self.access_log is not None:
-            self.access_log.flush()
 
     def middleware(self, app: ASGIApp, hot_paths: Iterable[str]) -> ASGIApp:
         """The request layer; with metrics and access lines both off, none at all (no
@@ -89,7 +90,8 @@ class Observability:
         if log is None and not self.config.metrics:
             return app
         counting = self.metrics if self.config.metrics else None
-        return Observed(app, counting, log, hot_paths, self.metrics.model_label)
+        self._layer = Observed(app, counting, log, hot_paths, self.metrics.model_label)
+        return self._layer
 
 
 def _data_ids(services: Services) -> list[str]:

@@ -1,20 +1,22 @@
 """The outermost layer of every HTTP request: its id, its metrics and its access line.
 
 It wraps the whole gateway, the hot chat routes included (they skip Starlette's middleware
-stack, see app.Gateway). Per request: a header scan, a ContextVar, one small object and one
-closure; the metric children are bound once per label set (observe/metrics.py).
+stack, see app.Gateway). Per request: a header scan, a ContextVar, one small object, one closure
+and one tuple of figures; the metrics and the access lines are made from the tuples in batches
+(observe/finished.py).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
+from time import perf_counter
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from farebox.observe.access_log import AccessLog
 from farebox.observe.context import CURRENT, Observation
+from farebox.observe.finished import Finished
 from farebox.observe.labels import UNMATCHED_ROUTE, ModelLabels
 from farebox.observe.metrics import Metrics
 from farebox.observe.request_id import RequestIds, accepted
@@ -42,19 +44,20 @@ class Observed:
         model_label: ModelLabels | None = None,
     ) -> None:
         self.app = app
-        self.metrics = metrics
         if model_label is None:
             model_label = metrics.model_label if metrics is not None else ModelLabels(())
         self.model_label = model_label
-        self.access_log = access_log
         self.hot = frozenset(hot_paths)
         self.ids = RequestIds()
+        self.finished = Finished(metrics, access_log)
+        # Nothing to count or log: no record kept (the request ids still go out).
+        self._keep = metrics is not None or access_log is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = perf_counter()
         request_id = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -72,7 +75,7 @@ class Observed:
             nonlocal status, first
             if message["type"] == "http.response.start":
                 status = message["status"]
-                first = time.perf_counter()
+                first = perf_counter()
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
@@ -80,22 +83,19 @@ class Observed:
             await self.app(scope, receive, sending)
         finally:
             CURRENT.reset(token)
-            ended = time.perf_counter()
-            route = route_template(scope, self.hot)
-            ttfb = first - started if first is not None else None
-            if self.metrics is not None:
-                self.metrics.request_done(
-                    route, status, obs.model, ttfb, ended - started, obs.upstream_s
-                )
-            if self.access_log is not None:
-                self.access_log.write(
-                    request_id,
-                    scope["method"],
-                    route,
-                    status,
-                    self.model_label(obs.model),
-                    obs.cost_nanos,
-                    ended - started,
-                    ttfb,
-                    obs.upstream_s,
+            if self._keep:
+                ended = perf_counter()
+                self.finished.add(
+                    (
+                        request_id,
+                        scope["method"],
+                        route_template(scope, self.hot),
+                        status,
+                        self.model_label(obs.model),
+                        obs.cost_nanos,
+                        obs.upstream_s,
+                        ended,
+                        ended - started,
+                        first - started if first is not None else None,
+                    )
                 )
