@@ -336,10 +336,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--order",
-        choices=("interleaved", "sequential"),
+        choices=("interleaved", "rotated", "sequential"),
         default="interleaved",
         help="interleaved: all targets up at once, each (mode, conc) run across the targets "
-        "back to back (fairer on a noisy machine); sequential: target after target",
+        "back to back (fairer on a noisy machine); rotated: the same, each round starting one "
+        "target later; sequential: target after target",
     )
     ap.add_argument("--lua", type=Path, default=None, help="wrk script (default: STICKS/post.lua)")
     ap.add_argument(
@@ -515,10 +516,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"usage={p['usage']}"
                     )
             plan = [(n, m, c) for n in args.cells for m in args.modes for c in args.conc]
-            if args.order == "interleaved":
+            if args.order in ("interleaved", "rotated"):
                 # Same (mode, conc) back to back across targets: a noisy neighbour's burst then
-                # hits a cell and its baseline alike.
-                plan = [(n, m, c) for m in args.modes for c in args.conc for n in args.cells]
+                # hits a cell and its baseline alike. Rotated: each round starts one target
+                # later, so no target is always the one measured first.
+                rounds = [(m, c) for m in args.modes for c in args.conc]
+                plan = []
+                for i, (m, c) in enumerate(rounds):
+                    shift = i % len(args.cells) if args.order == "rotated" else 0
+                    plan += [(n, m, c) for n in args.cells[shift:] + args.cells[:shift]]
             log("== measuring")
             for name, mode, conc in plan:
                 cells.append(measure_cell(args, started[name], upstream.pid, mode, conc, procs))

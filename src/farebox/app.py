@@ -70,6 +70,7 @@ from farebox.net.ssrf import FetchPolicy
 from farebox.net.stream_cut import quiet_stream_cuts
 from farebox.nwc.auto import AutoTopup, AutoTopupConfig
 from farebox.nwc.wallet import NostrWallet
+from farebox.observe.context import current
 from farebox.observe.install import Observability
 from farebox.pay402.build import build_pay_per_request
 from farebox.pay402.config import Pay402Config
@@ -376,17 +377,21 @@ class Gateway(Starlette):
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
+        obs = current()  # the request layer's (observe/middleware.py): it notes the response start
         started = False
+        out = send
+        if obs is None:  # no request layer (benchmarks): note it here
 
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
+            async def sending(message: Message) -> None:
+                nonlocal started
+                started = True
+                await send(message)
 
+            out = sending
         try:
-            await endpoint(scope, receive, sending)
+            await endpoint(scope, receive, out)
         except Exception as exc:
-            if started:
+            if started or (obs is not None and obs.first is not None):
                 raise
             handler = _farebox_error if isinstance(exc, FareboxError) else _unexpected
             if isinstance(exc, ClientDisconnect):

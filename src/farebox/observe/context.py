@@ -15,10 +15,12 @@ from contextvars import ContextVar
 class Observation:
     """One request's figures. Slots only: one small object per request."""
 
-    __slots__ = ("cost_nanos", "model", "request_id", "upstream_s")
+    __slots__ = ("cost_nanos", "first", "model", "request_id", "status", "upstream_s")
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
+        self.status = 500  # what uvicorn answers if the app fails before its response starts
+        self.first: float | None = None  # time.perf_counter() when the response started
         self.model: str | None = None  # a catalog id (the router or settlement sets it)
         self.cost_nanos = 0  # what this request's settlements charged
         self.upstream_s = 0.0  # time spent waiting for upstreams' first answers

@@ -155,7 +155,8 @@ class Metrics:
         self.before_flush: Callable[[], None] | None = None  # hands over requests not yet counted
         self._route_tallies: dict[str, tuple[Tally, Tally, Tally]] = {}
         self._upstream_tallies: dict[tuple[str, str], Tally] = {}
-        self._money_children: dict[str | None, tuple[Callable[..., None], ...]] = {}
+        self._money_children: dict[str, tuple[Callable[..., None], ...]] = {}
+        self._money: dict[str | None, list[int]] = {}  # by model id, since the last flush
 
     def flush(self) -> None:
         """Move what requests counted since the last flush into the Prometheus values (the
@@ -171,6 +172,19 @@ class Metrics:
                     route, str(status), model
                 ).inc
             inc(n)
+        money, self._money = self._money, {}
+        for model_id, (charged, cost) in money.items():
+            label = self.model_label(model_id)  # model ids come from settlements: bounded labels
+            children = self._money_children.get(label)
+            if children is None:
+                children = self._money_children[label] = (
+                    self.revenue.labels(label).inc,
+                    self.upstream_cost.labels(label).inc,
+                )
+            if charged:
+                children[0](charged / NANOS_PER_USD)
+            if cost:
+                children[1](cost / NANOS_PER_USD)
         for tallies in self._route_tallies.values():
             for tally in tallies:
                 tally.flush()
@@ -214,15 +228,11 @@ class Metrics:
                     gateway.total += overhead
 
     def settled(self, model: str | None, charged_nanos: int, cost_nanos: int | None) -> None:
-        """One committed settlement (called for each, in the ledger's batch)."""
-        children = self._money_children.get(model)
-        if children is None:
-            label = self.model_label(model)
-            children = (self.revenue.labels(label).inc, self.upstream_cost.labels(label).inc)
-            if len(self._money_children) < 10_000:  # model ids come from settlements: bounded
-                self._money_children[model] = children
-        revenue, cost = children
-        if charged_nanos:
-            revenue(charged_nanos / NANOS_PER_USD)
+        """One committed settlement (called for each, in the ledger's batch): summed in integer
+        nanodollars until `flush`."""
+        sums = self._money.get(model)
+        if sums is None:
+            sums = self._money[model] = [0, 0]
+        sums[0] += charged_nanos
         if cost_nanos:
-            cost(cost_nanos / NANOS_PER_USD)
+            sums[1] += cost_nanos

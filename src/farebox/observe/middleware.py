@@ -68,14 +68,11 @@ class Observed:
         obs = Observation(request_id)
         token = CURRENT.set(obs)
         header = (b"x-request-id", request_id.encode())
-        status = 500  # what uvicorn answers if the app fails before its response starts
-        first: float | None = None
 
         async def sending(message: Message) -> None:
-            nonlocal status, first
             if message["type"] == "http.response.start":
-                status = message["status"]
-                first = perf_counter()
+                obs.status = message["status"]
+                obs.first = perf_counter()
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
@@ -85,12 +82,13 @@ class Observed:
             CURRENT.reset(token)
             if self._keep:
                 ended = perf_counter()
+                first = obs.first
                 self.finished.add(
                     (
                         request_id,
                         scope["method"],
                         route_template(scope, self.hot),
-                        status,
+                        obs.status,
                         self.model_label(obs.model),
                         obs.cost_nanos,
                         obs.upstream_s,
