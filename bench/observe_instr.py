@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
 """What the request layer costs end to end, counted in instructions instead of timed.
 
-On a shared machine CPU time per request moves by ±15 % from one cell to the next, more than the
-layer costs. This runs `farebox serve` (SQLite, one worker) under valgrind's callgrind, once per
-variant (shipped; bare: FAREBOX_METRICS=off and FAREBOX_ACCESS_LOG=off; metrics only; access
+On a shared machine CPU time per request moves by 10-15 % from one cell to the next, more than
+the layer costs. This runs `farebox serve` (SQLite, one worker) under valgrind's callgrind, once
+per variant (shipped; bare: FAREBOX_METRICS=off and FAREBOX_ACCESS_LOG=off; metrics only; access
 lines only), sends it a warm-up, then counts the server's user-space instructions over a fixed
-number of requests (`--requests`, `--conc` at a time, the chat body of bench/run.py) and its
-system calls (strace -c on a second run of the same window is not needed: callgrind cannot see
-the kernel, so the report also gives the server's write/sendto calls per request from
-/proc/PID/io's syscw). Each variant's figure is the same every run to within ~1 %.
+number of requests (`--requests`, `--conc` at a time, the chat body of bench/run.py). It also
+gives the server's write-like system calls per request (/proc/PID/io's syscw), which callgrind
+cannot see. A variant's count still moves by about ±3 % between runs: the event loop's and the
+ledger's batching follow the machine's load.
 
     .venv/bin/python bench/observe_instr.py                    # the four variants, ~4 min
     .venv/bin/python bench/observe_instr.py --variants shipped,bare --requests 1000
 
-Timers (the access lines' 0.1 s flush, the metrics' 0.5 s flush) fire per wall-clock second,
-and a request under valgrind takes ~50× longer: their share is overstated here, not understated.
+Timers (the request layer's 0.1 s batches, the metrics' 0.5 s flush) fire per wall-clock second,
+and a request under valgrind takes ~50× longer: a batch holds only a few requests, so what the
+batching saves is understated here, and the timers' own cost overstated.
 """
 
 from __future__ import annotations

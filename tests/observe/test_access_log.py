@@ -9,6 +9,7 @@ import re
 import httpx
 import pytest
 
+from farebox.observe import finished
 from farebox.observe.request_id import accepted
 from farebox.sim.server import SimServer
 
@@ -78,6 +79,23 @@ def test_json_format_is_one_object_per_line(
     routes = {(rec["route"], rec["status"]) for rec in records}
     assert {("/admin/credits", 200), ("/accounts/create", 201)} < routes
     assert key not in out and credit_id not in out
+
+
+@pytest.mark.parametrize("metrics", ["on", "off"])
+def test_no_line_is_lost_when_the_gateway_stops(
+    make_gateway: GatewayFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    metrics: str,
+) -> None:
+    # Lines wait up to FLUSH_S to be written in a batch: with a batch that never comes due,
+    # every line is one the graceful stop wrote.
+    monkeypatch.setattr(finished, "FLUSH_S", 3600.0)
+    with make_gateway(env={"FAREBOX_METRICS": metrics}) as gw, gw.client() as c:
+        assert _lines(capsys.readouterr().out) == []
+        ids = [c.get("/healthz").headers["x-request-id"] for _ in range(50)]
+    lines = _lines(capsys.readouterr().out)
+    assert sorted(_fields(line)["request_id"] for line in lines) == sorted(ids)
 
 
 def test_access_lines_can_be_turned_off(
