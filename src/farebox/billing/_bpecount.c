@@ -9,11 +9,12 @@
  *     str itself (no UTF-8 copy of the whole text is made or cached on the str).
  *  2. Byte pair encoding of each piece with tiktoken's merge rule: merge the adjacent pair of
  *     lowest rank (the leftmost on ties) until no pair is a token. Short pieces use tiktoken's
- *     quadratic loop over an array; long ones a binary heap with a linked list (O(n log n)).
+ *     quadratic loop over an array; long ones a 4-ary heap with a linked list (O(n log n)).
  *
  * The ranks come from a rank file (base64 token, space, rank, per line), parsed here into one
- * byte blob (the tokens by rank), uint32 offsets into it, and an open-addressing hash table of
- * uint32 ranks: about 4 MB for o200k_base and 2 MB for cl100k_base.
+ * byte blob (each token with its length and rank), an open-addressing hash table of uint32
+ * (blob offset and a hash tag) and a direct table of the two-byte tokens: 4.3 MB for o200k_base
+ * and 2.2 MB for cl100k_base.
  *
  * Everything here runs on untrusted text: every index is checked against its bound.
  */
@@ -30,7 +31,7 @@
 #endif
 
 #define NO_RANK UINT32_MAX
-#define SMALL_PIECE 192           /* bytes: pieces up to this use the array loop */
+#define SMALL_PIECE 64            /* bytes: pieces up to this use the array loop */
 #define MAX_PIECE 0x3FFFFFFF      /* bytes: longer pieces are refused (ValueError) */
 #define RELEASE_GIL_CHARS 4096    /* texts at least this long are counted without the GIL */
 
@@ -320,17 +321,26 @@ static Py_ssize_t cl100k_next(const Text *t, Py_ssize_t i)
 
 /* ---------------------------------------------------------------- the rank table */
 
+/* Each token is kept once in the blob as [length: 1 byte][rank: 3 bytes, little-endian][bytes].
+   A slot of the hash table holds (blob offset + 1) << tag_bits | tag, 0 for an empty slot, where
+   the tag is the low bits of the token's hash: a probe whose tag differs never touches the blob,
+   so a pair that is not a token costs one memory access and one that is costs two. */
 typedef struct {
     PyObject_HEAD
     int pattern;
-    uint32_t n_ranks;     /* ranks 0..n_ranks-1 (a missing rank is an empty token) */
-    uint32_t max_len;     /* the longest token, in bytes */
-    uint8_t *blob;        /* the tokens, by rank */
-    uint32_t *offsets;    /* n_ranks + 1: token r is blob[offsets[r]:offsets[r+1]] */
-    uint32_t *slots;      /* open addressing: rank + 1, 0 = empty */
+    uint32_t max_len;     /* the longest token, in bytes (at most 255) */
+    uint8_t *blob;
+    uint32_t *slots;
+    uint32_t *pairs;      /* 65536: the rank of each two-byte token, NO_RANK if none (the
+                             lookups of a piece's first round, most of them for CJK text) */
     uint32_t mask;        /* slots - 1 (a power of two) */
+    int tag_bits;
+    uint32_t tag_mask;
     size_t table_bytes;
 } Encoder;
+
+#define TOKEN_HEADER 4
+#define MAX_RANK 0xFFFFFF
 
 static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
@@ -355,17 +365,22 @@ static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
 /* The rank of the token p[0:n], or NO_RANK. */
 static inline uint32_t lookup(const Encoder *e, const uint8_t *p, size_t n)
 {
+    if (n == 2 && e->pairs)
+        return e->pairs[(uint32_t)p[0] << 8 | p[1]];
     if (n == 0 || n > e->max_len)
         return NO_RANK;
-    size_t i = (size_t)(hash_bytes(p, n) >> 32) & e->mask;
+    uint64_t h = hash_bytes(p, n);
+    size_t i = (size_t)(h >> 32) & e->mask;
+    uint32_t tag = (uint32_t)h & e->tag_mask;
     for (;;) {
         uint32_t v = e->slots[i];
         if (v == 0)
             return NO_RANK;
-        uint32_t r = v - 1;
-        uint32_t a = e->offsets[r], b = e->offsets[r + 1];
-        if (b - a == n && memcmp(e->blob + a, p, n) == 0)
-            return r;
+        if ((v & e->tag_mask) == tag) {
+            const uint8_t *t = e->blob + ((v >> e->tag_bits) - 1);
+            if (t[0] == n && memcmp(t + TOKEN_HEADER, p, n) == 0)
+                return (uint32_t)t[1] | (uint32_t)t[2] << 8 | (uint32_t)t[3] << 16;
+        }
         i = (i + 1) & e->mask;
     }
 }
@@ -414,27 +429,25 @@ static Py_ssize_t b64_decode(const uint8_t *src, size_t n, uint8_t *dst)
 /* Parse the rank file into the encoder's tables; sets a Python error and returns -1 on error. */
 static int load_ranks(Encoder *self, const uint8_t *src, size_t size)
 {
-    size_t lines = 0;
+    size_t lines = 1;
     for (size_t i = 0; i < size; i++)
         lines += src[i] == '\n';
-    lines += 1;
-    if (lines > 0x7FFFFFFF || size > 0x7FFFFFFF) {
+    if (size > 0x3FFFFFFF) {
         PyErr_SetString(PyExc_ValueError, "rank file too large");
         return -1;
     }
-    /* pass 1: decode every token into a scratch blob, in file order */
-    uint8_t *scratch = big_array(size / 4 * 3 + 4, 1, 0);
-    uint32_t *start = big_array(lines, sizeof(uint32_t), 0);
-    uint32_t *len = big_array(lines, sizeof(uint32_t), 0);
-    uint32_t *rank = big_array(lines, sizeof(uint32_t), 0);
+    /* the blob holds at most a header per line and 3 bytes per 4 of base64 */
+    size_t cap = lines * TOKEN_HEADER + size / 4 * 3 + 4;
+    uint8_t *seen = big_array(MAX_RANK + 1, 1, 1);  /* ranks given so far */
+    self->blob = big_array(cap, 1, 0);
     int status = -1;
     const char *why = NULL;
-    if (!scratch || !start || !len || !rank) {
+    if (!seen || !self->blob) {
         PyErr_NoMemory();
         goto done;
     }
     size_t count = 0, used = 0, pos = 0;
-    uint64_t max_rank = 0;
+    uint32_t max_len = 0;
     while (pos < size) {
         size_t end = pos;
         while (end < size && src[end] != '\n')
@@ -450,25 +463,40 @@ static int load_ranks(Encoder *self, const uint8_t *src, size_t size)
                 why = "a line without a rank";
                 goto bad;
             }
-            uint64_t r = 0;
+            uint32_t r = 0;
             for (size_t i = sp + 1; i < line_end; i++) {
-                if (src[i] < '0' || src[i] > '9' || r > 0xFFFFFF0) {
+                if (src[i] < '0' || src[i] > '9' || r > MAX_RANK) {
                     why = "a bad rank";
                     goto bad;
                 }
-                r = r * 10 + (uint64_t)(src[i] - '0');
+                r = r * 10 + (uint32_t)(src[i] - '0');
             }
-            Py_ssize_t got = b64_decode(src + pos, sp - pos, scratch + used);
-            if (got <= 0) {
-                why = "bad base64";
+            if (r > MAX_RANK) {
+                why = "a rank above 2**24 - 1";
                 goto bad;
             }
-            start[count] = (uint32_t)used;
-            len[count] = (uint32_t)got;
-            rank[count] = (uint32_t)r;
-            used += (size_t)got;
-            if (r > max_rank)
-                max_rank = r;
+            if (seen[r]) {
+                why = "a rank given twice";
+                goto bad;
+            }
+            seen[r] = 1;
+            if ((sp - pos) / 4 * 3 > 255 + 3) {
+                why = "a token longer than 255 bytes";
+                goto bad;
+            }
+            uint8_t *t = self->blob + used;
+            Py_ssize_t got = b64_decode(src + pos, sp - pos, t + TOKEN_HEADER);
+            if (got <= 0 || got > 255) {
+                why = got > 255 ? "a token longer than 255 bytes" : "bad base64";
+                goto bad;
+            }
+            t[0] = (uint8_t)got;
+            t[1] = (uint8_t)r;
+            t[2] = (uint8_t)(r >> 8);
+            t[3] = (uint8_t)(r >> 16);
+            used += TOKEN_HEADER + (size_t)got;
+            if ((uint32_t)got > max_len)
+                max_len = (uint32_t)got;
             count++;
         }
         pos = end + 1;
@@ -477,49 +505,55 @@ static int load_ranks(Encoder *self, const uint8_t *src, size_t size)
         why = "no tokens";
         goto bad;
     }
-    /* pass 2: the tokens by rank, into an exactly sized blob */
-    uint32_t n_ranks = (uint32_t)max_rank + 1;
-    self->offsets = big_array((size_t)n_ranks + 1, sizeof(uint32_t), 1);
-    self->blob = big_array(used ? used : 1, 1, 0);
+    /* the slots: (offset + 1) in the high bits, a tag in the low ones */
+    int offset_bits = 1;
+    while (offset_bits < 32 && ((uint64_t)1 << offset_bits) <= used + 1)
+        offset_bits++;
     uint32_t n_slots = 1;
     while (n_slots < 2 * (uint64_t)count)
         n_slots <<= 1;
     self->slots = big_array(n_slots, sizeof(uint32_t), 1);
-    if (!self->offsets || !self->blob || !self->slots) {
+    if (!self->slots) {
         PyErr_NoMemory();
         goto done;
     }
-    for (size_t i = 0; i < count; i++) {
-        if (self->offsets[rank[i] + 1]) {
-            why = "a rank given twice";
-            goto bad;
-        }
-        self->offsets[rank[i] + 1] = len[i];
-    }
-    for (uint32_t r = 0; r < n_ranks; r++)
-        self->offsets[r + 1] += self->offsets[r];
-    uint32_t max_len = 0;
-    for (size_t i = 0; i < count; i++) {
-        memcpy(self->blob + self->offsets[rank[i]], scratch + start[i], len[i]);
-        if (len[i] > max_len)
-            max_len = len[i];
-    }
-    self->n_ranks = n_ranks;
-    self->max_len = max_len;
+    self->tag_bits = 32 - offset_bits;  /* >= 2: the blob is at most about 1.75 GB */
+    self->tag_mask = ((uint32_t)1 << self->tag_bits) - 1;
     self->mask = n_slots - 1;
-    for (size_t i = 0; i < count; i++) {
-        uint32_t r = rank[i];
-        const uint8_t *tok = self->blob + self->offsets[r];
-        if (lookup(self, tok, len[i]) != NO_RANK) {
+    self->max_len = max_len;
+    for (size_t off = 0; off < used; off += TOKEN_HEADER + self->blob[off]) {
+        const uint8_t *tok = self->blob + off + TOKEN_HEADER;
+        size_t n = self->blob[off];
+        if (lookup(self, tok, n) != NO_RANK) {
             why = "a token given twice";
             goto bad;
         }
-        size_t s = (size_t)(hash_bytes(tok, len[i]) >> 32) & self->mask;
-        while (self->slots[s])
-            s = (s + 1) & self->mask;
-        self->slots[s] = r + 1;
+        uint64_t h = hash_bytes(tok, n);
+        size_t i = (size_t)(h >> 32) & self->mask;
+        while (self->slots[i])
+            i = (i + 1) & self->mask;
+        self->slots[i] = (uint32_t)(off + 1) << self->tag_bits | ((uint32_t)h & self->tag_mask);
     }
-    self->table_bytes = used + ((size_t)n_ranks + 1) * 4 + (size_t)n_slots * 4;
+    uint32_t *pairs = big_array(65536, sizeof(uint32_t), 0);
+    if (!pairs) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (uint32_t i = 0; i < 65536; i++) {  /* through the hash table: self->pairs is NULL */
+        uint8_t two[2] = {(uint8_t)(i >> 8), (uint8_t)i};
+        pairs[i] = lookup(self, two, 2);
+    }
+    self->pairs = pairs;
+    /* give back the blob's unused tail (it was sized for the worst case) */
+    uint8_t *exact = big_array(used, 1, 0);
+    if (!exact) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(exact, self->blob, used);
+    big_free(self->blob);
+    self->blob = exact;
+    self->table_bytes = used + (size_t)n_slots * 4 + 65536 * 4;
     status = 0;
     goto done;
 bad:
@@ -527,16 +561,13 @@ bad:
 done:
     if (status < 0) {  /* leave no half-built table behind (check_ready looks at blob) */
         big_free(self->blob);
-        big_free(self->offsets);
         big_free(self->slots);
+        big_free(self->pairs);
         self->blob = NULL;
-        self->offsets = NULL;
         self->slots = NULL;
+        self->pairs = NULL;
     }
-    big_free(scratch);
-    big_free(start);
-    big_free(len);
-    big_free(rank);
+    big_free(seen);
     return status;
 }
 
@@ -924,8 +955,8 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void Encoder_dealloc(Encoder *self)
 {
     big_free(self->blob);
-    big_free(self->offsets);
     big_free(self->slots);
+    big_free(self->pairs);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

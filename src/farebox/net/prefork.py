@@ -1,7 +1,7 @@
 """`farebox serve --workers N`: load once, fork the workers, supervise them.
 
 The parent binds the listening socket, imports the serving modules and builds the token tables
-the catalog names (the Rust tokenizers: about 34 MB for o200k_base, 16 MB for cl100k_base), then
+the catalog names (billing/_bpecount.c: about 4 MB for o200k_base, 2 MB for cl100k_base), then
 freezes what it built out of the cyclic collector's reach (`gc.freeze()`: a collection would
 otherwise write to every object's header and unshare its page) and forks N workers. What the
 parent built is never written after, so its pages stay shared between the workers (copy on
