@@ -22,6 +22,16 @@ def test_known_encodings_are_the_ones_bpe_openai_loads_offline() -> None:
     assert sorted(KNOWN_ENCODINGS) == sorted(loadable)
 
 
+def test_the_install_built_the_c_counter() -> None:
+    """`pip install --no-deps -e .` compiles billing/_bpecount.c (hatch_build.py); without a C
+    compiler it warns and bpe_openai counts, with 44 MB more per process: not on our machines."""
+    from farebox.billing.bpe import compact_module, tokenizer
+
+    module = compact_module()
+    assert module is not None, "billing/_bpecount.c was not compiled: see hatch_build.py"
+    assert isinstance(tokenizer("o200k_base"), module.Encoder)
+
+
 def test_unknown_encoding_falls_back_to_the_default() -> None:
     assert count_text(encoder("no-such-encoding"), "hello world") == 2
 

@@ -843,8 +843,10 @@ static int read_text(PyObject *arg, Text *t)
         PyErr_Format(PyExc_TypeError, "expected str, not %.100s", Py_TYPE(arg)->tp_name);
         return -1;
     }
-    if (PyUnicode_READY(arg) < 0)
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(arg) < 0)  /* a no-op, deprecated, from 3.12 */
         return -1;
+#endif
     t->kind = PyUnicode_KIND(arg);
     t->data = PyUnicode_DATA(arg);
     t->n = PyUnicode_GET_LENGTH(arg);
