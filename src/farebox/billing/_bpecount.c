@@ -13,8 +13,8 @@
  *
  * The ranks come from a rank file (base64 token, space, rank, per line), parsed here into one
  * byte blob (each token with its length and rank), an open-addressing hash table of uint32
- * (blob offset and a hash tag) and a direct table of the two-byte tokens: 4.3 MB for o200k_base
- * and 2.2 MB for cl100k_base.
+ * (blob offset and a hash tag), a one-bit-per-hash filter and a direct table of the two-byte
+ * tokens: 3.6 MB for o200k_base and 1.9 MB for cl100k_base.
  *
  * Everything here runs on untrusted text: every index is checked against its bound.
  */
@@ -331,6 +331,10 @@ typedef struct {
     uint32_t max_len;     /* the longest token, in bytes (at most 255) */
     uint8_t *blob;
     uint32_t *slots;
+    uint64_t *filter;     /* one bit per hash, set for every token: most byte strings that are
+                             no token are turned away here, in a table small enough to stay in
+                             the CPU's cache (the slots are not) */
+    uint32_t filter_mask; /* bits - 1 (a power of two) */
     uint32_t *pairs;      /* 65536: the rank of each two-byte token, NO_RANK if none (the
                              lookups of a piece's first round, most of them for CJK text) */
     uint32_t mask;        /* slots - 1 (a power of two) */
@@ -370,6 +374,9 @@ static inline uint32_t lookup(const Encoder *e, const uint8_t *p, size_t n)
     if (n == 0 || n > e->max_len)
         return NO_RANK;
     uint64_t h = hash_bytes(p, n);
+    uint32_t bit = (uint32_t)(h >> 11) & e->filter_mask;
+    if (!(e->filter[bit >> 6] >> (bit & 63) & 1))
+        return NO_RANK;
     size_t i = (size_t)(h >> 32) & e->mask;
     uint32_t tag = (uint32_t)h & e->tag_mask;
     for (;;) {
@@ -509,11 +516,18 @@ static int load_ranks(Encoder *self, const uint8_t *src, size_t size)
     int offset_bits = 1;
     while (offset_bits < 32 && ((uint64_t)1 << offset_bits) <= used + 1)
         offset_bits++;
-    uint32_t n_slots = 1;
-    while (n_slots < 2 * (uint64_t)count)
+    uint32_t n_slots = 1;  /* filled to at most 80 %: the probes after the first are mostly in
+                              the same cache line, and the filter spares most lookups of what
+                              is no token */
+    while ((uint64_t)n_slots * 4 / 5 < count)
         n_slots <<= 1;
+    uint32_t filter_bits = 64;
+    while (filter_bits < 8 * (uint64_t)count)
+        filter_bits <<= 1;
     self->slots = big_array(n_slots, sizeof(uint32_t), 1);
-    if (!self->slots) {
+    self->filter = big_array(filter_bits / 64, sizeof(uint64_t), 1);
+    self->filter_mask = filter_bits - 1;
+    if (!self->slots || !self->filter) {
         PyErr_NoMemory();
         goto done;
     }
@@ -529,6 +543,8 @@ static int load_ranks(Encoder *self, const uint8_t *src, size_t size)
             goto bad;
         }
         uint64_t h = hash_bytes(tok, n);
+        uint32_t bit = (uint32_t)(h >> 11) & self->filter_mask;
+        self->filter[bit >> 6] |= (uint64_t)1 << (bit & 63);
         size_t i = (size_t)(h >> 32) & self->mask;
         while (self->slots[i])
             i = (i + 1) & self->mask;
@@ -553,7 +569,7 @@ static int load_ranks(Encoder *self, const uint8_t *src, size_t size)
     memcpy(exact, self->blob, used);
     big_free(self->blob);
     self->blob = exact;
-    self->table_bytes = used + (size_t)n_slots * 4 + 65536 * 4;
+    self->table_bytes = used + (size_t)n_slots * 4 + filter_bits / 8 + 65536 * 4;
     status = 0;
     goto done;
 bad:
@@ -562,9 +578,11 @@ done:
     if (status < 0) {  /* leave no half-built table behind (check_ready looks at blob) */
         big_free(self->blob);
         big_free(self->slots);
+        big_free(self->filter);
         big_free(self->pairs);
         self->blob = NULL;
         self->slots = NULL;
+        self->filter = NULL;
         self->pairs = NULL;
     }
     big_free(seen);
@@ -958,6 +976,7 @@ static void Encoder_dealloc(Encoder *self)
 {
     big_free(self->blob);
     big_free(self->slots);
+    big_free(self->filter);
     big_free(self->pairs);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }

@@ -2,8 +2,8 @@
 
 o200k_base and cl100k_base are counted by `_bpecount` (src/farebox/billing/_bpecount.c, built
 at install time by hatch_build.py): the same counts as bpe_openai's `count()`, from the same
-rank files (`bpe_openai/data/*.tiktoken.gz`, checked against tiktoken's sha256), in about 4 MB
-and 2 MB of tables instead of 34 MB and 16 MB. When the extension was not built (no C
+rank files (`bpe_openai/data/*.tiktoken.gz`, checked against tiktoken's sha256), in 3.6 MB
+and 1.9 MB of tables instead of 34 MB and 16 MB. When the extension was not built (no C
 compiler at install time), or for another encoding (voyage3_base), the Rust extension counts,
 loaded as follows.
 
