@@ -9,7 +9,7 @@
  *     str itself (no UTF-8 copy of the whole text is made or cached on the str).
  *  2. Byte pair encoding of each piece with tiktoken's merge rule: merge the adjacent pair of
  *     lowest rank (the leftmost on ties) until no pair is a token. Short pieces use tiktoken's
- *     quadratic loop over an array; long ones a 4-ary heap with a linked list (O(n log n)).
+ *     quadratic loop over an array; long ones a tournament tree over a linked list (O(n log n)).
  *
  * The ranks come from a rank file (base64 token, space, rank, per line), parsed here into one
  * byte blob (each token with its length and rank), an open-addressing hash table of uint32
@@ -623,50 +623,6 @@ static Py_ssize_t bpe_small(const Encoder *e, const uint8_t *p, uint32_t n)
     return (Py_ssize_t)m - 1;
 }
 
-/* A 4-ary min-heap of (rank << 32 | start): lowest rank first, leftmost on ties (shallower
-   than a binary one: fewer cache misses on a long piece). */
-static void heap_sift_down(uint64_t *h, size_t n, size_t i)
-{
-    uint64_t v = h[i];
-    for (;;) {
-        size_t c = 4 * i + 1;
-        if (c >= n)
-            break;
-        size_t best = c;
-        size_t last = c + 4 < n ? c + 4 : n;
-        for (size_t k = c + 1; k < last; k++)
-            if (h[k] < h[best])
-                best = k;
-        if (v <= h[best])
-            break;
-        h[i] = h[best];
-        i = best;
-    }
-    h[i] = v;
-}
-
-static void heap_push(uint64_t *h, size_t *len, uint64_t v)
-{
-    size_t i = (*len)++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 4;
-        if (h[parent] <= v)
-            break;
-        h[i] = h[parent];
-        i = parent;
-    }
-    h[i] = v;
-}
-
-static uint64_t heap_pop(uint64_t *h, size_t *len)
-{
-    uint64_t top = h[0];
-    h[0] = h[--(*len)];
-    if (*len)
-        heap_sift_down(h, *len, 0);
-    return top;
-}
-
 /* A per-call cache of pair lookups for long pieces: every part is a token, so the bytes of a
    pair are fixed by the ranks of its two parts, and a long piece asks for the same pairs again
    and again ('a' * 100000 asks for few others): one direct-mapped slot per hash. */
@@ -690,24 +646,43 @@ static inline uint32_t pair_rank(const Encoder *e, PairSlot *cache, uint32_t cac
     return r;
 }
 
-/* The same merges for a long piece: parts as a linked list over their start bytes, candidate
-   pairs in a heap, an entry checked against the pair's current rank when it comes out (so a
-   stale one is skipped). O(n log n). Returns the number of tokens, or ERR_MEMORY. */
+/* A tournament tree over the parts' start bytes: leaf i holds (rank << 32 | i) of the pair
+   starting at i (or NO_PAIR), each inner node the least of its two children, so the root is the
+   pair to merge next: the lowest rank, the leftmost on ties. */
+#define NO_PAIR UINT64_MAX
+
+static inline void tree_set(uint64_t *tree, size_t leaves, uint32_t i, uint64_t key)
+{
+    size_t k = leaves + i;
+    tree[k] = key;
+    for (k >>= 1; k >= 1; k >>= 1) {
+        uint64_t a = tree[2 * k], b = tree[2 * k + 1];
+        uint64_t least = a < b ? a : b;
+        if (tree[k] == least)
+            break;  /* the ancestors are unchanged */
+        tree[k] = least;
+    }
+}
+
+/* The same merges for a long piece: parts as a linked list over their start bytes, the pending
+   pairs in a tournament tree (O(n log n); no stale entries to skip). Returns the number of
+   tokens, or a negative error code. */
 static Py_ssize_t bpe_large(const Encoder *e, const uint8_t *p, uint32_t n)
 {
+    size_t leaves = 1;
+    while (leaves < n)
+        leaves <<= 1;
     uint32_t *next = big_array(n, sizeof(uint32_t), 0);
     uint32_t *prev = big_array(n, sizeof(uint32_t), 0);
-    uint32_t *rank = big_array(n, sizeof(uint32_t), 0);   /* of the pair at i */
     uint32_t *token = big_array(n, sizeof(uint32_t), 0);  /* of the part at i */
-    size_t cap = 3 * (size_t)n, len = 0;  /* n - 1 pairs, then at most 2 pushes per merge */
-    uint64_t *heap = big_array(cap, sizeof(uint64_t), 0);
+    uint64_t *tree = big_array(2 * leaves, sizeof(uint64_t), 0);
     uint32_t cache_size = 256;
     while (cache_size < 4096 && cache_size < n)
         cache_size <<= 1;
     PairSlot *cache = big_array(cache_size, sizeof(PairSlot), 0);
     uint32_t cm = cache_size - 1;
     Py_ssize_t tokens = ERR_MEMORY;
-    if (!next || !prev || !rank || !token || !heap || !cache)
+    if (!next || !prev || !token || !tree || !cache)
         goto done;
     for (uint32_t i = 0; i < cache_size; i++)
         cache[i].left = NO_RANK;
@@ -718,46 +693,46 @@ static Py_ssize_t bpe_large(const Encoder *e, const uint8_t *p, uint32_t n)
             goto done;
         }
     }
+    for (size_t k = 0; k < leaves; k++) {
+        uint64_t key = NO_PAIR;
+        if (k + 1 < n) {
+            uint32_t i = (uint32_t)k;
+            uint32_t r = pair_rank(e, cache, cm, token, p, i, i + 1, i + 2);
+            if (r != NO_RANK)
+                key = (uint64_t)r << 32 | i;
+        }
+        tree[leaves + k] = key;
+    }
+    for (size_t k = leaves - 1; k >= 1; k--)
+        tree[k] = tree[2 * k] < tree[2 * k + 1] ? tree[2 * k] : tree[2 * k + 1];
     for (uint32_t i = 0; i < n; i++) {
         next[i] = i + 1;
         prev[i] = i ? i - 1 : NO_RANK;
-        rank[i] = i + 1 < n ? pair_rank(e, cache, cm, token, p, i, i + 1, i + 2) : NO_RANK;
-        if (rank[i] != NO_RANK)
-            heap[len++] = (uint64_t)rank[i] << 32 | i;
     }
-    for (size_t k = len / 4 + 1; k-- > 0;)  /* heapify: O(n) */
-        if (k < len)
-            heap_sift_down(heap, len, k);
     tokens = n;
-    while (len) {
-        uint64_t top = heap_pop(heap, &len);
-        uint32_t r = (uint32_t)(top >> 32), i = (uint32_t)top;
-        if (rank[i] != r)  /* stale (also for dead parts: their rank is NO_RANK) */
-            continue;
-        uint32_t j = next[i];          /* merge part j into part i */
+    while (tree[1] != NO_PAIR) {
+        uint32_t i = (uint32_t)tree[1], r = (uint32_t)(tree[1] >> 32);
+        uint32_t j = next[i];  /* merge part j into part i */
         next[i] = next[j];
         if (next[j] < n)
             prev[next[j]] = i;
-        rank[j] = NO_RANK;
         token[i] = r;
         tokens--;
+        tree_set(tree, leaves, j, NO_PAIR);
         uint32_t after = next[i];
-        rank[i] = after < n ? pair_rank(e, cache, cm, token, p, i, after, next[after]) : NO_RANK;
-        if (rank[i] != NO_RANK && len < cap)
-            heap_push(heap, &len, (uint64_t)rank[i] << 32 | i);
+        uint32_t ri = after < n ? pair_rank(e, cache, cm, token, p, i, after, next[after]) : NO_RANK;
+        tree_set(tree, leaves, i, ri == NO_RANK ? NO_PAIR : (uint64_t)ri << 32 | i);
         uint32_t h = prev[i];
         if (h != NO_RANK) {
-            rank[h] = pair_rank(e, cache, cm, token, p, h, i, next[i]);
-            if (rank[h] != NO_RANK && len < cap)
-                heap_push(heap, &len, (uint64_t)rank[h] << 32 | h);
+            uint32_t rh = pair_rank(e, cache, cm, token, p, h, i, next[i]);
+            tree_set(tree, leaves, h, rh == NO_RANK ? NO_PAIR : (uint64_t)rh << 32 | h);
         }
     }
 done:
     big_free(next);
     big_free(prev);
-    big_free(rank);
     big_free(token);
-    big_free(heap);
+    big_free(tree);
     big_free(cache);
     return tokens;
 }
