@@ -5,6 +5,7 @@ another serves, is replaced after a pause; SIGTERM reaches every worker and the 
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -35,9 +36,9 @@ SCRIPT = textwrap.dedent(
             os._exit(1)
         announce()
         open(tries + ".served", "w").close()
-        print(f"serving {os.getpid()}", flush=True)
+        os.write(1, f"serving {os.getpid()}\\n".encode())  # one write: workers share the log
         signal.sigwait({signal.SIGTERM})
-        print(f"drained {os.getpid()}", flush=True)
+        os.write(1, f"drained {os.getpid()}\\n".encode())
         os._exit(0)
 
     sys.exit(Supervisor(2, child, 20.0).run())
@@ -87,14 +88,14 @@ def test_a_worker_dying_before_it_serves_is_replaced_then_sigterm_drains_all(
         text = _wait_log(log, lambda t: t.count("serving ") == 2)
         assert "before it served); starting another in 0.5 s" in text
         assert "starting another in 1 s" in text  # the same slot again: a longer pause
-        serving = {int(line.split()[1]) for line in text.splitlines() if line.startswith("serving")}
+        serving = {int(pid) for pid in re.findall(r"serving (\d+)", text)}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
     text = log.read_text()
-    drained = {int(line.split()[1]) for line in text.splitlines() if line.startswith("drained")}
+    drained = {int(pid) for pid in re.findall(r"drained (\d+)", text)}
     assert drained == serving
     assert not any(Path(f"/proc/{pid}").exists() for pid in serving)
     assert len((tmp_path / "tries").read_text().split()) == 4
