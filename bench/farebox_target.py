@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,21 @@ from typing import Any
 from load import MODEL, log
 
 UPSTREAM_KEY = "sk-fake-upstream"
+
+
+def serve_argv(farebox: str, port: int) -> list[str]:
+    """`farebox serve` in one process on 127.0.0.1:`port`."""
+    return [farebox, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+
+
+def pinned(core: int, argv: list[str]) -> list[str]:
+    """`argv` run by `taskset` on one core (the gateway on 1, the load and upstream on 0)."""
+    return ["taskset", "-c", str(core), *argv]
+
+
+def upstream_argv(sticks: Path, port: int) -> list[str]:
+    """The measuring sticks' fake upstream on `port`, pinned to core 0."""
+    return pinned(0, [sys.executable, str(sticks / "fake_upstream.py"), str(port)])
 
 
 def write_catalog(path: Path, upstream_port: int) -> None:

@@ -35,7 +35,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import procstat
-from farebox_target import farebox_env, write_catalog
+from farebox_target import farebox_env, pinned, serve_argv, upstream_argv, write_catalog
 from load import MODEL, Processes, free_port, log, run_wrk, wait_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def start_target(
     port = free_port()
     proc = procs.start(
         f"farebox-{name}",
-        ["taskset", "-c", "1", args.farebox, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        pinned(1, serve_argv(args.farebox, port)),
         env,
     )
     wait_port(port, proc, timeout=60)
@@ -128,14 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             upstream_port = free_port()
             upstream = procs.start(
                 "fake_upstream",
-                [
-                    "taskset",
-                    "-c",
-                    "0",
-                    sys.executable,
-                    str(args.sticks / "fake_upstream.py"),
-                    str(upstream_port),
-                ],
+                upstream_argv(args.sticks, upstream_port),
                 {},
             )
             procs.upstream = upstream

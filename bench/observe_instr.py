@@ -33,7 +33,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from farebox_target import farebox_env, write_catalog  # noqa: E402
+from farebox_target import (  # noqa: E402
+    farebox_env,
+    pinned,
+    serve_argv,
+    upstream_argv,
+    write_catalog,
+)
 from load import BODY, free_port, wait_port  # noqa: E402
 
 VARIANTS = {
@@ -104,23 +110,13 @@ def measure(
     port = free_port()
     out = work / "callgrind.out"
     log = (work / "server.log").open("wb")
-    argv = [
-        "taskset",
-        "-c",
-        "1",
+    callgrind = [
         "valgrind",
         "--tool=callgrind",
         "--instr-atstart=no",
         f"--callgrind-out-file={out}",
-        args.farebox,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
     ]
+    argv = pinned(1, [*callgrind, *serve_argv(args.farebox, port)])
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
     try:
         wait_port(port, proc, timeout=600)
@@ -168,14 +164,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="farebox-instr-"))
     upstream_port = free_port()
     upstream = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            "0",
-            sys.executable,
-            str(args.sticks / "fake_upstream.py"),
-            str(upstream_port),
-        ],
+        upstream_argv(args.sticks, upstream_port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

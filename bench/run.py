@@ -45,6 +45,9 @@ from farebox_target import (
     exceptions_in_log,
     farebox_env,
     ledger_facts,
+    pinned,
+    serve_argv,
+    upstream_argv,
     write_catalog,
 )
 from litellm_target import litellm_target
@@ -251,19 +254,7 @@ def start_target(
         acct = json.loads(made.stdout.strip().splitlines()[-1])
         proc = procs.start(
             name,
-            [
-                "taskset",
-                "-c",
-                "1",
-                args.farebox,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
+            pinned(1, serve_argv(args.farebox, port)),
             env,
         )
         target = Target(
@@ -481,14 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         upstream_port = free_port()
         upstream = procs.start(
             "fake_upstream",
-            [
-                "taskset",
-                "-c",
-                "0",
-                sys.executable,
-                str(args.sticks / "fake_upstream.py"),
-                str(upstream_port),
-            ],
+            upstream_argv(args.sticks, upstream_port),
             dict(os.environ),
         )
         procs.upstream = upstream
