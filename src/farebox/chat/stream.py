@@ -35,15 +35,29 @@ from farebox.providers.base import UpstreamReply
 log = logging.getLogger("farebox.chat")
 
 
-def _plain_block(data: bytes) -> bool:
-    """Whole events only (no partial one), none of them a usage chunk, an error or DONE."""
-    return (
-        data.endswith(b"\n\n")
-        and b"\r" not in data
-        and b'"usage"' not in data
-        and b'"error"' not in data
-        and DONE not in data
-    )
+_SUSPECT = (b'"usage"', b'"error"', DONE, b"\r")  # what a plain block of events never holds
+
+
+def plain_prefix(data: bytes) -> int:
+    """The length of `data`'s longest prefix of whole events none of which is a usage chunk, an
+    error or DONE (0: none). Such events are relayed as they came, in one block, unparsed. A
+    quote inside a JSON string is escaped, so `"usage"` only matches the field itself."""
+    end = len(data)
+    for marker in _SUSPECT:
+        at = data.find(marker, 0, end)
+        if at >= 0:
+            end = at
+    last = data.rfind(b"\n\n", 0, end)  # the end of the last whole event before `end`
+    return last + 2 if last >= 0 else 0
+
+
+def _first_event(data: bytes) -> tuple[list[bytes], bytes]:
+    """The first whole event of `data` and the rest (the splitter is empty); ([], data) when
+    `data` needs the splitter (no whole event, or CR line ends to normalise)."""
+    end = data.find(b"\n\n")
+    if end < 0 or b"\r" in data:
+        return [], data
+    return [data[: end + 2]], data[end + 2 :]
 
 
 def _plain_chunk(payload: bytes) -> bool:
@@ -94,25 +108,6 @@ class StreamRelay:
         self._stopped = True
         if self._reading is not None:
             self._reading.cancel()  # wake the upstream read; `events` tells this from others
-
-    async def _upstream(self) -> AsyncIterator[bytes]:
-        """The upstream's chunks until it ends or `stop` is called."""
-        chunks = self.reply.chunks()
-        task = asyncio.current_task()
-        while not self._stopped:
-            self._reading = task
-            try:
-                data = await anext(chunks)
-            except StopAsyncIteration:
-                return
-            except asyncio.CancelledError:
-                if not self._stopped or task is None:
-                    raise
-                task.uncancel()
-                return
-            finally:
-                self._reading = None
-            yield data
 
     @property
     def produced(self) -> int:
@@ -245,60 +240,87 @@ class StreamRelay:
         fully_paid = self.budget >= self.max_total
         unparsed: list[bytes] = []
         forget = self.drain.register(self.stop) if self.drain is not None else None
+        chunks = self.reply.chunks()
+        task = asyncio.current_task()
         try:
             try:
-                async for data in self._upstream():
-                    if fully_paid and self._meta and splitter.empty and _plain_block(data):
-                        # The common case: a read of whole plain chunks, relayed as one block.
-                        unparsed.append(data)
-                        yield self._renamed(data)
-                        continue
+                while not self._stopped:
+                    self._reading = task  # `stop` cancels the task only while it waits here
+                    try:
+                        data = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    except asyncio.CancelledError:
+                        if not self._stopped or task is None:
+                            raise
+                        task.uncancel()  # cut by `stop`: end the stream as below
+                        break
+                    finally:
+                        self._reading = None
                     out: list[bytes] = []
-                    for event in splitter.feed(data):
-                        payload = event_data(event)
-                        if payload is None:
-                            out.append(event)
-                            continue
-                        if payload == DONE:
-                            finished = True
-                            continue
-                        if fully_paid and self._meta and _plain_chunk(payload):
-                            # Nothing to decide and nothing to change: relay as is, count later
-                            # only if the upstream's own usage never comes.
-                            unparsed.append(payload)
-                            out.append(event)
-                            continue
-                        try:
-                            obj = orjson.loads(payload)
-                        except orjson.JSONDecodeError:
-                            out.append(event)
-                            continue
-                        if not isinstance(obj, dict):
-                            out.append(event)
-                            continue
-                        if "error" in obj:
-                            error_event = event
-                            continue
-                        if not self._meta and "id" in obj:
-                            self._meta = {k: obj.get(k) for k in ("id", "created", "model")}
-                            self._name_model(obj.get("model"))
-                        usage = obj.get("usage")
-                        if usage:
-                            upstream_usage = usage
-                        choices = obj.get("choices") or []
-                        if not choices:
-                            continue  # the upstream's usage chunk: ours replaces it at the end
-                        texts = delta_texts(choices)
-                        if texts and not await self._admit(texts):
-                            cut = True
+                    while data:
+                        if fully_paid and self._meta and splitter.empty:
+                            # The common case: whole plain chunks, relayed as one block unparsed.
+                            end = plain_prefix(data)
+                            if end:
+                                block = data if end == len(data) else data[:end]
+                                unparsed.append(block)
+                                out.append(block)
+                                data = data[end:]
+                                continue
+                        events: list[bytes] = []
+                        if not self._meta and splitter.empty:
+                            # One event at a time until the first chunk gives the stream's id.
+                            events, data = _first_event(data)
+                        if not events:
+                            events, data = splitter.feed(data), b""
+                        for event in events:
+                            payload = event_data(event)
+                            if payload is None:
+                                out.append(event)
+                                continue
+                            if payload == DONE:
+                                finished = True
+                                continue
+                            if fully_paid and self._meta and _plain_chunk(payload):
+                                # Nothing to decide and nothing to change: relay as is, count
+                                # later only if the upstream's own usage never comes.
+                                unparsed.append(payload)
+                                out.append(event)
+                                continue
+                            try:
+                                obj = orjson.loads(payload)
+                            except orjson.JSONDecodeError:
+                                out.append(event)
+                                continue
+                            if not isinstance(obj, dict):
+                                out.append(event)
+                                continue
+                            if "error" in obj:
+                                error_event = event
+                                continue
+                            if not self._meta and "id" in obj:
+                                self._meta = {k: obj.get(k) for k in ("id", "created", "model")}
+                                self._name_model(obj.get("model"))
+                            usage = obj.get("usage")
+                            if usage:
+                                upstream_usage = usage
+                            choices = obj.get("choices") or []
+                            if not choices:
+                                continue  # the upstream's usage chunk: ours replaces it at the end
+                            texts = delta_texts(choices)
+                            if texts and not await self._admit(texts):
+                                cut = True
+                                break
+                            for choice in choices:
+                                choice_indexes.add(int(choice.get("index", 0)))
+                            if usage:
+                                del obj["usage"]
+                                out.append(data_event(obj))
+                            else:
+                                out.append(event)
+                        if cut or finished:
                             break
-                        for choice in choices:
-                            choice_indexes.add(int(choice.get("index", 0)))
-                        if usage:
-                            del obj["usage"]
-                            out.append(data_event(obj))
-                        else:
-                            out.append(event)
                     if out:
                         yield self._renamed(b"".join(out))
                     if cut or finished:
