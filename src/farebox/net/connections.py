@@ -39,6 +39,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from farebox.net.head_first import HeadFirst
 from farebox.settings import Settings
 
 log = logging.getLogger("farebox.net")
@@ -147,7 +148,8 @@ def _error_response(status: bytes, code: str, message: str) -> bytes:
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the module's deadlines and connection cap.
 
-    Per request it only adds `data_received`'s byte counting; where a connection stands
+    Per request it only adds `data_received`'s byte counting and a `HeadFirst` (the response's
+    head and first body bytes in one write, net/head_first.py); where a connection stands
     (waiting for headers, reading a body, or the app's) is read from uvicorn's own state by the
     watch, which notices a new stage at its next check and starts that stage's deadline then.
     """
@@ -176,6 +178,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if len(self.connections) > self.limits.max_connections and not self.watch.make_room(self):
             self.watch.closed["over the limit"] += 1
             transport.close()
+
+    def on_headers_complete(self) -> None:
+        before = self.cycle
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not before:  # a new request: its head goes out with
+            cycle.transport = HeadFirst(self.transport, self.loop)  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         cycle = self.cycle
