@@ -71,3 +71,31 @@ def test_the_heads_read_from_the_files_are_alembics() -> None:
     from farebox.db.migrate import alembic_config
 
     assert heads_on_disk() == frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def test_a_started_gateway_freezes_its_start_up_objects_and_collects_young_ones_rarely(
+    tmp_path: Path,
+) -> None:
+    """gc.freeze() after start-up, and a first threshold that the requests in flight do not
+    reach (app.YOUNG_OBJECTS_BEFORE_COLLECTION)."""
+    url = f"sqlite:///{tmp_path / 'fb.db'}"
+    upgrade_in_child(url)
+    code = (
+        "import gc\n"
+        "from starlette.testclient import TestClient\n"
+        "from farebox.app import YOUNG_OBJECTS_BEFORE_COLLECTION, create_app\n"
+        "from farebox.catalog.loader import load_catalog\n"
+        "from farebox.settings import Settings\n"
+        f"settings = Settings(database_url={url!r})\n"
+        "catalog = load_catalog(settings.catalog_path, env=settings.extra_env)\n"
+        "before = gc.get_threshold()\n"
+        "with TestClient(create_app(settings, catalog=catalog)):\n"
+        "    after = gc.get_threshold()\n"
+        "    frozen = gc.get_freeze_count()\n"
+        "print(before[0], after[0] == YOUNG_OBJECTS_BEFORE_COLLECTION, after[1:] == before[1:],"
+        " frozen > 10_000)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "700 True True True", out.stdout + out.stderr
