@@ -12,6 +12,8 @@ ledger's batching follow the machine's load.
 
     .venv/bin/python bench/observe_instr.py                    # the four variants, ~4 min
     .venv/bin/python bench/observe_instr.py --variants shipped,bare --requests 1000
+    .venv/bin/python bench/observe_instr.py --mode stream --variants shipped \
+        --baseline-src /path/to/older/checkout/src     # adds "baseline": that tree, shipped
 
 Timers (the request layer's 0.1 s batches, the metrics' 0.5 s flush) fire per wall-clock second,
 and a request under valgrind takes ~50× longer: a batch holds only a few requests, so what the
@@ -50,7 +52,7 @@ VARIANTS = {
 }
 
 
-async def _load(port: int, key: str, requests: int, conc: int) -> int:
+async def _load(port: int, key: str, requests: int, conc: int, mode: str) -> int:
     """`requests` chat POSTs, `conc` at a time, on kept-alive connections; how many were 200."""
     from farebox.providers.h1 import H1Pool
 
@@ -63,7 +65,7 @@ async def _load(port: int, key: str, requests: int, conc: int) -> int:
     async def worker() -> None:
         nonlocal ok
         for _ in todo:
-            response = await pool.post(url, BODY["nonstream"], headers)
+            response = await pool.post(url, BODY[mode], headers)
             while await response.readany(60.0):
                 pass
             ok += response.status == 200
@@ -97,7 +99,10 @@ def measure(
     catalog = work / "catalog.json"
     write_catalog(catalog, upstream_port)
     env = farebox_env(f"sqlite:///{work / 'bench.db'}", catalog)
-    env.update(VARIANTS[name])
+    if name == "baseline":
+        env["PYTHONPATH"] = str(args.baseline_src)  # another checkout's farebox, as shipped
+    else:
+        env.update(VARIANTS[name])
     made = subprocess.run(
         [args.farebox, "admin", "create-account", "--usd", "1000000"],
         env=env,
@@ -120,7 +125,7 @@ def measure(
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
     try:
         wait_port(port, proc, timeout=600)
-        ok = asyncio.run(_load(port, key, args.warmup, args.conc))
+        ok = asyncio.run(_load(port, key, args.warmup, args.conc, args.mode))
         time.sleep(1.0)  # the warm-up's group commits and access lines are written
         subprocess.run(
             ["callgrind_control", "--zero", str(proc.pid)], check=True, capture_output=True
@@ -129,7 +134,7 @@ def measure(
             ["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True
         )
         writes0 = _syscw(proc.pid)
-        ok = asyncio.run(_load(port, key, args.requests, args.conc))
+        ok = asyncio.run(_load(port, key, args.requests, args.conc, args.mode))
         time.sleep(1.0)  # this window's own after-work (commits, the lines' flush)
         writes = _syscw(proc.pid) - writes0
         subprocess.run(
@@ -155,12 +160,21 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--conc", type=int, default=16)
+    ap.add_argument("--mode", choices=sorted(BODY), default="nonstream")
+    ap.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="the src/ of another checkout: adds a variant 'baseline' that runs it as shipped",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the callgrind files (printed)")
     ap.add_argument("--sticks", type=Path, default=HERE.parent.parent / "shared" / "bench")
     args = ap.parse_args()
     args.farebox = str(Path(sys.executable).parent / "farebox")
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         ap.error("needs valgrind (apt-get install -y valgrind)")
+    variants = args.variants.split(",")
+    if args.baseline_src is not None:
+        variants.append("baseline")
     tmp = Path(tempfile.mkdtemp(prefix="farebox-instr-"))
     upstream_port = free_port()
     upstream = subprocess.Popen(
@@ -171,7 +185,7 @@ def main() -> int:
     results: dict[str, dict[str, float]] = {}
     try:
         wait_port(upstream_port, upstream)
-        for name in args.variants.split(","):
+        for name in variants:
             results[name] = measure(name, args, tmp, upstream_port, len(results))
             print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
     finally:
