@@ -301,6 +301,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # No route speaks WebSocket: an Upgrade header is ignored, and the websockets library
         # is never imported.
         "ws": "none",
+        # No `server: uvicorn` on every response: it tells a client nothing it needs, and
+        # every header costs uvicorn two regex checks per response.
+        "server_header": False,
     }
 
 
