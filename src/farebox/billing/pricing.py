@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from farebox.catalog.model import TokenPrices
 from farebox.money import TOKENS_PER_MILLION, per_million_cost
+from farebox.records import record
 
 UNLIMITED_TOKENS = 1 << 40
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TokenUsage:
     prompt_tokens: int
     completion_tokens: int

@@ -29,6 +29,7 @@ from farebox.modalities.paid import Buyer
 from farebox.net.drain import Drain
 from farebox.providers.base import UpstreamFailure
 from farebox.providers.router import Router
+from farebox.records import record
 
 
 @dataclass(slots=True)
@@ -41,7 +42,7 @@ class ChatResult:
     request_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChatQuote:
     """What a validated call may cost: its input (with an addon's most), the least a hold must
     cover (input and one output token per choice) and the worst case (the whole output cap)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from farebox.records import record
 
 # Account flags
 DEBITS_MUST_NOT_EXCEED_CREDITS = 1
@@ -31,7 +33,7 @@ class Code(enum.StrEnum):
     CASHU_CHANGE = "cashu_change"  # what that request did not use, handed back as ecash (out)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Balance:
     credits_posted: int
     debits_posted: int
@@ -50,7 +52,7 @@ class Balance:
         return self.balance - self.reserved
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Transfer:
     """An immediate (single-phase) transfer. `id` makes retries idempotent."""
 
@@ -62,7 +64,7 @@ class Transfer:
     ref: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyBudget:
     """The key whose period counter is held together with the account balance."""
 
@@ -71,7 +73,7 @@ class KeyBudget:
     generation: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HoldRequest:
     """Reserve up to `want` (at least `minimum`) from an account, and from a key's budget.
 
@@ -102,7 +104,7 @@ class Refusal(enum.StrEnum):
     NO_ACCOUNT = "no_account"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HoldResult:
     transfer_id: str
     held: int
@@ -115,7 +117,7 @@ class HoldResult:
         return self.refusal is None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QueryRecord:
     """The history row written with a settlement (PPQ's fields; no prompt or completion text)."""
 
@@ -130,7 +132,7 @@ class QueryRecord:
     reconcile: str | None = None  # why the charge is an estimate (a private query without usage)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settlement:
     """Post `actual` across a request's holds (in order) and void the rest."""
 
@@ -144,7 +146,7 @@ class Settlement:
     created_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SettleResult:
     request_id: str
     posted: int

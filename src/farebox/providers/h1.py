@@ -17,12 +17,12 @@ import ssl
 import zlib
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httptools
 
 from farebox.net.egress import EgressProxies, Proxy
+from farebox.records import record
 
 IDLE_KEEPALIVE_S = 30.0
 MAX_TUNNEL_ANSWER = 16 * 1024  # a proxy's answer to CONNECT, status line and headers
@@ -38,7 +38,7 @@ class H1Error(Exception):
         self.sent_nothing = sent_nothing
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Origin:
     scheme: str
     host: str
