@@ -354,13 +354,16 @@ async def _hold_together(session: Session, group: Sequence[HoldRequest], now: fl
 
 
 def _totals(group: Sequence[HoldRequest]) -> tuple[int, list[tuple[KeyBudget, int]]]:
-    """What one account's requests want in all, and from each key (in lock order)."""
-    per_key: dict[KeyBudget, int] = defaultdict(int)
+    """What one account's requests want in all, and from each key (in lock order). Keys are
+    told apart by a tuple of their fields (hashed in C; a KeyBudget's hash is Python code)."""
+    per_key: dict[tuple[str, str, int], tuple[KeyBudget, int]] = {}
     for req in group:
-        if req.key is not None:
-            per_key[req.key] += req.want
-    order = sorted(per_key, key=lambda k: (k.key_id, k.period_key, k.generation))
-    return sum(req.want for req in group), [(key, per_key[key]) for key in order]
+        key = req.key
+        if key is not None:
+            ident = (key.key_id, key.period_key, key.generation)
+            seen = per_key.get(ident)
+            per_key[ident] = (key, req.want if seen is None else seen[1] + req.want)
+    return sum(req.want for req in group), [per_key[ident] for ident in sorted(per_key)]
 
 
 async def _hold_account(
