@@ -154,3 +154,26 @@ def test_serve_refuses_a_bad_log_format_in_one_line(monkeypatch: pytest.MonkeyPa
     result = CliRunner().invoke(main, ["serve", "--port", "1"])
     assert result.exit_code == 1
     assert "configuration: FAREBOX_LOG_FORMAT must be text or json, not 'xml'" in result.output
+
+
+def test_upstream_attempts_are_observed_at_the_flush_and_never_pile_up() -> None:
+    """The router's attempts wait in a list for the metrics' flush (observe/metrics.py); with
+    no flusher running, MAX_ATTEMPTS of them are observed at once."""
+    from farebox.observe.metrics import MAX_ATTEMPTS
+
+    metrics = Metrics(["m"], None)
+
+    def count() -> float:
+        text = generate_latest(metrics.registry).decode()
+        found = re.search(r'farebox_upstream_seconds_count\{model="m",provider="p"\} (\S+)', text)
+        return float(found.group(1)) if found else 0.0
+
+    metrics.upstream_attempt("p", "m", 0.25)
+    assert count() == 0  # not yet flushed
+    metrics.flush()
+    assert count() == 1
+    for _ in range(MAX_ATTEMPTS + 5):
+        metrics.upstream_attempt("p", "m", 0.01)
+    assert len(metrics._attempts) == 5  # the first MAX_ATTEMPTS were observed at once
+    metrics.flush()
+    assert count() == 1 + MAX_ATTEMPTS + 5

@@ -21,6 +21,7 @@ from farebox.observe.labels import ModelLabels
 
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _SLOW = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+MAX_ATTEMPTS = 10_000  # upstream attempts kept for the next flush before they are observed at once
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 FLUSH_S = 0.5
 """How often a process moves what its requests counted into the Prometheus values (a scrape of
@@ -155,6 +156,7 @@ class Metrics:
         self.before_flush: Callable[[], None] | None = None  # hands over requests not yet counted
         self._route_tallies: dict[str, tuple[Tally, Tally, Tally]] = {}
         self._upstream_tallies: dict[tuple[str, str], Tally] = {}
+        self._attempts: list[tuple[str, str, float]] = []  # (provider, model, seconds) to observe
         self._money_children: dict[str, tuple[Callable[..., None], ...]] = {}
         self._money: dict[str | None, list[int]] = {}  # by model id, since the last flush
 
@@ -188,18 +190,29 @@ class Metrics:
         for tallies in self._route_tallies.values():
             for tally in tallies:
                 tally.flush()
+        self._observe_attempts()
         for tally in self._upstream_tallies.values():
             tally.flush()
 
     def upstream_attempt(self, provider: str, model: str, seconds: float) -> None:
-        """One upstream attempt's time to its first answer (the router reports each)."""
-        key = (provider, model)
-        tally = self._upstream_tallies.get(key)
-        if tally is None:
-            tally = self._upstream_tallies[key] = Tally(
-                self.upstream.labels(provider, model), _SLOW
-            )
-        tally.observe(seconds)
+        """One upstream attempt's time to its first answer (the router reports each): kept as
+        it is until `flush` observes the batch (or now, past MAX_ATTEMPTS: memory stays bounded
+        even with no flusher running)."""
+        attempts = self._attempts
+        attempts.append((provider, model, seconds))
+        if len(attempts) >= MAX_ATTEMPTS:
+            self._observe_attempts()
+
+    def _observe_attempts(self) -> None:
+        attempts, self._attempts = self._attempts, []
+        tallies = self._upstream_tallies
+        for provider, model, seconds in attempts:
+            tally = tallies.get((provider, model))
+            if tally is None:
+                tally = tallies[(provider, model)] = Tally(
+                    self.upstream.labels(provider, model), _SLOW
+                )
+            tally.observe(seconds)
 
     def requests_done(self, records: Iterable[Record]) -> None:
         """Finished requests (observe/finished.py hands them over in batches): counted in plain
