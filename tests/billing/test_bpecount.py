@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import gzip
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from farebox.billing import bpe
 from farebox.billing.bpe import compact_module, compact_tokenizer, rank_file, rust_tokenizer
+
+from support import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 ENCODINGS = ["o200k_base", "cl100k_base"]
@@ -174,8 +174,6 @@ def test_without_the_extension_bpe_openai_counts() -> None:
         "    assert counter.count('hello world') == 2\n"
         "print('ok')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
+    out = run_python(code)
     assert out.stdout.strip() == "ok"
     assert "was not built" in out.stderr

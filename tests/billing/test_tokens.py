@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import bpe_openai
 import pytest
 
 from farebox.billing.tokens import KNOWN_ENCODINGS, count_messages, count_text, encoder
+
+from support import run_python
 
 
 def test_known_encodings_are_the_ones_bpe_openai_loads_offline() -> None:
@@ -137,9 +136,7 @@ def test_counting_never_imports_the_wrapper_or_its_python_tables() -> None:
         "assert count_text(encoder('cl100k_base'), 'hello world') == 2\n"
         "print(sorted(m for m in sys.modules if m.startswith('bpe_openai')))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
+    out = run_python(code, timeout=60)
     assert out.stdout.strip() == "[]"
 
 

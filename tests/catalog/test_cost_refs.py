@@ -3,12 +3,12 @@ looked up in this one (a serving process uses the child, so it never loads genai
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 from farebox.catalog.cost_refs import CostNotFound, look_up_here, look_up_in_child
 from farebox.catalog.loader import load_catalog
+
+from support import run_python
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -33,5 +33,5 @@ def test_loading_in_a_child_leaves_genai_prices_out_of_this_process() -> None:
         "load_catalog(None, env={}, costs_in_child=True); "
         "print('genai_prices' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = run_python(code)
     assert done.stdout.strip() == "False"

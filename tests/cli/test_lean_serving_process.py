@@ -8,8 +8,6 @@ docs/performance/memory.md)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ import pytest
 from farebox.db.database import Database
 from farebox.db.migrate import at_head, heads_on_disk, upgrade_in_child
 
-from support import database_url, require_db
+from support import database_url, require_db, run_python
 
 NOT_AT_START = (
     *("av", "PIL", "nostr_sdk", "alembic", "mako", "farebox.sim", "bpe_openai.tokenizer"),
@@ -42,9 +40,7 @@ def test_a_built_gateway_has_not_imported_the_optional_libraries(tmp_path: Path)
         "create_app(settings, catalog=catalog)\n"
         f"print(sorted(m for m in {NOT_AT_START!r} if m in sys.modules))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
+    out = run_python(code)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
 
 
@@ -95,7 +91,5 @@ def test_a_started_gateway_freezes_its_start_up_objects_and_collects_young_ones_
         "print(before[0], after[0] == YOUNG_OBJECTS_BEFORE_COLLECTION, after[1:] == before[1:],"
         " frozen > 10_000)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
+    out = run_python(code)
     assert out.stdout.strip().splitlines()[-1] == "700 True True True", out.stdout + out.stderr
