@@ -64,7 +64,12 @@ class ApiKey:
         )
 
     def budget(self, now: float | None = None) -> KeyBudget:
-        when = datetime.fromtimestamp(now or time.time(), UTC)
+        # A key that never resets has one period: no clock to read (every paid request asks).
+        when = (
+            _NO_PERIOD
+            if self.reset_period is None
+            else datetime.fromtimestamp(now or time.time(), UTC)
+        )
         return KeyBudget(
             self.id, period_key(self.reset_period, self.generation, when), self.generation
         )
@@ -79,6 +84,9 @@ class ApiKey:
 
     def is_expired(self, now: float) -> bool:
         return self.expire_at is not None and self.expire_at <= now
+
+
+_NO_PERIOD = datetime(1970, 1, 1, tzinfo=UTC)  # any time: period_key ignores it without a period
 
 
 def _row_to_key(row: Row[Any]) -> ApiKey:
