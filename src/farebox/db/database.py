@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -80,7 +81,22 @@ def build_engine(url: str, pool_size: int = 4) -> Engine:
     )
 
 
+def _null_as_is(value: None) -> None:
+    return value
+
+
+def _blob_as_is(value: bytes) -> bytes:
+    return value
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    # sqlite3 binds int, float and str directly, but asks None and bytes to adapt themselves:
+    # with no adapter registered that is a failed attribute lookup on a type, which builds an
+    # AttributeError (~250 ns) for each NULL or blob parameter, about ten per paid request. An
+    # adapter that returns the value as it is binds them as before, a dict lookup away.
+    sqlite3.register_adapter(type(None), _null_as_is)
+    sqlite3.register_adapter(bytes, _blob_as_is)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
