@@ -140,8 +140,11 @@ def test_postgresql_and_several_workers_need_a_configured_secret(
         assert "FAREBOX_SECRET_KEY" in result.output
     with pytest.raises(SecretSetupError, match="--workers above 1"):
         resolve(db_url, workers=2)
+    # A free port of its own: `--workers` binds before it reads the secret, and the sqlite and
+    # postgresql runs of this test may run at once (port 1 for both raced, as root).
+    port = str(free_port())
     result = CliRunner().invoke(
-        cli, ["serve", "--workers", "2", "--port", "1"], env={"FAREBOX_DATABASE_URL": db_url}
+        cli, ["serve", "--workers", "2", "--port", port], env={"FAREBOX_DATABASE_URL": db_url}
     )
     assert result.exit_code == 1 and "--workers above 1 needs FAREBOX_SECRET_KEY" in result.output
     assert (
