@@ -7,8 +7,6 @@ held) and void the rest. A request that produced nothing is voided: nothing is c
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,6 +28,7 @@ from farebox.ledger.types import (
 )
 from farebox.money import format_usd, nanos_to_usd
 from farebox.observe.context import note_settled
+from farebox.observe.request_id import RequestIds
 
 # Reloads a key whose limits changed since it was cached; returns its fresh budget.
 KeyReloader = Callable[[], Awaitable[KeyBudget]]
@@ -73,15 +72,10 @@ def key_limit_reached(remaining: int | None, needed: int) -> KeyLimitReached:
     )
 
 
-class RequestIds:
-    """Unique request ids without a system call each: a random per-process prefix and a counter."""
-
-    def __init__(self) -> None:
-        self._prefix = os.urandom(8).hex()
-        self._counter = itertools.count(1)
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._counter):08x}"
+def charge_ids() -> RequestIds:
+    """A process's ids for its charges (keys of the ledger's transfers): 16 random hex digits
+    and a counter."""
+    return RequestIds(prefix="", random_bytes=8)
 
 
 @dataclass

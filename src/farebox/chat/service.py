@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from farebox.billing.charge import Charge, RequestIds
+from farebox.billing.charge import Charge, charge_ids
 from farebox.billing.leases import LeaseKeeper
 from farebox.billing.losses import LossBook, loss_of
 from farebox.billing.pricing import TokenUsage, output_cost, quote_input_cost, usage_cost
@@ -79,7 +79,7 @@ class ChatService:
         self.default_max_tokens = default_max_tokens  # FAREBOX_DEFAULT_MAX_TOKENS
         self.losses = losses
         self.gate = gate  # keys' model scopes and rate limits (limits/gate.py)
-        self._request_ids = RequestIds()
+        self._request_ids = charge_ids()
         self.leases = leases
         # Makes the addon a call needs (the web plugin's search), if any; set by app.py.
         self.addons: Callable[[ChatCall], RequestAddon | None] | None = None

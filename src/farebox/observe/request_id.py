@@ -12,10 +12,11 @@ _WELL_FORMED = re.compile(rb"[A-Za-z0-9._:@+=/-]{1,64}")
 
 class RequestIds:
     """Unique ids without a system call each: a random per-process prefix and a counter (unique
-    across workers and replicas with overwhelming probability)."""
+    across workers and replicas with overwhelming probability). The request layer's carry
+    `req_`; a charge's (billing/charge.py) are bare hex."""
 
-    def __init__(self) -> None:
-        self._prefix = "req_" + os.urandom(6).hex()
+    def __init__(self, prefix: str = "req_", random_bytes: int = 6) -> None:
+        self._prefix = prefix + os.urandom(random_bytes).hex()
         self._counter = itertools.count(1)
 
     def next(self) -> str:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from farebox.billing.charge import Charge, RequestIds, insufficient_funds, key_limit_reached
+from farebox.billing.charge import Charge, charge_ids, insufficient_funds, key_limit_reached
 from farebox.billing.leases import LeaseKeeper
 from farebox.billing.losses import LossBook, loss_of
 from farebox.billing.pricing import TokenUsage
@@ -104,7 +104,7 @@ class PrivateRelay:
         self.leases = leases
         self.losses = losses
         self.pool = H1Pool(connect_timeout_s=10.0, proxies=EgressProxies.from_environ())
-        self._ids = RequestIds()
+        self._ids = charge_ids()
 
     async def close(self) -> None:
         await self.pool.close()
