@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,23 @@ UPSTREAM_KEY = "sk-fake-upstream"
 def serve_argv(farebox: str, port: int) -> list[str]:
     """`farebox serve` in one process on 127.0.0.1:`port`."""
     return [farebox, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+
+
+def create_account(farebox: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """A bench account with $1,000,000 through `farebox admin create-account` in `env`: its
+    JSON (`account_id`, `api_key`, ...)."""
+    made = subprocess.run(
+        [farebox, "admin", "create-account", "--usd", "1000000"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"create-account failed: {made.stdout}{made.stderr}")
+    account: dict[str, Any] = json.loads(made.stdout.strip().splitlines()[-1])
+    return account
 
 
 def pinned(core: int, argv: list[str]) -> list[str]:

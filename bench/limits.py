@@ -20,10 +20,8 @@ Needs what bench/run.py needs (wrk, taskset, the shared sticks) and a Redis (127
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -35,7 +33,14 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import procstat
-from farebox_target import farebox_env, pinned, serve_argv, upstream_argv, write_catalog
+from farebox_target import (
+    create_account,
+    farebox_env,
+    pinned,
+    serve_argv,
+    upstream_argv,
+    write_catalog,
+)
 from load import MODEL, Processes, free_port, log, run_wrk, wait_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,16 +60,7 @@ def start_target(
         env.update(
             FAREBOX_REDIS_URL=args.redis_url, FAREBOX_REDIS_PREFIX=f"bench-{uuid.uuid4().hex}:"
         )
-    made = subprocess.run(
-        [args.farebox, "admin", "create-account", "--usd", "1000000"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=folder,
-        check=True,
-    )
-    acct = json.loads(made.stdout.strip().splitlines()[-1])
+    acct = create_account(args.farebox, env, folder)
     port = free_port()
     proc = procs.start(
         f"farebox-{name}",

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from farebox_target import (  # noqa: E402
+    create_account,
     farebox_env,
     pinned,
     serve_argv,
@@ -103,15 +103,7 @@ def measure(
         env["PYTHONPATH"] = str(args.baseline_src)  # another checkout's farebox, as shipped
     else:
         env.update(VARIANTS[name])
-    made = subprocess.run(
-        [args.farebox, "admin", "create-account", "--usd", "1000000"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=work,
-    )
-    key = json.loads(made.stdout.strip().splitlines()[-1])["api_key"]
+    key = create_account(args.farebox, env, work)["api_key"]
     port = free_port()
     out = work / "callgrind.out"
     log = (work / "server.log").open("wb")

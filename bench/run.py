@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import procstat
 import profiles
 from farebox_target import (
+    create_account,
     database,
     exceptions_in_log,
     farebox_env,
@@ -241,17 +242,7 @@ def start_target(
         variant = name.split("-")[2] if name.count("-") >= 2 else None
         if variant is not None:
             env.update(VARIANTS[variant])
-        made = subprocess.run(
-            [args.farebox, "admin", "create-account", "--usd", "1000000"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp,
-        )
-        if made.returncode != 0:
-            raise RuntimeError(f"create-account failed: {made.stdout}{made.stderr}")
-        acct = json.loads(made.stdout.strip().splitlines()[-1])
+        acct = create_account(args.farebox, env, tmp)
         proc = procs.start(
             name,
             pinned(1, serve_argv(args.farebox, port)),

@@ -22,7 +22,6 @@ requirements differ may not start. Needs wrk and the measuring sticks (--sticks)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -37,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from farebox_target import (  # noqa: E402
+    create_account,
     database,
     farebox_env,
     pinned,
@@ -158,15 +158,7 @@ def _start_and_run(
             if owner == name:
                 var, _, value = pair.partition("=")
                 env[var] = value
-        made = subprocess.run(
-            [farebox, "admin", "create-account", "--usd", "1000000"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=work,
-        )
-        key = json.loads(made.stdout.strip().splitlines()[-1])["api_key"]
+        key = create_account(farebox, env, work)["api_key"]
         port = free_port()
         log = stack.enter_context((work / "server.log").open("wb"))
         server = subprocess.Popen(
