@@ -354,15 +354,13 @@ async def _hold_together(session: Session, group: Sequence[HoldRequest], now: fl
 
 
 def _totals(group: Sequence[HoldRequest]) -> tuple[int, list[tuple[KeyBudget, int]]]:
-    """What one account's requests want in all, and from each key (in lock order). Keys are
-    told apart by a tuple of their fields (hashed in C; a KeyBudget's hash is Python code)."""
+    """What one account's requests want in all, and from each key (in lock order); keys are
+    told apart by a tuple of their fields (a KeyBudget's own hash is Python code)."""
     per_key: dict[tuple[str, str, int], tuple[KeyBudget, int]] = {}
     for req in group:
-        key = req.key
-        if key is not None:
+        if (key := req.key) is not None:
             ident = (key.key_id, key.period_key, key.generation)
-            seen = per_key.get(ident)
-            per_key[ident] = (key, req.want if seen is None else seen[1] + req.want)
+            per_key[ident] = (key, per_key.get(ident, (key, 0))[1] + req.want)
     return sum(req.want for req in group), [per_key[ident] for ident in sorted(per_key)]
 
 
@@ -525,12 +523,8 @@ async def _resolve(
     taken: dict[str, int] = {}
     gone = [tid for tid in all_ids if tid not in live]
     for chunk in _chunks(gone, 500):
-        taken.update(
-            (r[0], int(r[1]))
-            for r in await session.fetch_in(
-                sql.POSTED_ON, "p_ids", chunk, {"p_flags": POST_PENDING}
-            )
-        )
+        rows = await session.fetch_in(sql.POSTED_ON, "p_ids", chunk, {"p_flags": POST_PENDING})
+        taken.update((r[0], int(r[1])) for r in rows)
     return live, taken
 
 
