@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -67,6 +68,20 @@ def _plain_chunk(payload: bytes) -> bool:
         and b'"usage": {' not in payload
         and not payload.startswith(b'{"error"')
     )
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What a stream's relay has seen so far (StreamRelay.events and the methods it reads with)."""
+
+    fully_paid: bool  # the holds cover the whole output cap: plain chunks need no decision
+    splitter: SseSplitter = field(default_factory=SseSplitter)
+    unparsed: list[bytes] = field(default_factory=list)  # relayed unparsed: counted if need be
+    upstream_usage: dict[str, Any] | None = None
+    error_event: bytes | None = None
+    choice_indexes: set[int] = field(default_factory=set)
+    finished: bool = False  # DONE came
+    cut: bool = False  # a chunk the customer cannot pay for came: the stream ends there
 
 
 class StreamRelay:
@@ -230,15 +245,9 @@ class StreamRelay:
 
     async def events(self) -> AsyncIterator[bytes]:
         self.charge.report_progress(self._progress)
-        splitter = SseSplitter()
-        upstream_usage: dict[str, Any] | None = None
-        finished = cut = False
-        choice_indexes: set[int] = set()
-        error_event: bytes | None = None
         # When the holds already cover all the output the upstream may send (max_tokens paid in
         # full), plain chunks need no decision in flight and are relayed without being parsed.
-        fully_paid = self.budget >= self.max_total
-        unparsed: list[bytes] = []
+        seen = _Seen(fully_paid=self.budget >= self.max_total)
         forget = self.drain.register(self.stop) if self.drain is not None else None
         chunks = self.reply.chunks()
         task = asyncio.current_task()
@@ -257,77 +266,14 @@ class StreamRelay:
                         break
                     finally:
                         self._reading = None
-                    out: list[bytes] = []
-                    while data:
-                        if fully_paid and self._meta and splitter.empty:
-                            # The common case: whole plain chunks, relayed as one block unparsed.
-                            end = plain_prefix(data)
-                            if end:
-                                block = data if end == len(data) else data[:end]
-                                unparsed.append(block)
-                                out.append(block)
-                                data = data[end:]
-                                continue
-                        events: list[bytes] = []
-                        if not self._meta and splitter.empty:
-                            # One event at a time until the first chunk gives the stream's id.
-                            events, data = _first_event(data)
-                        if not events:
-                            events, data = splitter.feed(data), b""
-                        for event in events:
-                            payload = event_data(event)
-                            if payload is None:
-                                out.append(event)
-                                continue
-                            if payload == DONE:
-                                finished = True
-                                continue
-                            if fully_paid and self._meta and _plain_chunk(payload):
-                                # Nothing to decide and nothing to change: relay as is, count
-                                # later only if the upstream's own usage never comes.
-                                unparsed.append(payload)
-                                out.append(event)
-                                continue
-                            try:
-                                obj = orjson.loads(payload)
-                            except orjson.JSONDecodeError:
-                                out.append(event)
-                                continue
-                            if not isinstance(obj, dict):
-                                out.append(event)
-                                continue
-                            if "error" in obj:
-                                error_event = event
-                                continue
-                            if not self._meta and "id" in obj:
-                                self._meta = {k: obj.get(k) for k in ("id", "created", "model")}
-                                self._name_model(obj.get("model"))
-                            usage = obj.get("usage")
-                            if usage:
-                                upstream_usage = usage
-                            choices = obj.get("choices") or []
-                            if not choices:
-                                continue  # the upstream's usage chunk: ours replaces it at the end
-                            texts = delta_texts(choices)
-                            if texts and not await self._admit(texts):
-                                cut = True
-                                break
-                            for choice in choices:
-                                choice_indexes.add(int(choice.get("index", 0)))
-                            if usage:
-                                del obj["usage"]
-                                out.append(data_event(obj))
-                            else:
-                                out.append(event)
-                        if cut or finished:
-                            break
+                    out = await self._relay_read(data, seen)
                     if out:
                         yield self._renamed(b"".join(out))
-                    if cut or finished:
+                    if seen.cut or seen.finished:
                         break
             except Exception as exc:  # the upstream broke off mid-stream
                 log.warning("upstream stream for %s broke: %r", self.call.model.id, exc)
-                error_event = error_event or data_event(
+                seen.error_event = seen.error_event or data_event(
                     {
                         "error": {
                             "message": "The upstream provider broke off the stream. You are "
@@ -337,9 +283,9 @@ class StreamRelay:
                         }
                     }
                 )
-            if self._stopped and not (cut or finished):
+            if self._stopped and not (seen.cut or seen.finished):
                 self.reply.close()
-                error_event = error_event or data_event(
+                seen.error_event = seen.error_event or data_event(
                     {
                         "error": {
                             "message": "The gateway is restarting and ended this stream. You are "
@@ -349,20 +295,22 @@ class StreamRelay:
                         }
                     }
                 )
-            if cut:
+            if seen.cut:
                 self.reply.close()
                 yield self._chunk(
                     [
                         {"index": i, "delta": {}, "finish_reason": "length"}
-                        for i in sorted(choice_indexes or {0})
+                        for i in sorted(seen.choice_indexes or {0})
                     ]
                 )
-            complete = finished and not cut and error_event is None
-            if not (complete and upstream_usage):
-                self._count_relayed(unparsed)
-            usage = self._final_usage(upstream_usage if complete else None, upstream_usage)
+            complete = seen.finished and not seen.cut and seen.error_event is None
+            if not (complete and seen.upstream_usage):
+                self._count_relayed(seen.unparsed)
+            usage = self._final_usage(
+                seen.upstream_usage if complete else None, seen.upstream_usage
+            )
             if self.call.addon is not None:
-                self.call.addon.reply_seen(upstream_usage)
+                self.call.addon.reply_seen(seen.upstream_usage)
             await self._cover(usage)
             cost = self._settle(usage)
             loss = self._loss(usage, cost)
@@ -372,8 +320,8 @@ class StreamRelay:
             yield (
                 b"".join(
                     (
-                        self._chunk([], usage_payload(usage, cost, upstream_usage)),
-                        error_event or b"",
+                        self._chunk([], usage_payload(usage, cost, seen.upstream_usage)),
+                        seen.error_event or b"",
                     )
                 )
                 + DONE_EVENT
@@ -383,14 +331,88 @@ class StreamRelay:
                 forget()
             if not self.charge.settled:
                 # The customer went away (or something failed): bill what was delivered.
-                self._count_relayed(unparsed)
-                usage = self._final_usage(None, upstream_usage)
+                self._count_relayed(seen.unparsed)
+                usage = self._final_usage(None, seen.upstream_usage)
                 if self.call.addon is not None:
-                    self.call.addon.reply_seen(upstream_usage)
+                    self.call.addon.reply_seen(seen.upstream_usage)
                 loss = self._loss(usage, self._settle(usage))
                 if loss is not None and self.losses is not None:
                     self.losses.record_soon(loss)  # the stream is closing: cannot wait here
             self.reply.close()
+
+    async def _relay_read(self, data: bytes, seen: _Seen) -> list[bytes]:
+        """What one upstream read sends the customer: runs of whole plain events as one block,
+        unparsed (the common case); the rest event by event."""
+        out: list[bytes] = []
+        splitter = seen.splitter
+        while data and not (seen.cut or seen.finished):
+            if seen.fully_paid and self._meta and splitter.empty:
+                end = plain_prefix(data)
+                if end:
+                    block = data if end == len(data) else data[:end]
+                    seen.unparsed.append(block)
+                    out.append(block)
+                    data = data[end:]
+                    continue
+            events: list[bytes] = []
+            if not self._meta and splitter.empty:
+                # One event at a time until the first chunk gives the stream's id.
+                events, data = _first_event(data)
+            if not events:
+                events, data = splitter.feed(data), b""
+            for event in events:
+                await self._relay_event(event, seen, out)
+                if seen.cut:
+                    break
+        return out
+
+    async def _relay_event(self, event: bytes, seen: _Seen, out: list[bytes]) -> None:
+        """One whole event: relayed as is, changed, held back (an error, the upstream's usage
+        chunk, DONE: the end is ours) or refused (`seen.cut`: the customer cannot pay for it)."""
+        payload = event_data(event)
+        if payload is None:
+            out.append(event)
+            return
+        if payload == DONE:
+            seen.finished = True
+            return
+        if seen.fully_paid and self._meta and _plain_chunk(payload):
+            # Nothing to decide and nothing to change: relay as is, count later only if the
+            # upstream's own usage never comes.
+            seen.unparsed.append(payload)
+            out.append(event)
+            return
+        try:
+            obj = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            out.append(event)
+            return
+        if not isinstance(obj, dict):
+            out.append(event)
+            return
+        if "error" in obj:
+            seen.error_event = event
+            return
+        if not self._meta and "id" in obj:
+            self._meta = {k: obj.get(k) for k in ("id", "created", "model")}
+            self._name_model(obj.get("model"))
+        usage = obj.get("usage")
+        if usage:
+            seen.upstream_usage = usage
+        choices = obj.get("choices") or []
+        if not choices:
+            return  # the upstream's usage chunk: ours replaces it at the end
+        texts = delta_texts(choices)
+        if texts and not await self._admit(texts):
+            seen.cut = True
+            return
+        for choice in choices:
+            seen.choice_indexes.add(int(choice.get("index", 0)))
+        if usage:
+            del obj["usage"]
+            out.append(data_event(obj))
+        else:
+            out.append(event)
 
     def _count_relayed(self, relayed: list[bytes]) -> None:
         """Meter chunks that were relayed without being parsed (payloads, or blocks of whole
